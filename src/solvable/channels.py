@@ -178,6 +178,8 @@ class Sign(Channel):
         if self.noise > 0:
             p = np.exp(log_Phi(y * z / np.sqrt(self.noise)))
         else:
+            # at z = 0 exactly (a null event) each label gets 1/2: the midpoint value of the
+            # jump, which is what a quadrature node falling on the jump should see
             p = (y * z > 0) + 0.5 * (z == 0)
         return self.flip + (1.0 - 2.0 * self.flip) * p
 
@@ -205,7 +207,8 @@ class Sign(Channel):
         u = y * omega / s
         lP = log_Phi(u)
         if self.flip > 0:
-            logZ = np.logaddexp(np.log(self.flip), np.log1p(-2.0 * self.flip) + lP)
+            with np.errstate(divide="ignore"):  # flip = 1/2: log(1 - 2 flip) = -inf, labels carry no information
+                logZ = np.logaddexp(np.log(self.flip), np.log1p(-2.0 * self.flip) + lP)
             lr = np.log1p(-2.0 * self.flip) + log_phi(u) - logZ if self.flip < 0.5 else np.full_like(u, -np.inf)
         else:
             logZ = lP

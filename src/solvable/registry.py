@@ -101,9 +101,11 @@ def _seed_list(seeds) -> list[int]:
         if seeds < 1:
             raise ValueError(f"seeds must be a positive count or a list of seeds, got seeds={seeds!r}")
         return list(range(int(seeds)))
+    if isinstance(seeds, (str, bytes)):
+        raise ValueError(f"seeds must be a positive count or a list of seeds, got seeds={seeds!r}")
     try:
         out = [int(s) for s in seeds]
-    except TypeError:
+    except (TypeError, ValueError):
         raise ValueError(f"seeds must be a positive count or a list of seeds, got seeds={seeds!r}") from None
     if not out:
         raise ValueError("seeds must not be empty")

@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 DEFAULT_NODES = 80
+#: default number of equal pieces of the composite Gauss-Legendre rule (before break points)
+DEFAULT_PIECES = 6
 _SQRT2PI = np.sqrt(2.0 * np.pi)
 
 
@@ -77,13 +79,21 @@ def _composite_legendre_nodes(
     breakpoints: Sequence[float] | np.ndarray | None,
     n: int,
     width: float,
+    pieces: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nodes (in the standardised variable z) and weights (pdf included).
 
     Returns arrays of shape ``grid + (n_pieces * n,)``.  Breakpoints are given in the
     argument ``x = mean + std z``; they are mapped to ``z`` per grid point and clipped to
     ``[-width, width]`` so the number of pieces is the same everywhere (vectorised).
+    ``pieces > 1`` adds ``pieces - 1`` equispaced cuts in ``z`` (composite rule for
+    integrands that are smooth but steep on the scale of the Gaussian, e.g. tanh(x) at
+    large variance, whose complex poles come close to the real axis in ``z``).
     """
+    if int(pieces) != pieces or pieces < 1:
+        raise ValueError(f"pieces must be a positive integer, got pieces={pieces!r}")
+    if not (np.isfinite(width) and width > 0):
+        raise ValueError(f"width must be finite and > 0, got width={width!r}")
     x, w = legendre_rule(n)
     grid = np.broadcast(mean, std).shape
     if breakpoints is None or len(np.atleast_1d(breakpoints)) == 0:
@@ -98,7 +108,10 @@ def _composite_legendre_nodes(
             cuts = (bp - np.asarray(mean)[..., None]) / np.asarray(std)[..., None]
         cuts = np.where(np.isfinite(cuts), cuts, np.sign(np.nan_to_num(cuts)) * width)
         cuts = np.clip(cuts, -width, width)
-        cuts = np.sort(cuts, axis=-1)
+    if pieces > 1:
+        uni = np.linspace(-width, width, int(pieces) + 1)[1:-1]
+        cuts = np.concatenate([cuts, np.broadcast_to(uni, grid + uni.shape)], axis=-1)
+    cuts = np.sort(cuts, axis=-1)
     lo = np.full(grid + (1,), -width)
     hi = np.full(grid + (1,), width)
     edges = np.concatenate([lo, cuts, hi], axis=-1)  # grid + (P+1,)
@@ -120,6 +133,7 @@ def gauss_expect(
     method: str = "hermite",
     breakpoints: Sequence[float] | np.ndarray | None = None,
     width: float = 12.0,
+    pieces: int | None = None,
 ) -> np.ndarray:
     """``E f(mean + sqrt(var) z)``, ``z ~ N(0,1)``, for arrays of ``mean`` and ``var``.
 
@@ -128,8 +142,14 @@ def gauss_expect(
     allowed (the expectation is then ``f(mean)``).
 
     method="hermite" uses ``n`` (default 80) Gauss-Hermite nodes; method="legendre" uses
-    ``n`` (default 40) Gauss-Legendre nodes on each piece of ``[-width, width]`` split at
-    ``breakpoints`` (positions of kinks in the argument of ``f``).
+    ``n`` (default 20) Gauss-Legendre nodes on each piece of ``[-width, width]`` split at
+    ``breakpoints`` (positions of kinks in the argument of ``f``; a 1D sequence shared by
+    the grid, or an array ``grid + (k,)`` of per-point breakpoints), further cut into
+    ``pieces`` equal parts (default 6: a single piece of width 24 would integrate the
+    Gaussian weight itself only to ~1e-9 with 40 nodes; use e.g. ``pieces=48`` for
+    integrands that are smooth but vary
+    on scales much shorter than the standard deviation, such as ``tanh`` at ``var >> 1``,
+    where Gauss-Hermite converges slowly).
     """
     mean = np.asarray(mean, dtype=float)
     var = np.asarray(var, dtype=float)
@@ -138,11 +158,12 @@ def gauss_expect(
         raise ValueError(f"gauss_expect: variance must be finite and >= 0, got var={bad!r}")
     std = np.sqrt(var)
     if method == "hermite":
-        z, w = hermite_rule(n or DEFAULT_NODES)
+        z, w = hermite_rule(DEFAULT_NODES if n is None else n)
         vals = f(mean[..., None] + std[..., None] * z)
         return np.sum(vals * w, axis=-1)
     if method == "legendre":
-        z, wz = _composite_legendre_nodes(mean, std, breakpoints, n or 40, width)
+        z, wz = _composite_legendre_nodes(mean, std, breakpoints, 20 if n is None else n, width,
+                                          DEFAULT_PIECES if pieces is None else pieces)
         vals = f(mean[..., None] + std[..., None] * z)
         return np.sum(vals * wz, axis=-1)
     raise ValueError(f"gauss_expect: unknown method {method!r}; use 'hermite' or 'legendre'")
@@ -158,6 +179,7 @@ def gauss_expect_2d(
     breakpoints_z: Sequence[float] | np.ndarray | None = None,
     breakpoints_w: Sequence[float] | np.ndarray | None = None,
     width: float = 12.0,
+    pieces: int | None = None,
 ) -> np.ndarray:
     """``E f(z, w)`` for ``(z, w) ~ N(mean, cov)``, vectorised over a grid of covariances.
 
@@ -168,7 +190,8 @@ def gauss_expect_2d(
     The pair is written ``z = mz + sqrt(a) u``, ``w = mw + (b/a) (z - mz) + sqrt(c - b^2/a) v``
     with ``u, v`` independent standard normals (``a`` = var z, ``b`` = cov, ``c`` = var w);
     ``a = 0`` is allowed.  Breakpoints for the Legendre rule refer to ``z`` (outer) and to
-    ``w`` (inner, given z).
+    ``w`` (inner, given z); ``pieces`` cuts both variables' ranges into equal parts
+    (see :func:`gauss_expect`).
     """
     if isinstance(cov, (tuple, list)) and len(cov) == 3:
         a, b, c = (np.asarray(t, dtype=float) for t in cov)
@@ -193,24 +216,25 @@ def gauss_expect_2d(
     mz = np.broadcast_to(mz, grid)
     mw = np.broadcast_to(mw, grid)
     if method == "hermite":
-        u, wu = hermite_rule(n or 40)
+        u, wu = hermite_rule(40 if n is None else n)
         z = mz[..., None] + sa[..., None] * u  # grid + (nz,)
         wz = np.broadcast_to(wu, z.shape)
-        v, wv = hermite_rule(n or 40)
+        v, wv = hermite_rule(40 if n is None else n)
         wcenter = mw[..., None] + slope[..., None] * (z - mz[..., None])  # grid + (nz,)
         w = wcenter[..., None] + sc[..., None, None] * v  # grid + (nz, nw)
         vals = f(z[..., None], w)
         return np.einsum("...ij,...i,j->...", vals, wz, wv)
     if method == "legendre":
-        nn = n or 40
-        uz, wuz = _composite_legendre_nodes(mz, sa, breakpoints_z, nn, width)  # grid + (Nz,)
+        nn = 20 if n is None else n
+        pieces = DEFAULT_PIECES if pieces is None else pieces
+        uz, wuz = _composite_legendre_nodes(mz, sa, breakpoints_z, nn, width, pieces)  # grid + (Nz,)
         z = mz[..., None] + sa[..., None] * uz
         wcenter = mw[..., None] + slope[..., None] * (z - mz[..., None])
         scb = np.broadcast_to(sc[..., None], wcenter.shape)
         bpw = None
         if breakpoints_w is not None and len(np.atleast_1d(breakpoints_w)):
             bpw = np.asarray(breakpoints_w, dtype=float)
-        uv, wuv = _composite_legendre_nodes(wcenter, scb, bpw, nn, width)  # grid + (Nz, Nw)
+        uv, wuv = _composite_legendre_nodes(wcenter, scb, bpw, nn, width, pieces)  # grid + (Nz, Nw)
         w = wcenter[..., None] + scb[..., None] * uv
         vals = f(z[..., None], w)
         return np.einsum("...ij,...i,...ij->...", vals, wuz, wuv)

@@ -1,1 +1,732 @@
-"""(to be written: see the issue of this family)."""
+"""Exact asymptotics of empirical risk minimisation on Gaussian data.
+
+Problem: ``GLM(prior, channel, alpha, data)`` with ``data`` None (isotropic), or a data
+model of :mod:`solvable.data` (a covariance spectrum, the Gaussian covariate model, and
+any model that gives a :class:`~solvable.data.Spectrum`).  Learner: ``ERM(loss, penalty)``.
+
+Equations (Loureiro, Gerbelot, Cui, Goldt, Krzakala, Mezard, Zdeborova, NeurIPS 2021,
+eqs. (2.7)-(2.9) / Thm. 1; Aubin, Krzakala, Lu, Zdeborova, NeurIPS 2020, eqs. (8)-(9) for the
+isotropic case).  With ``f = (prox_V(y, omega) - omega) / V`` the loss side reads
+
+    Vhat = -a E[ d_omega f ],   qhat = a E[ f^2 ],   mhat = a E[ (z - m omega / q) f ] / (rho - m^2 / q),
+
+(``a = alpha / ratio``; ``(z, omega)`` centred Gaussian with covariance ``[[rho, m], [m, q]]``,
+``y ~ P(y | z)``; the mhat form is Stein's lemma applied to Loureiro et al.'s
+``int dy d_omega Z0 f``), and for an L2 penalty the penalty side is a sum over the spectral
+measure ``(omega_k, power_k, weight_k)`` (eq. (2.9) of Loureiro et al. in the eigenbasis):
+
+    V = sum_k w_k om_k / (lam + Vhat om_k),
+    m = mhat sum_k w_k om_k p_k / (lam + Vhat om_k),
+    q = sum_k w_k om_k^2 (mhat^2 p_k + qhat) / (lam + Vhat om_k)^2.
+
+For L1 / ElasticNet (isotropic data) the penalty side is the scalar channel
+``w = prox_{pen / Vhat}((mhat theta + sqrt(qhat) xi) / Vhat)`` with ``theta ~ prior``
+(Aubin et al. 2020 eq. (9); Thrampoulidis, Abbasi, Hassibi, IEEE TIT 2018 for the CGMT view):
+``m = E theta w``, ``q = E w^2``, ``V = E[d w / d B]``.
+
+Numerics: all outer expectations are computed on fixed quadrature grids, vectorised over
+every alpha (and lam) of the curve and every node at once, with the loss prox evaluated in one
+call.  Classification channels (``Sign``, ``Probit``; labels +-1) integrate ``z`` analytically
+(``Z_out`` and ``gout`` of the channel at mean ``m omega / q`` and variance ``rho - m^2/q``),
+leaving a 1D composite Gauss-Legendre integral over ``omega`` split at the kinks of the prox.
+The ``Linear`` channel uses a 2D rule in ``(omega, y - omega)`` split at the prox kinks; other
+regression channels a 3D rule (``z`` split at the channel's kinks, output noise, ``omega | z``
+split at the prox kinks).  The square loss has a closed-form loss side.  The fixed point is
+iterated for all points of a curve at once (``solve_fixed_point(batch=True)``, Anderson).
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from scipy import optimize
+
+from ..channels import Channel, Linear, Sign
+from ..data import DataModel, Isotropic, Spectrum
+from ..learners import ERM
+from ..losses import Absolute, Hinge, Huber, Logistic, Loss, Square
+from ..numerics.fixed_point import ConvergenceError, ConvergenceWarning, solve_fixed_point
+from ..numerics.gauss import _composite_legendre_nodes, hermite_rule
+from ..penalties import L1, L2, ElasticNet, Penalty
+from ..problems import GLM
+from ..registry import register_theory
+from ..results import Prediction
+
+__all__ = ["erm_theory", "optimal_penalty", "separability_threshold"]
+
+_TINY = 1e-300
+
+
+# --------------------------------------------------------------------------- validation
+def _check_pair(loss: Loss, penalty: Penalty, channel: Channel) -> None:
+    if not isinstance(loss, Loss):
+        raise ValueError(f"ERM: loss must be a solvable.losses.Loss, got {loss!r}")
+    if not isinstance(loss, (Square, Logistic, Hinge, Huber, Absolute)):
+        raise ValueError(f"ERM theory: unsupported loss {loss!r}; supported: Square, Logistic, Hinge, Huber, Absolute")
+    if not isinstance(penalty, (L2, L1, ElasticNet)):
+        raise ValueError(f"ERM theory: unsupported penalty {penalty!r}; supported: L2, L1, ElasticNet")
+    if loss.is_classification and not channel.is_classification:
+        raise ValueError(
+            f"ERM: the {loss.name} loss is a classification loss (labels +-1) but the channel "
+            f"{channel!r} is a regression channel; use Square, Huber or Absolute"
+        )
+
+
+def _spectrum(problem: GLM) -> Spectrum:
+    data = problem.data
+    if data is None:
+        data = Isotropic()
+    if not isinstance(data, DataModel):
+        raise ValueError(f"ERM theory: data must be None or a solvable.data.DataModel, got data={data!r}")
+    return data.spectrum(problem.prior)
+
+
+# --------------------------------------------------------------------------- prox kinks
+def _prox_kinks_omega(loss: Loss, y, V):
+    """Positions in omega where prox_V(y, omega) is not differentiable, shape bcast + (k,)."""
+    y, V = np.broadcast_arrays(np.asarray(y, float), np.asarray(V, float))
+    if isinstance(loss, Hinge):  # y omega = 1 and y omega = 1 - V (y = +-1)
+        return np.stack([y, y * (1.0 - V)], axis=-1)
+    if isinstance(loss, Huber):  # |y - omega| = delta (1 + V)
+        c = loss.delta * (1.0 + V)
+        return np.stack([y - c, y + c], axis=-1)
+    if isinstance(loss, Absolute):  # |y - omega| = V
+        return np.stack([y - V, y + V], axis=-1)
+    return np.zeros(y.shape + (0,))
+
+
+# --------------------------------------------------------------------------- loss side
+class _LossSide:
+    """Outer expectations of the loss side for a fixed (loss, channel, rho)."""
+
+    def __init__(self, loss: Loss, channel: Channel, rho: float, *, n: int = 40, n_noise: int = 16):
+        self.loss, self.channel, self.rho, self.n, self.n_noise = loss, channel, float(rho), n, n_noise
+        if isinstance(loss, Square):
+            self.kind = "square"
+            self._channel_moments()
+        elif isinstance(channel, Sign):
+            self.kind = "classification"
+        elif isinstance(channel, Linear):
+            self.kind = "linear"
+        else:
+            self.kind = "regression"
+
+    # E[z y], E[y^2] of the channel (closed-form square-loss side)
+    def _channel_moments(self):
+        ch, rho = self.channel, self.rho
+        bp = np.asarray(ch.kinks, float) if ch.kinks else None
+        u, wu = _composite_legendre_nodes(np.zeros(()), np.sqrt(rho) * np.ones(()), bp, 60, 12.0)
+        z = np.sqrt(rho) * u
+        ys, ws = ch.y_given_z(z, n=40)
+        Ey = np.sum(ys * ws, -1)
+        Ey2 = np.sum(ys * ys * ws, -1)
+        self.Ezy = float(np.sum(wu * z * Ey))
+        self.Ey2 = float(np.sum(wu * Ey2))
+
+    def __call__(self, m, q, V, a, *, metrics: bool = False):
+        """(mhat, qhat, Vhat) [and train_loss] for arrays of rows."""
+        return getattr(self, "_" + self.kind)(m, q, V, a, metrics)
+
+    def _square(self, m, q, V, a, metrics):
+        Ery2 = self.Ey2 - 2.0 * m / self.rho * self.Ezy + q  # E (y - omega)^2
+        Vhat = a / (1.0 + V)
+        mhat = a * self.Ezy / self.rho / (1.0 + V)
+        qhat = a * Ery2 / (1.0 + V) ** 2
+        out = (mhat, qhat, Vhat)
+        if metrics:
+            return out + (0.5 * Ery2 / (1.0 + V) ** 2,)
+        return out
+
+    def _classification(self, m, q, V, a, metrics):
+        loss, ch, rho = self.loss, self.channel, self.rho
+        sq = np.sqrt(q)
+        ylab = np.array([1.0, -1.0])
+        kinks = _prox_kinks_omega(loss, ylab[None, :], V[:, None]).reshape(len(V), -1)
+        bp = np.concatenate([kinks, np.zeros((len(V), 1))], axis=1)
+        s, ws = _composite_legendre_nodes(np.zeros_like(sq), sq, bp, self.n, 10.0)
+        om = (sq[:, None] * s)[:, None, :]  # (N, 1, M)
+        y = ylab[None, :, None]  # (1, 2, 1)
+        mu = (m / q)[:, None, None] * om
+        s2 = np.maximum(rho - m * m / q, 1e-12 * rho)[:, None, None]
+        logZ, g0, _ = ch.output_moments(y, mu, s2)
+        Zw = np.exp(logZ) * ws[:, None, :]
+        Vb = V[:, None, None]
+        p, dp = loss.prox_and_derivative(y, om, Vb)
+        f = (p - om) / Vb
+        df = (dp - 1.0) / Vb
+        Vhat = -a * np.sum(Zw * df, axis=(1, 2))
+        qhat = a * np.sum(Zw * f * f, axis=(1, 2))
+        mhat = a * np.sum(Zw * g0 * f, axis=(1, 2))
+        if metrics:
+            return mhat, qhat, Vhat, np.sum(Zw * loss.value(y, p), axis=(1, 2))
+        return mhat, qhat, Vhat
+
+    def _linear(self, m, q, V, a, metrics):
+        """(omega, r = y - omega) jointly Gaussian; prox kinks are fixed in r."""
+        loss, rho, D = self.loss, self.rho, self.channel.noise
+        N = len(V)
+        sq = np.sqrt(q)
+        u, wu = _composite_legendre_nodes(np.zeros(N), sq, None, self.n, 10.0)  # omega = sq u
+        om = sq[:, None] * u  # (N, Mo)
+        var_r = np.maximum(rho + D - 2 * m + q, 0.0)
+        cov = m - q
+        slope = cov / q
+        cvar = np.maximum(var_r - slope * cov, 1e-14 * np.maximum(var_r, 1e-300))
+        rc = slope[:, None] * om  # conditional mean of r
+        kin = _prox_kinks_omega(loss, np.zeros(N), V)  # kinks for y = 0: omega = -c, +c  ->  r = +-c
+        bp = np.broadcast_to((-kin)[:, None, :], (N, om.shape[1], kin.shape[-1]))
+        sd = np.broadcast_to(np.sqrt(cvar)[:, None], rc.shape)
+        v, wv = _composite_legendre_nodes(rc, sd, bp, self.n, 10.0)
+        r = rc[..., None] + sd[..., None] * v  # (N, Mo, Mr)
+        omb = om[..., None]
+        y = omb + r
+        Vb = V[:, None, None]
+        W = wu[..., None] * wv
+        p, dp = loss.prox_and_derivative(y, omb, Vb)
+        f = (p - omb) / Vb
+        df = (dp - 1.0) / Vb
+        s2 = np.maximum(rho - m * m / q, 0.0) + D
+        g0 = (y - (m / q)[:, None, None] * omb) / np.maximum(s2, _TINY)[:, None, None]
+        Vhat = -a * np.sum(W * df, axis=(1, 2))
+        qhat = a * np.sum(W * f * f, axis=(1, 2))
+        mhat = a * np.sum(W * g0 * f, axis=(1, 2))
+        if metrics:
+            return mhat, qhat, Vhat, np.sum(W * loss.value(y, p), axis=(1, 2))
+        return mhat, qhat, Vhat
+
+    def _regression(self, m, q, V, a, metrics):
+        """z (outer, split at the channel's kinks), output noise, omega | z (split at prox kinks)."""
+        loss, ch, rho = self.loss, self.channel, self.rho
+        N = len(V)
+        bpz = np.asarray(ch.kinks, float) if ch.kinks else None
+        u, wu = _composite_legendre_nodes(np.zeros(N), np.full(N, np.sqrt(rho)), bpz, self.n, 10.0)
+        z = np.sqrt(rho) * u  # (N, Mz)
+        if ch.noise > 0:
+            xi, wxi = hermite_rule(self.n_noise)
+        else:
+            xi, wxi = np.zeros(1), np.ones(1)
+        y = ch.phi(z)[..., None] + np.sqrt(ch.noise) * xi  # (N, Mz, Mx)
+        center = np.broadcast_to(((m / rho)[:, None] * z)[..., None], y.shape)
+        tau = np.sqrt(np.maximum(q - m * m / rho, 1e-14 * q))
+        sd = np.broadcast_to(tau[:, None, None], y.shape)
+        bp = _prox_kinks_omega(loss, y, V[:, None, None])
+        v, wv = _composite_legendre_nodes(center, sd, bp, self.n, 10.0)
+        om = center[..., None] + sd[..., None] * v  # (N, Mz, Mx, Mo)
+        yb = y[..., None]
+        Vb = V[:, None, None, None]
+        W = wu[:, :, None, None] * wxi[None, None, :, None] * wv
+        p, dp = loss.prox_and_derivative(yb, om, Vb)
+        f = (p - om) / Vb
+        df = (dp - 1.0) / Vb
+        den = np.maximum(rho - m * m / q, 1e-14 * rho)
+        g0 = (z[:, :, None, None] - (m / q)[:, None, None, None] * om) / den[:, None, None, None]
+        ax = (1, 2, 3)
+        Vhat = -a * np.sum(W * df, axis=ax)
+        qhat = a * np.sum(W * f * f, axis=ax)
+        mhat = a * np.sum(W * g0 * f, axis=ax)
+        if metrics:
+            return mhat, qhat, Vhat, np.sum(W * loss.value(yb, p), axis=ax)
+        return mhat, qhat, Vhat
+
+
+# --------------------------------------------------------------------------- penalty side
+def _l2_side(spec: Spectrum, lam, mhat, qhat, Vhat):
+    """Loureiro et al. 2021, eq. (2.9) with an L2 penalty, in the eigenbasis of Omega."""
+    om, pw, wt = spec.omega[None, :], spec.power[None, :], spec.weight[None, :]
+    den = lam[:, None] + Vhat[:, None] * om
+    pos = om > 0
+    inv = np.where(pos, 1.0 / np.where(pos, den, 1.0), 0.0)
+    V = np.sum(wt * om * inv, axis=1)
+    m = mhat * np.sum(wt * om * pw * inv, axis=1)
+    q = np.sum(wt * om * om * (mhat[:, None] ** 2 * pw + qhat[:, None]) * inv * inv, axis=1)
+    return m, q, V
+
+
+class _SeparableSide:
+    """Scalar-channel penalty side for L1 / ElasticNet on isotropic data (Aubin et al. 2020, eq. (9))."""
+
+    def __init__(self, prior, lam, l1_ratio, *, n: int = 40):
+        self.prior, self.n = prior, n
+        self.lam = np.asarray(lam, float)
+        self.r = float(l1_ratio)
+        self.th, self.wth = prior._quadrature(60)
+
+    def __call__(self, mhat, qhat, Vhat):
+        N = len(mhat)
+        l1 = self.lam * self.r
+        l2 = self.lam * (1.0 - self.r)
+        th = self.th[None, :]
+        center = mhat[:, None] * th  # B = mhat theta + sqrt(qhat) xi
+        sd = np.broadcast_to(np.sqrt(qhat)[:, None], center.shape)
+        bp = np.broadcast_to(np.stack([-l1, l1], -1)[:, None, :], (N, th.shape[1], 2))
+        v, wv = _composite_legendre_nodes(center, sd, bp, self.n, 10.0)
+        B = center[..., None] + sd[..., None] * v
+        l1b, l2b, Vh = l1[:, None, None], l2[:, None, None], Vhat[:, None, None]
+        w = np.sign(B) * np.maximum(np.abs(B) - l1b, 0.0) / (Vh + l2b)
+        dw = np.where(np.abs(B) > l1b, 1.0, 0.0) / (Vh + l2b)
+        W = self.wth[None, :, None] * wv
+        m = np.sum(W * th[..., None] * w, axis=(1, 2))
+        q = np.sum(W * w * w, axis=(1, 2))
+        V = np.sum(W * dw, axis=(1, 2))
+        return m, q, V
+
+
+# --------------------------------------------------------------------------- metrics
+def _test_error(channel: Channel, rho: float, m, q, *, Ezy=None, Ey2=None):
+    """0-1 error (classification) or E (y - yhat)^2 (regression) on a fresh sample.
+
+    Sign(noise, flip): flip + (1 - 2 flip) arccos(m / sqrt(q (rho + noise))) / pi
+    (Gardner & Derrida 1989; Engel & Van den Broeck 2001, eq. (2.42), with label noise).
+    Regression: E y^2 - 2 (m / rho) E[z y] + q (Gaussian (z, yhat) with Cov = m).
+    """
+    if isinstance(channel, Sign):
+        c = np.clip(m / np.sqrt(q * (rho + channel.noise)), -1.0, 1.0)
+        return channel.flip + (1.0 - 2.0 * channel.flip) * np.arccos(c) / np.pi
+    return Ey2 - 2.0 * m / rho * Ezy + q
+
+
+def separability_threshold(channel: Channel, rho: float = 1.0, explained: float | None = None) -> float:
+    """alpha_c below which n = alpha d labelled Gaussian points are linearly separable (no intercept).
+
+    alpha_c = 1 / min_t E[(G - t Y U)_+^2] with G ~ N(0,1) independent, U the standardised
+    teacher direction visible to the student, Y ~ P(y | z) (Candes & Sur, Ann. Stat. 2020,
+    Thm. 1 without intercept; Cover 1965 / Gardner 1988 give alpha_c = 2 for random labels).
+    ``explained``: the variance of z linear in the student features (default rho).
+    """
+    if not channel.is_classification:
+        raise ValueError("separability_threshold: needs a classification channel")
+    explained = rho if explained is None else explained
+    c = np.sqrt(max(explained, 0.0) / rho)  # corr(z, U)
+    u, wu = _composite_legendre_nodes(np.zeros(()), np.ones(()), np.zeros(1), 60, 10.0)
+    # z = sqrt(rho) (c U + sqrt(1 - c^2) eta); P(y | U) by quadrature over eta
+    eta, we = _composite_legendre_nodes(np.zeros(()), np.ones(()), None, 40, 10.0)
+    g, wg = _composite_legendre_nodes(np.zeros(()), np.ones(()), np.zeros(1), 60, 10.0)
+
+    z = np.sqrt(rho) * (c * u[:, None] + np.sqrt(max(1 - c * c, 0.0)) * eta[None, :])
+    Pp = np.sum(channel.prob(1.0, z) * we[None, :], axis=1) if hasattr(channel, "prob") else None
+
+    def h(t):
+        tot = 0.0
+        for yv, Py in ((1.0, Pp), (-1.0, 1.0 - Pp)):
+            x = g[:, None] - t * yv * u[None, :]
+            tot += np.sum(wg[:, None] * wu[None, :] * Py[None, :] * np.maximum(x, 0.0) ** 2)
+        return tot
+
+    res = optimize.minimize_scalar(h, bounds=(-50.0, 50.0), method="bounded", options={"xatol": 1e-10})
+    return float(1.0 / min(h(res.x), h(0.0)))
+
+
+# --------------------------------------------------------------------------- the solver
+def _rows(alpha, lam):
+    a = np.atleast_1d(np.asarray(alpha, float))
+    l = np.atleast_1d(np.asarray(lam, float))
+    a, l = np.broadcast_arrays(a, l)
+    return a.ravel().copy(), l.ravel().copy()
+
+
+def erm_theory(
+    problem: GLM,
+    learner: ERM,
+    *,
+    lam=None,
+    x0=None,
+    tol: float = 1e-10,
+    rtol: float = 1e-9,
+    max_iter: int = 400,
+    n_picard: int = 150,
+    lam_continuation: float = 1e-2,
+    newton_first: bool | None = None,
+    damping: float = 0.0,
+    anderson: int = 4,
+    on_fail: str = "warn",
+    n_nodes: int = 40,
+) -> Prediction:
+    """Asymptotic m, q, V (and conjugates), test_error, train_loss, mse of ERM.
+
+    ``problem.alpha`` may be an array (a curve); ``lam`` (optional) overrides the penalty's lam
+    and may be an array broadcast against alpha (used by :func:`optimal_penalty`).
+    ``x0``: initial (m, q, V) rows (warm start).  Points whose fixed point does not converge
+    get NaN fields and ``converged=False`` (with a ConvergenceWarning, or a ConvergenceError
+    with ``on_fail="raise"``); the last iterate and residuals are in ``info``.
+    """
+    loss, pen, ch = learner.loss, learner.penalty, problem.channel
+    _check_pair(loss, pen, ch)
+    spec = _spectrum(problem)
+    rho = spec.rho
+    lam_in = pen.lam if lam is None else lam
+    if np.any(np.asarray(lam_in, float) < 0) or not np.all(np.isfinite(lam_in)):
+        raise ValueError(f"ERM: lam must be finite and >= 0, got lam={lam_in!r}")
+    alpha, lams = _rows(problem.alpha, lam_in)
+    a = alpha / spec.ratio
+    is_l2 = isinstance(pen, L2) or (isinstance(pen, ElasticNet) and pen.l1_ratio == 0.0)
+    if not is_l2 and not spec.is_isotropic:
+        raise ValueError("ERM theory: L1 / ElasticNet penalties are supported on isotropic data only (data=None)")
+    l2_frac = 1.0 if isinstance(pen, L2) else (1.0 - getattr(pen, "l1_ratio", 0.0))
+    cur = {"lam": lams}
+    _check_existence(loss, ch, spec, a, lams)
+
+    side = _LossSide(loss, ch, rho, n=n_nodes)
+    if is_l2:
+        def pen_side(mh, qh, Vh, idx):
+            return _l2_side(spec, l2_frac * cur["lam"][idx], mh, qh, Vh)
+    else:
+        r = 1.0 if isinstance(pen, L1) else pen.l1_ratio
+        sep = _SeparableSide(problem.prior, lams, r)
+
+        def pen_side(mh, qh, Vh, idx):
+            sep.lam = cur["lam"][idx]
+            return sep(mh, qh, Vh)
+
+    N = len(a)
+
+    def F(X):
+        # column 3 carries the row index (solve_fixed_point passes only the rows still running)
+        idx = X[:, 3].astype(int)
+        m, q, V = X[:, 0], np.maximum(X[:, 1], 1e-300), np.maximum(X[:, 2], 1e-300)
+        mh, qh, Vh = side(m, q, V, a[idx])
+        Vh = np.maximum(Vh, 1e-300)
+        qh = np.maximum(qh, 1e-300)
+        m2, q2, V2 = pen_side(mh, qh, Vh, idx)
+        return np.stack([m2, q2, V2, X[:, 3]], axis=1)
+
+    if x0 is None:
+        X0 = np.column_stack([np.full(N, 0.1 * rho), np.full(N, rho), np.ones(N)])
+    else:
+        X0 = np.array(np.broadcast_to(np.asarray(x0, float), (N, 3)))
+    X0 = np.column_stack([X0, np.arange(N)])
+
+    def solve(Xs, rows, newton_first=False):
+        """Picard/Anderson (batched) then Newton on the rows that remain (or, from a warm
+        start, Newton first and Picard + Newton on the rows where it fails)."""
+        if newton_first:
+            Xn, okn, nn = _newton_rows(F, Xs, rows, tol=max(rtol, tol), max_iter=40)
+            if okn.all():
+                return Xn, okn, 0, nn, None
+            Xo = Xn.copy()
+            r_ = np.flatnonzero(~okn)
+            Xr, okr, npic, nn2, res = solve(Xs[r_], rows[r_])
+            Xo[r_] = Xr
+            okn[r_] = okr
+            return Xo, okn, npic, nn + nn2, res
+        Xs = np.column_stack([Xs, rows])
+        res = solve_fixed_point(
+            F, Xs, damping=damping, anderson=anderson, tol=tol, rtol=rtol, max_iter=min(max_iter, n_picard),
+            on_fail="ignore", lower=np.array([-np.inf, 1e-300, 1e-300, -np.inf]), batch=True,
+            name="ERM saddle point",
+        )
+        Xo = res.x[:, :3].copy()
+        ok = np.asarray(res.converged, bool).copy()
+        nn = 0
+        if not ok.all():
+            r_ = np.flatnonzero(~ok)
+            Xn, okn, nn = _newton_rows(F, Xo[r_], rows[r_], tol=max(rtol, tol), max_iter=max(max_iter - res.n_iter, 1))
+            Xo[r_] = Xn
+            ok[r_] = okn
+        return Xo, ok, res.n_iter, nn, res
+
+    X = X0[:, :3].copy()
+    all_rows = np.arange(N, dtype=float)
+    small = lams < lam_continuation
+    if x0 is None and small.any():
+        # continuation in lam (stiff small-lam regime): lam_c = 1e-2, 1e-3, ... down to each row's lam
+        lc = lam_continuation
+        first = True
+        while True:
+            rows = np.flatnonzero(small & (lams < lc))
+            if not len(rows):
+                break
+            cur["lam"] = np.maximum(lams, lc)
+            Xs, ok, *_ = solve(X[rows], all_rows[rows], newton_first=not first)
+            X[rows[ok]] = Xs[ok]
+            first = False
+            lc /= np.sqrt(10.0)
+        cur["lam"] = lams
+    nf = bool(x0 is None and small.any()) if newton_first is None else bool(newton_first)
+    X, conv, n_pic, n_newton, res = solve(X, all_rows, newton_first=nf)
+    m, q, V = X[:, 0], X[:, 1], X[:, 2]
+    with np.errstate(all="ignore"):
+        mh, qh, Vh, train = side(m, q, V, a, metrics=True)
+    Ezy = getattr(side, "Ezy", None)
+    Ey2 = getattr(side, "Ey2", None)
+    if not isinstance(ch, Sign) and Ezy is None:
+        tmp = _LossSide(Square(), ch, rho)
+        Ezy, Ey2 = tmp.Ezy, tmp.Ey2
+    with np.errstate(all="ignore"):
+        test = _test_error(ch, rho, m, q, Ezy=Ezy, Ey2=Ey2)
+    values = {
+        "m": m, "q": q, "V": V, "mhat": mh, "qhat": qh, "Vhat": Vh,
+        "test_error": test, "train_loss": train, "mse": rho - 2 * m + q,
+    }
+    bad = ~conv | ~np.all(np.isfinite(np.column_stack(list(values.values()))), axis=1)
+    info = {"n_iter": n_pic, "n_newton": n_newton, "rho": rho,
+            "message": res.message if res is not None else "converged (Newton)",
+            "diagnostics": res.diagnostics if res is not None else {}}
+    if bad.any():
+        info["last_iterate"] = X.copy()
+        msg = (
+            f"ERM saddle point did not converge at {int(bad.sum())} of {N} points "
+            f"(alpha={alpha[bad][:5].tolist()}, lam={lams[bad][:5].tolist()}): {res.message}"
+        )
+        info["message"] = msg
+        for k in values:
+            values[k] = np.where(bad, np.nan, values[k])
+        if on_fail == "raise":
+            raise ConvergenceError(msg, res)
+        if on_fail == "warn":
+            warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+    shape_scalar = np.ndim(problem.alpha) == 0 and np.ndim(lam_in) == 0
+    if shape_scalar:
+        values = {k: float(v[0]) for k, v in values.items()}
+        converged: Any = bool(~bad[0])
+    else:
+        converged = ~bad
+    if np.ndim(lam_in) > 0:
+        values["lam"] = lams
+    return Prediction(values, problem=problem, learner=learner, converged=converged, info=info)
+
+
+def _newton_rows(F, X, rows, *, tol=1e-10, max_iter=100):
+    """Batched Newton on G(y) = T(F(x)) - y, y = (m, log q, log V), with finite-difference
+    Jacobians (3 extra batched map calls per step) and backtracking on |G|."""
+    N = len(rows)
+    idx = rows.astype(float)
+
+    def G(Y, ids):
+        Xx = np.column_stack([Y[:, 0], np.exp(Y[:, 1]), np.exp(Y[:, 2]), ids])
+        with np.errstate(all="ignore"):
+            FX = F(Xx)
+            out = np.column_stack([FX[:, 0] - Y[:, 0], np.log(FX[:, 1]) - Y[:, 1], np.log(FX[:, 2]) - Y[:, 2]])
+        return out
+
+    def size(g, Y):
+        return np.max(np.abs(g) / np.array([1.0, 1.0, 1.0]) / np.column_stack(
+            [np.maximum(1.0, np.abs(Y[:, 0])), np.ones(len(Y)), np.ones(len(Y))]), axis=1)
+
+    Y = np.column_stack([X[:, 0], np.log(np.maximum(X[:, 1], 1e-300)), np.log(np.maximum(X[:, 2], 1e-300))])
+    g = G(Y, idx)
+    ok = size(g, Y) < tol
+    it = 0
+    for it in range(1, max_iter + 1):
+        act = np.flatnonzero(~ok & np.all(np.isfinite(g), axis=1))
+        if not len(act):
+            break
+        Ya, ga, ia = Y[act], g[act], idx[act]
+        h = 1e-7 * np.maximum(1.0, np.abs(Ya))
+        Yp = np.concatenate([Ya + np.eye(3)[j] * h[:, j:j + 1] for j in range(3)])
+        gp = G(Yp, np.tile(ia, 3)).reshape(3, len(act), 3)
+        J = np.transpose((gp - ga[None]) / h.T[:, :, None], (1, 2, 0))  # (n, 3 eq, 3 var)
+        with np.errstate(all="ignore"):
+            try:
+                step = np.linalg.solve(J, -ga[..., None])[..., 0]
+            except np.linalg.LinAlgError:
+                step = np.full_like(ga, np.nan)
+        bad = ~np.all(np.isfinite(step), axis=1)
+        step[bad] = ga[bad]  # fall back to a fixed-point step
+        step[:, 1:] = np.clip(step[:, 1:], -2.0, 2.0)  # at most a factor e^2 in q, V per step
+        t = np.ones(len(act))
+        s0 = size(ga, Ya)
+        for _ in range(12):
+            Yt = Ya + t[:, None] * step
+            gt = G(Yt, ia)
+            st = size(gt, Yt)
+            good = np.isfinite(st) & (st < (1 - 1e-4 * t) * s0)
+            if good.all():
+                break
+            t = np.where(good, t, 0.5 * t)
+        accept = np.isfinite(st) & (st < s0)
+        Y[act[accept]] = Yt[accept]
+        g[act[accept]] = gt[accept]
+        if not accept.any():
+            break
+        ok = size(g, Y) < tol
+    Xo = np.column_stack([Y[:, 0], np.exp(Y[:, 1]), np.exp(Y[:, 2])])
+    return Xo, ok, it
+
+
+def _check_existence(loss, channel, spec, a, lams):
+    """Errors where the ERM minimiser does not exist or is not unique (lam = 0)."""
+    zero = lams == 0
+    if not zero.any():
+        return
+    az = a[zero]
+    if loss.is_classification:
+        ac = separability_threshold(channel, spec.rho, spec.explained)
+        if np.any(az <= ac):
+            raise ValueError(
+                f"ERM: with the {loss.name} loss and lam = 0 the minimiser does not exist for "
+                f"alpha/ratio = {az[az <= ac].min():g} <= alpha_c = {ac:.6g}: the data are linearly "
+                f"separable and the norm of w diverges (use lam > 0; lam -> 0 gives the max-margin direction)"
+            )
+    else:
+        if np.any(az <= 1.0):
+            raise ValueError(
+                f"ERM: with the {loss.name} loss and lam = 0 the minimiser is not unique for "
+                f"alpha/ratio = {az[az <= 1].min():g} <= 1 (the data can be interpolated); use a small "
+                f"lam > 0 (lam -> 0+ gives the min-norm interpolator)"
+            )
+
+
+@register_theory(GLM, ERM)
+def _predict_glm_erm(problem: GLM, learner: ERM, **options) -> Prediction:
+    return erm_theory(problem, learner, **options)
+
+
+def optimal_penalty(
+    problem: GLM,
+    learner: ERM,
+    metric: str = "test_error",
+    *,
+    lam_range: tuple[float, float] = (1e-5, 1e2),
+    n_grid: int = 15,
+    xtol: float = 1e-4,
+    optimize_delta: bool = False,
+    delta_range: tuple[float, float] = (1e-2, 1e2),
+    **options,
+) -> Prediction:
+    """The penalty strength (and, with ``optimize_delta=True``, the Huber delta) that minimises
+    ``metric`` (a field of :func:`erm_theory`, default ``"test_error"``), for every alpha.
+
+    A coarse log-grid of ``n_grid`` values of lam over ``lam_range`` (all alphas and all lams in
+    one batched fixed point) brackets the minimum; a golden-section search in ``log lam``,
+    batched over alphas and warm-started from the bracketing solutions, refines it to ``xtol``
+    (in log10 lam).  Returns the Prediction at the optimum with extra fields ``lam`` (and
+    ``delta``); ``info["at_boundary"]`` flags optima at the ends of the range.
+    """
+    if not isinstance(learner, ERM):
+        raise ValueError(f"optimal_penalty: learner must be an ERM, got {learner!r}")
+    lo, hi = (float(t) for t in lam_range)
+    if not 0 < lo < hi:
+        raise ValueError(f"optimal_penalty: lam_range must satisfy 0 < lo < hi, got {lam_range!r}")
+    if optimize_delta:
+        if not isinstance(learner.loss, Huber):
+            raise ValueError("optimal_penalty: optimize_delta=True needs the Huber loss")
+        dlo, dhi = (float(t) for t in delta_range)
+        if not 0 < dlo < dhi:
+            raise ValueError(f"optimal_penalty: delta_range must satisfy 0 < lo < hi, got {delta_range!r}")
+        if np.ndim(problem.alpha) > 0:
+            preds = [optimal_penalty(problem.at(alpha=float(a_)), learner, metric, lam_range=lam_range,
+                                     n_grid=n_grid, xtol=xtol, optimize_delta=True, delta_range=delta_range,
+                                     **options) for a_ in problem.alpha]
+            return _stack_predictions(preds, problem, learner)
+
+        def inner(logdelta):
+            lrn = learner.at(loss=Huber(float(10 ** logdelta)))
+            return optimal_penalty(problem, lrn, metric, lam_range=lam_range, n_grid=n_grid, xtol=xtol, **options)
+
+        cache = {}
+
+        def obj(ld):
+            p = inner(ld)
+            cache[ld] = p
+            v = p[metric]
+            return v if np.isfinite(v) else np.inf
+
+        grid = np.linspace(np.log10(dlo), np.log10(dhi), 9)
+        vals = [obj(g) for g in grid]
+        k = int(np.argmin(vals))
+        br = (grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)])
+        optimize.minimize_scalar(obj, bounds=br, method="bounded", options={"xatol": 1e-3})
+        best = min(cache, key=lambda t: cache[t][metric] if np.isfinite(cache[t][metric]) else np.inf)
+        p = cache[best]
+        vals_ = dict(p.to_dict())
+        vals_.pop("converged", None)
+        vals_["delta"] = float(10 ** best)
+        info = dict(p.info)
+        info["delta_at_boundary"] = bool(k in (0, len(grid) - 1) and abs(best - grid[k]) < 1e-2)
+        return Prediction(vals_, problem=problem, learner=learner.at(loss=Huber(float(10 ** best))),
+                          converged=p.converged, info=info)
+
+    alphas = np.atleast_1d(np.asarray(problem.alpha, float))
+    A = len(alphas)
+    grid = np.logspace(np.log10(lo), np.log10(hi), n_grid)
+    opts = dict(options)
+    opts["on_fail"] = "ignore"
+    # coarse grid, from the largest lam down, each lam warm-started from the previous one; stop
+    # once every alpha has seen its metric rise at two consecutive grid points past its minimum
+    pa = problem.at(alpha=alphas)
+    vals = np.full((A, n_grid), np.inf)
+    X = np.full((A, n_grid, 3), np.nan)
+    xprev = None
+    rises = np.zeros(A, int)
+    for j in range(n_grid - 1, -1, -1):
+        p = erm_theory(pa, learner, lam=np.full(A, grid[j]), x0=xprev, newton_first=xprev is not None, **opts)
+        if metric not in p:
+            raise ValueError(f"optimal_penalty: unknown metric {metric!r}; fields: {sorted(p)}")
+        v = np.asarray(p[metric], float)
+        vals[:, j] = np.where(np.isfinite(v), v, np.inf)
+        xj = np.column_stack([p["m"], p["q"], p["V"]])
+        okj = np.all(np.isfinite(xj), axis=1)
+        X[:, j] = xj
+        if xprev is None:
+            xprev = np.where(okj[:, None], xj, np.column_stack([np.full(A, 0.1), np.ones(A), np.ones(A)]))
+        else:
+            xprev = np.where(okj[:, None], xj, xprev)
+        if j < n_grid - 1:
+            best_so_far = np.min(vals[:, j:], axis=1)
+            rises = np.where(vals[:, j] > best_so_far, rises + 1, 0)
+            if np.all(rises >= 2):
+                break
+    if np.all(~np.isfinite(vals), axis=1).any():
+        raise ConvergenceError("optimal_penalty: no value of lam in the grid converged for some alpha", None)
+    k = np.argmin(vals, axis=1)
+    x_best = X[np.arange(A), k]
+    lg = np.log10(grid)
+    a_ = lg[np.maximum(k - 1, 0)]
+    b_ = lg[np.minimum(k + 1, n_grid - 1)]
+    gr = (np.sqrt(5) - 1) / 2
+
+    def evaluate(loglam, x0):
+        p = erm_theory(problem.at(alpha=alphas), learner, lam=10 ** loglam, x0=x0, newton_first=True, **opts)
+        v = np.asarray(p[metric], float)
+        xx = np.column_stack([p["m"], p["q"], p["V"]])
+        ok = np.all(np.isfinite(xx), axis=1)
+        return np.where(np.isfinite(v), v, np.inf), np.where(ok[:, None], xx, x0)
+
+    c = b_ - gr * (b_ - a_)
+    d_ = a_ + gr * (b_ - a_)
+    fc, xc = evaluate(c, x_best)
+    fd, xd = evaluate(d_, x_best)
+    for _ in range(200):
+        if np.all(b_ - a_ < xtol):
+            break
+        left = fc < fd  # minimum in [a, d]
+        b_ = np.where(left, d_, b_)
+        a_ = np.where(left, a_, c)
+        new_c = np.where(left, b_ - gr * (b_ - a_), d_)
+        new_d = np.where(left, c, a_ + gr * (b_ - a_))
+        fc_old, fd_old, xc_old, xd_old = fc, fd, xc, xd
+        # the reused point keeps its value; the new one is evaluated (batched over alphas)
+        pts = np.where(left, new_c, new_d)
+        fx, xx = evaluate(pts, np.where(left[:, None], xc_old, xd_old))
+        fc = np.where(left, fx, fd_old)
+        xc = np.where(left[:, None], xx, xd_old)
+        fd = np.where(left, fc_old, fx)
+        xd = np.where(left[:, None], xc_old, xx)
+        c, d_ = new_c, new_d
+    loglam = np.where(fc < fd, c, d_)
+    xbest = np.where((fc < fd)[:, None], xc, xd)
+    final = erm_theory(problem.at(alpha=alphas), learner, lam=10 ** loglam, x0=xbest, **options)
+    values = {k_: np.asarray(v) for k_, v in final.to_dict().items() if k_ != "converged"}
+    values["lam"] = 10 ** loglam
+    at_b = (np.abs(loglam - lg[0]) < 2 * xtol) | (np.abs(loglam - lg[-1]) < 2 * xtol)
+    info = dict(final.info)
+    info["at_boundary"] = at_b if A > 1 else bool(at_b[0])
+    if at_b.any():
+        warnings.warn(
+            f"optimal_penalty: the optimum lies at the end of lam_range={lam_range} for alpha={alphas[at_b].tolist()}",
+            RuntimeWarning, stacklevel=2,
+        )
+    conv = np.asarray(final.converged)
+    if np.ndim(problem.alpha) == 0:
+        values = {k_: float(np.ravel(v)[0]) for k_, v in values.items()}
+        conv = bool(np.ravel(conv)[0])
+    return Prediction(values, problem=problem, learner=learner, converged=conv, info=info)
+
+
+def _stack_predictions(preds, problem, learner) -> Prediction:
+    keys = [k for k in preds[0].to_dict() if k != "converged"]
+    values = {k: np.array([p[k] for p in preds]) for k in keys}
+    conv = np.array([bool(p.converged) for p in preds])
+    return Prediction(values, problem=problem, learner=learner, converged=conv,
+                      info={"points": [p.info for p in preds]})

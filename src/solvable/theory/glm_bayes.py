@@ -1,1 +1,621 @@
-"""(to be written: see the issue of this family)."""
+"""Bayes-optimal generalized linear models: replica formula, state evolution of GAMP,
+phase transitions.
+
+Model (docs/conventions.md): ``theta_i ~ P0`` i.i.d., ``x ~ N(0, I_d)``,
+``z = theta . x / sqrt(d)`` (``Var z = rho = E theta^2``), ``y ~ P_out(. | z)``,
+``n = alpha d``.
+
+Replica-symmetric free entropy (Barbier, Krzakala, Macris, Miolane & Zdeborova, PNAS 116,
+5451 (2019), eqs. (6)-(8); Zdeborova & Krzakala, Adv. Phys. 65, 453 (2016), eq. (97)):
+
+    phi(q, qhat) = psi_P0(qhat) - q qhat / 2 + alpha psi_out(q),
+    psi_P0(qhat) = E log Z0(qhat x0 + sqrt(qhat) xi, qhat)          (prior.free_entropy_term)
+    psi_out(q)   = E log Z_out(y, omega, rho - q),  omega ~ N(0, q),
+                   z | omega ~ N(omega, rho - q),  y ~ P_out(. | z).
+
+Its stationary points are the fixed points of state evolution (the Nishimori form,
+PNAS 2019 eq. (9); Rangan, ISIT 2011, for GAMP):
+
+    qhat = alpha E[gout(y, omega, rho - q)^2],      q = E[x0 E(x | B = qhat x0 + sqrt(qhat) xi)].
+
+We iterate in the variable ``E = rho - q`` (the MSE), floored at ``1e-13 rho`` so that
+perfect-recovery branches are represented without underflow.  The Bayes-optimal
+prediction is the stable fixed point of largest free entropy among the branches reached
+from an uninformative start (``q0 = overlap(qhat0)``, ``qhat0 = 1e-6``: the prior mean
+plus a vanishing amount of side information, which breaks the symmetric fixed point
+``q = 0`` of phase retrieval) and from an informative start (``E = 1e-13 rho``).
+
+Mutual information (PNAS 2019, eq. (3) and Thm. 1):
+``I(theta; y | X) / d = -phi + alpha E_z E_{y|z} log P_out(y | z)``: it is ``+inf`` for
+noiseless continuous channels (Linear/ReLU/Abs/Square at noise 0), and ``-phi`` for the
+noiseless sign channel.
+
+Noiseless continuous channels: ``phi`` diverges like ``-(c alpha - d_P) / 2 log E`` as
+``E -> 0``, with ``d_P`` the Renyi information dimension of the prior (1 Gaussian, rho for
+Gauss-Bernoulli, 0 discrete) and ``c = lim E E[gout^2]`` the fraction of informative outputs
+(1; 1/2 for ReLU).  A perfect-recovery branch therefore has ``phi = +inf`` if
+``c alpha > d_P`` and ``-inf`` otherwise (Wu & Verdu, IEEE TIT 2012; Krzakala et al.,
+PRX 2, 021005 (2012): ``alpha_IT = rho`` for noiseless compressed sensing).
+
+Test errors (PNAS 2019, sec. "Generalization error"): the Bayes posterior of a new local
+field is ``z ~ N(omega, rho - q)`` with ``omega ~ N(0, q)``; the Bayes classifier predicts
+``argmax_y Z_out(y, omega, rho - q)``, so ``test_error = 1 - E_omega max_y Z_out``; for
+regression the Bayes prediction is ``E[y | omega] = E_{z ~ N(omega, V)} phi(z)`` and
+``test_error = E phi(z)^2 + noise - E_omega (E[y | omega])^2``.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..channels import Channel, Linear, ReLU, Sign
+from ..learners import AMP, BayesOptimal
+from ..numerics.fixed_point import ConvergenceWarning
+from ..numerics.gauss import _composite_legendre_nodes, gauss_expect, hermite_rule
+from ..priors import Gaussian, GaussBernoulli, Prior, Rademacher
+from ..problems.glm import GLM
+from ..registry import register_theory, register_transitions
+from ..results import Prediction
+from ._transitions import FixedPointFamily, branches, locate_transitions, refine_switch
+
+__all__ = ["GLMEquations", "glm_family", "state_evolution", "glm_phase_transitions", "information_dimension"]
+
+E_FLOOR = 1e-13  # relative to rho: smallest MSE represented
+PERFECT_TOL = 1e-9  # relative MSE below which a branch is "perfect recovery"
+QHAT_MAX = 1e15
+QHAT0 = 1e-6  # side information of the uninformative start
+_CS = np.array([-20.0, -6.0, -2.0, -0.5, 0.5, 2.0, 6.0, 20.0])  # boundary-layer breakpoints / sqrt(V + noise)
+_FIX = np.array([-6.0, -3.0, -1.5, 1.5, 3.0, 6.0])  # breakpoints / std of the integration variable
+
+
+def _kink_expect(f, mean, var, kinks, n=16):
+    """Gaussian expectation of a function with kinks at ``kinks`` (Hermite if none; else
+    composite Legendre split at the kinks and at mean +- (1.5, 3, 6) std)."""
+    mean, var = np.broadcast_arrays(np.asarray(mean, float), np.asarray(var, float))
+    kinks = np.asarray(kinks, float)
+    if kinks.size == 0:
+        return gauss_expect(f, mean, var, n=60)
+    bp = np.concatenate([np.broadcast_to(kinks, mean.shape + kinks.shape),
+                         mean[..., None] + np.sqrt(var)[..., None] * _FIX], axis=-1)
+    return gauss_expect(f, mean, var, method="legendre", breakpoints=bp, n=n)
+
+
+def _noise(channel) -> float:
+    return float(getattr(channel, "noise", 0.0))
+
+
+def _flip(channel) -> float:
+    return float(getattr(channel, "flip", 0.0))
+
+
+def information_dimension(prior: Prior) -> float:
+    """Renyi information dimension ``d_P = lim_{s -> inf} s mmse(s)`` of the prior (Wu & Verdu 2012):
+    1 for a Gaussian, the non-zero fraction for Gauss-Bernoulli, 0 for discrete priors."""
+    if isinstance(prior, Gaussian):
+        return 1.0
+    if isinstance(prior, GaussBernoulli):
+        return float(prior.rho)
+    if isinstance(prior, Rademacher):
+        return 0.0
+    s = 1e8
+    return float(s * prior.mmse(s))
+
+
+class GLMEquations:
+    """The scalar integrals of the replica formula for one (prior, channel) pair, vectorised
+    over arrays of overlaps ``q`` (and ``alpha``).
+
+    ``n_z``/``n_w``/``n_y``: quadrature nodes (per Legendre piece for the local field, Hermite
+    for the inner field and the output noise).
+    """
+
+    def __init__(self, prior: Prior, channel: Channel, *, n_z: int = 10, n_w: int = 12, n_y: int = 8, n_prior: int = 80):
+        self.prior, self.channel = prior, channel
+        self.rho = float(prior.second_moment)
+        self.mean = float(prior.first_moment)
+        self.noise = _noise(channel)
+        self.flip = _flip(channel)
+        if self.noise < 0:
+            raise ValueError(f"channel noise must be >= 0, got noise={self.noise!r}")
+        self.discrete = bool(channel.is_classification)
+        self.linear = isinstance(channel, Linear)
+        self.noiseless = self.noise == 0 and self.flip == 0
+        self.noiseless_continuous = self.noiseless and not self.discrete
+        self.n_z, self.n_w, self.n_y, self.n_prior = n_z, n_w, n_y, n_prior
+        if self.discrete:
+            ys, _ = channel.y_given_z(np.zeros(1))
+            self.labels = np.unique(ys)
+        self.d_P = information_dimension(prior) if self.noiseless_continuous else None
+        # the scalar channel of the prior (Zdeborova & Krzakala 2016, eq. (97)), nodes cached
+        try:
+            self._px, self._pw = prior._quadrature(n_prior)
+        except (AttributeError, NotImplementedError):
+            self._px = None
+        self._xi, self._wxi = hermite_rule(n_prior)
+        self._gb = isinstance(prior, GaussBernoulli) and prior.mean == 0 and prior.rho < 1
+        if isinstance(prior, GaussBernoulli) and not self._gb:
+            # the spike/slab posterior weight is a sharp function of B at large qhat, which
+            # Gauss-Hermite resolves poorly: composite Legendre rules in the noise and the slab
+            u, wu = _composite_legendre_nodes(np.zeros(()), np.ones(()), None, 8, 10.0, 24)
+            self._xi, self._wxi = u, wu / wu.sum()
+            self._px = np.concatenate([[0.0], prior.mean + np.sqrt(prior.var) * u])
+            self._pw = np.concatenate([[1.0 - prior.rho], prior.rho * wu / wu.sum()])
+        self.c_out = 0.5 if isinstance(channel, ReLU) else 1.0
+
+    # ---------------------------------------------------------------- channel integrals
+    def _expect_discrete(self, q, what):
+        """E over omega ~ N(0, q) of sum_y Z_out(y, omega, V) h(y, omega): 1D Legendre with a
+        boundary layer of width sqrt(V + noise) around omega = 0 (the sign kink)."""
+        V = self.rho - q
+        s = np.sqrt(V + self.noise)
+        bp = np.concatenate([np.zeros(q.shape + (1,)), s[..., None] * _CS, np.sqrt(q)[..., None] * _FIX], axis=-1)
+        labels = self.labels
+
+        def f(w):
+            Vb = V[..., None]
+            lz = []
+            gs = []
+            for y in labels:
+                logZ, g, _ = self.channel.output_moments(np.full_like(w, y), w, Vb)
+                lz.append(logZ)
+                gs.append(g)
+            lz, gs = np.stack(lz), np.stack(gs)
+            Z = np.exp(lz)
+            out = []
+            for k in what:
+                if k == "G":
+                    out.append(np.sum(Z * gs * gs, axis=0))
+                elif k == "psi":
+                    out.append(np.sum(np.where(Z > 0, Z * lz, 0.0), axis=0))
+                elif k == "correct":
+                    out.append(np.max(Z, axis=0))
+            return np.stack(out)
+
+        vals = gauss_expect(f, 0.0, q, method="legendre", breakpoints=bp, n=self.n_z)
+        return dict(zip(what, vals))
+
+    def _expect_continuous(self, q, what):
+        """E over (z, omega) (var z = rho, cov = var omega = q) and y | z of h(y, omega):
+        the local field z outer (Legendre, split at the channel's kinks and at a boundary
+        layer of width sqrt(V + noise)), omega | z ~ N(q z / rho, q V / rho) inner (Hermite),
+        the output noise by Hermite (``channel.y_given_z``)."""
+        rho = self.rho
+        V = self.rho - q
+        s = np.sqrt(V + self.noise)
+        kinks = np.array(sorted(set((0.0,) + tuple(self.channel.kinks))))
+        bp = np.concatenate([np.broadcast_to(kinks, q.shape + kinks.shape), (s[..., None] * _CS),
+                             np.full(q.shape + _FIX.shape, np.sqrt(rho) * _FIX)], axis=-1)
+        u, wu = _composite_legendre_nodes(np.zeros_like(q), np.full_like(q, np.sqrt(rho)), bp, self.n_z, 12.0)
+        z = np.sqrt(rho) * u  # grid + (Nz,)
+        v, wv = hermite_rule(self.n_w)
+        om = (q / rho)[..., None, None] * z[..., None] + np.sqrt(q * V / rho)[..., None, None] * v  # grid+(Nz,nw)
+        ys, wy = self.channel.y_given_z(z, n=self.n_y)  # grid + (Nz, m)
+        Y = ys[..., None, :]
+        W = om[..., None]
+        logZ, g, _ = self.channel.output_moments(Y, W, V[..., None, None, None])
+        out = []
+        for k in what:
+            if k == "G":
+                h = g * g
+            elif k == "psi":
+                h = logZ
+            else:
+                raise KeyError(k)
+            inner = np.einsum("...ijm,j,...im->...i", h, wv, wy)
+            out.append(np.sum(inner * wu, axis=-1))
+        return dict(zip(what, out))
+
+    def channel_expect(self, q, what=("G",)) -> dict:
+        """``{"G": E gout^2, "psi": psi_out, "correct": E max_y Z_out}`` at overlaps ``q``."""
+        q = np.asarray(q, dtype=float)
+        V = self.rho - q
+        if self.linear:
+            s2 = V + self.noise
+            res = {}
+            for k in what:
+                if k == "G":
+                    res[k] = 1.0 / s2
+                elif k == "psi":
+                    res[k] = -0.5 * np.log(2 * np.pi * s2) - 0.5
+            return res
+        if self.discrete:
+            return self._expect_discrete(q, what)
+        # chunk the grid to bound memory (noisy channels have an output-noise axis too)
+        flat = q.reshape(-1)
+        per_row = (10 * self.n_z * (len(_CS) + 2)) * self.n_w * (1 if self.noise == 0 else self.n_y)
+        if type(self.channel).__name__ == "Square" and self.noise > 0:
+            per_row *= 300
+        chunk = max(1, int(4e6 // per_row))
+        parts = [self._expect_continuous(flat[i:i + chunk], what) for i in range(0, len(flat), chunk)]
+        return {k: np.concatenate([p[k] for p in parts]).reshape(q.shape) for k in what}
+
+    def G(self, q):
+        return self.channel_expect(q, ("G",))["G"]
+
+    # ---------------------------------------------------------------- prior integrals
+    def _prior_expect(self, f, qhat):
+        """``E_{x0, xi} f(x0, B, qhat)`` with ``B = qhat x0 + sqrt(qhat) xi`` (cached nodes)."""
+        qhat = np.asarray(qhat, float)
+        bh = qhat[..., None, None]
+        x0 = self._px[:, None]
+        B = bh * x0 + np.sqrt(bh) * self._xi
+        vals = f(np.broadcast_to(x0, B.shape), B, bh)
+        return np.einsum("...ij,i,j->...", vals, self._pw, self._wxi)
+
+    def _gb_expect(self, fB, qhat):
+        """Gauss-Bernoulli (zero mean): ``E fB(B)`` over the marginal of
+        ``B = qhat x0 + sqrt(qhat) xi``, a two-Gaussian mixture, by composite Legendre split
+        at the spike/slab decision points ``|B*|`` (where the posterior odds are 1)."""
+        pr = self.prior
+        qhat = np.maximum(np.asarray(qhat, float), 1e-300)
+        v = pr.var
+        with np.errstate(divide="ignore", invalid="ignore"):
+            b2 = 2 * (qhat + 1 / v) * (0.5 * np.log1p(qhat * v) - np.log(pr.rho / (1 - pr.rho)))
+        bstar = np.sqrt(np.maximum(b2, 0.0))
+        bp = bstar[..., None] * np.array([-1.5, -1.0, -0.7, 0.7, 1.0, 1.5])
+        f = lambda B: fB(B, qhat[..., None])
+        spike = gauss_expect(f, 0.0, qhat, method="legendre", breakpoints=bp, n=10, pieces=8, width=11.0)
+        slab = gauss_expect(f, 0.0, qhat + qhat * qhat * v, method="legendre", breakpoints=bp, n=10, pieces=8, width=11.0)
+        return (1 - pr.rho) * spike + pr.rho * slab
+
+    def prior_overlap(self, qhat):
+        """q(qhat) = E[x0 E(x | B)] = E[E(x | B)^2] (``prior.overlap``; Nishimori identity)."""
+        if isinstance(self.prior, Gaussian):  # closed form (Zdeborova & Krzakala 2016, sec. 4.1)
+            qhat = np.asarray(qhat, float)
+            mu, v = self.prior.mean, self.prior.var
+            return (qhat * (v + mu * mu) + mu * mu / v) / (qhat + 1.0 / v)
+        if isinstance(self.prior, Rademacher):  # q = E tanh(qhat + sqrt(qhat) xi)
+            qhat = np.asarray(qhat, float)[..., None]
+            return np.sum(np.tanh(qhat + np.sqrt(qhat) * self._xi) * self._wxi, axis=-1)
+        if self._gb:
+            return self._gb_expect(lambda B, A: self.prior.denoise(B, A)[0] ** 2, qhat)
+        if self._px is None:
+            return self.prior.overlap(qhat, n=self.n_prior)
+        return self._prior_expect(lambda x0, B, A: x0 * self.prior.denoise(B, A)[0], qhat)
+
+    def prior_free_entropy(self, qhat):
+        """psi_P0(qhat) = E log Z0(B, qhat) (``prior.free_entropy_term``)."""
+        if isinstance(self.prior, Gaussian):  # closed form: (qhat (var + mean^2) - log(1 + qhat var)) / 2
+            qhat = np.asarray(qhat, float)
+            mu, v = self.prior.mean, self.prior.var
+            return 0.5 * (qhat * (v + mu * mu) - np.log1p(qhat * v))
+        if isinstance(self.prior, Rademacher):  # E log cosh(qhat + sqrt(qhat) xi) - qhat / 2
+            qh = np.asarray(qhat, float)[..., None]
+            lz = self.prior.log_partition(qh + np.sqrt(qh) * self._xi, qh)
+            return np.sum(lz * self._wxi, axis=-1)
+        if self._gb:
+            return self._gb_expect(lambda B, A: self.prior.log_partition(B, A), qhat)
+        if self._px is None:
+            return self.prior.free_entropy_term(qhat, n=self.n_prior)
+        return self._prior_expect(lambda x0, B, A: self.prior.log_partition(B, A), qhat)
+
+    # ---------------------------------------------------------------- state evolution
+    def qhat_of(self, alpha, E):
+        q = self.rho - E
+        return np.minimum(alpha * self.G(q), QHAT_MAX)
+
+    def mse_of_qhat(self, qhat):
+        qhat = np.minimum(np.asarray(qhat, float), QHAT_MAX)
+        return np.clip(self.rho - self.prior_overlap(qhat), E_FLOOR * self.rho, self.rho)
+
+    def step(self, alpha, E):
+        """One iteration of state evolution on the MSE: ``E -> rho - q(alpha G(rho - E))``."""
+        return self.mse_of_qhat(self.qhat_of(alpha, E))
+
+    def E_uninformative(self, qhat0: float = QHAT0):
+        return float(self.mse_of_qhat(np.asarray(qhat0)))
+
+    # ---------------------------------------------------------------- free entropy etc.
+    def is_perfect(self, E):
+        return np.asarray(E) <= PERFECT_TOL * self.rho
+
+    def free_entropy(self, alpha, E):
+        """phi(q, qhat) at ``q = rho - E``, ``qhat = alpha G(q)`` (PNAS 2019, eq. (6))."""
+        alpha, E = np.broadcast_arrays(np.asarray(alpha, float), np.asarray(E, float))
+        q = self.rho - E
+        ce = self.channel_expect(q, ("G", "psi"))
+        qhat = np.minimum(alpha * ce["G"], QHAT_MAX)
+        phi = self.prior_free_entropy(qhat) - 0.5 * q * qhat + alpha * ce["psi"]
+        if self.noiseless_continuous:
+            perfect = self.is_perfect(E)
+            phi = np.where(perfect, np.where(self.c_out * alpha > self.d_P, np.inf, -np.inf), phi)
+        return phi
+
+    def channel_log_likelihood(self) -> float:
+        """``E_z E_{y|z} log P_out(y|z)`` (minus the conditional entropy of the output)."""
+        if self.discrete:
+            if self.noise == 0:
+                f = self.flip
+                return 0.0 if f == 0 else float(f * np.log(f) + (1 - f) * np.log1p(-f))
+            ch = self.channel
+
+            def h(z):
+                tot = 0.0
+                for y in self.labels:
+                    p = ch.prob(y, z)
+                    tot = tot + np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+                return tot
+
+            sn = np.sqrt(self.noise)
+            return float(gauss_expect(h, 0.0, self.rho, method="legendre", breakpoints=sn * _CS, n=30))
+        if self.noise == 0:
+            return np.inf
+        return float(-0.5 * np.log(2 * np.pi * np.e * self.noise))
+
+    def test_error(self, E):
+        """Bayes-optimal test error at MSE ``E`` (0-1 error, or test MSE with noise)."""
+        E = np.asarray(E, float)
+        q = self.rho - E
+        if self.discrete:
+            return 1.0 - self.channel_expect(q, ("correct",))["correct"]
+        if self.linear:
+            return E + self.noise
+        ch = self.channel
+        kinks = np.array(ch.kinks, dtype=float)
+        V = E
+        Ey2 = _kink_expect(lambda z: ch.phi(z) ** 2, 0.0, self.rho, kinks, n=30)
+        s = np.sqrt(V)
+        bp = np.concatenate([np.broadcast_to(kinks, q.shape + kinks.shape), s[..., None] * _CS,
+                             np.sqrt(q)[..., None] * _FIX], axis=-1)
+
+        def outer(w):  # w: grid + (nodes,)
+            Vb = np.broadcast_to(V[..., None], w.shape)
+            m = _kink_expect(lambda z: ch.phi(z), w, Vb, kinks, n=12)
+            return m * m
+
+        Em2 = gauss_expect(outer, 0.0, q, method="legendre", breakpoints=bp, n=16)
+        return np.maximum(Ey2 + self.noise - Em2, 0.0)
+
+    def q_zero_is_fixed(self) -> bool:
+        """Whether q = 0 is a fixed point of state evolution (zero-mean prior, E gout^2 = 0 at q = 0)."""
+        return abs(self.mean) < 1e-14 and float(self.G(np.zeros(1))[0]) < 1e-12
+
+    def weak_recovery_threshold(self) -> float | None:
+        """``alpha_WR = 1 / (rho^2 G'(0))`` from the linear stability of q = 0
+        (Mondelli & Montanari, FoCM 2019; PNAS 2019 eq. (12)), None if q = 0 is not a fixed point."""
+        if not self.q_zero_is_fixed():
+            return None
+        h = 1e-4 * self.rho
+        g1, g2 = self.G(np.array([h, 2 * h]))
+        d1 = 2 * g1 / h - g2 / (2 * h)  # Richardson: G(q) = G'(0) q + O(q^2)
+        if d1 <= 0:
+            return None
+        # the prior's overlap at small qhat: q ~ rho^2 qhat (zero mean) -- measured, not assumed
+        s = 1e-6
+        dq = float(self.prior_overlap(np.array([s]))[0]) / s
+        return float(1.0 / (dq * d1))
+
+
+def glm_family(eq: GLMEquations, *, qhat0: float = QHAT0, max_iter: int = 5000, damping: float = 0.0, tol: float = 1e-11) -> FixedPointFamily:
+    """The GLM state evolution as a :class:`FixedPointFamily` in the parameter ``alpha``."""
+    rho = eq.rho
+    E0 = eq.E_uninformative(qhat0)
+
+    def weak(lo, hi, learner, found):
+        a = eq.weak_recovery_threshold()
+        if learner == "bayes":
+            it = found.get("information_theoretic")
+            if it is not None and (a is None or it < a):
+                # a first-order jump out of q = 0 before the linear instability
+                b = branches(fam, np.array([it * (1 - 1e-6)]))
+                if eq.q_zero_is_fixed() and b.overlap_uninformative[0] < 1e-3:
+                    a = it
+        return a if a is not None and lo <= a <= hi else None
+
+    fam = FixedPointFamily(
+        step=lambda a, x: eq.step(a[:, None], x),
+        free_entropy=lambda a, x: eq.free_entropy(a, x[:, 0]),
+        uninformative=lambda a: np.full((len(a), 1), E0),
+        informative=lambda a: np.full((len(a), 1), E_FLOOR * rho),
+        overlap=lambda a, x: 1.0 - x[:, 0] / rho,
+        lower=E_FLOOR * rho,
+        upper=rho,
+        weak_recovery=weak,
+        damping=damping,
+        tol=tol * rho,
+        max_iter=max_iter,
+        same_tol=1e-6,
+        perfect_tol=PERFECT_TOL if eq.noiseless else None,
+        name=f"GLM state evolution ({type(eq.prior).__name__} prior, {type(eq.channel).__name__} channel)",
+    )
+    return fam
+
+
+def _alphas(problem: GLM) -> tuple[np.ndarray, bool]:
+    a = np.atleast_1d(np.asarray(problem.alpha, dtype=float))
+    if np.any(~np.isfinite(a)) or np.any(a <= 0):
+        raise ValueError(f"alpha must lie in (0, inf), got alpha={problem.alpha!r}")
+    return a, np.ndim(problem.alpha) == 0
+
+
+def _equations(problem: GLM, options: dict) -> GLMEquations:
+    if problem.data is not None:
+        raise ValueError("the Bayes-optimal GLM theory covers isotropic Gaussian inputs only (data=None)")
+    kw = {k: options.pop(k) for k in ("n_z", "n_w", "n_y", "n_prior") if k in options}
+    return GLMEquations(problem.prior, problem.channel, **kw)
+
+
+def _fields(eq: GLMEquations, alpha, E, phi=None) -> dict:
+    q = eq.rho - E
+    qhat = eq.qhat_of(alpha, E)
+    if phi is None:
+        phi = eq.free_entropy(alpha, E)
+    ll = eq.channel_log_likelihood()
+    with np.errstate(invalid="ignore"):
+        mi = np.where(np.isinf(ll), np.inf, -phi + alpha * (ll if np.isfinite(ll) else 0.0))
+    return {
+        "alpha": alpha, "rho": eq.rho, "q": q, "m": q, "mse": E, "qhat": qhat,
+        "test_error": eq.test_error(E), "free_entropy": phi, "mutual_information": mi,
+    }
+
+
+def _pack(values: dict, scalar: bool) -> dict:
+    if scalar:
+        return {k: (float(np.asarray(v).reshape(-1)[0]) if np.ndim(v) else float(v)) for k, v in values.items()}
+    return {k: (np.asarray(v, float) if np.ndim(v) else float(v)) for k, v in values.items()}
+
+
+def _check_converged(conv, alphas, message, on_fail):
+    if np.all(conv):
+        return
+    msg = f"{message}: state evolution did not converge at alpha = {np.asarray(alphas)[~np.asarray(conv)]}"
+    if on_fail == "raise":
+        raise RuntimeError(msg)
+    if on_fail == "warn":
+        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+
+
+@register_theory(GLM, BayesOptimal)
+def predict_bayes_optimal(problem: GLM, learner: BayesOptimal, **options: Any) -> Prediction:
+    """Bayes-optimal GLM: the fixed point of largest free entropy (PNAS 2019, Thm. 1).
+
+    Options: ``max_iter`` (default 5000), ``tol`` (1e-11, relative to rho), ``qhat0`` (side
+    information of the uninformative start, 1e-6), ``on_fail`` ("warn"|"raise"|"ignore"),
+    quadrature sizes ``n_z, n_w, n_y, n_prior``.  Returns q (= m), mse, qhat, test_error,
+    free_entropy, mutual_information, alpha, rho; ``branches`` holds both branches
+    ("uninformative", "informative") wherever they differ somewhere on the curve.
+    """
+    options = dict(options)
+    alphas, scalar = _alphas(problem)
+    eq = _equations(problem, options)
+    fam = glm_family(eq, qhat0=options.pop("qhat0", QHAT0), max_iter=options.pop("max_iter", 5000),
+                     tol=options.pop("tol", 1e-11))
+    on_fail = options.pop("on_fail", "warn")
+    if options:
+        raise ValueError(f"unknown options for predict(GLM, BayesOptimal): {sorted(options)}")
+    B = branches(fam, alphas)
+    E_sel = B.x_selected[:, 0]
+    conv = np.where(B.select_informative, B.converged_informative, B.converged_uninformative)
+    _check_converged(conv, alphas, fam.name, on_fail)
+    phi_sel = np.where(B.select_informative, B.phi_informative, B.phi_uninformative)
+    vals = _fields(eq, alphas, E_sel, phi_sel)
+    brs = {}
+    if B.coexist.any():
+        for name, x, ph, cv in (("uninformative", B.x_uninformative, B.phi_uninformative, B.converged_uninformative),
+                                ("informative", B.x_informative, B.phi_informative, B.converged_informative)):
+            brs[name] = Prediction(_pack(_fields(eq, alphas, x[:, 0], ph), scalar), problem=problem, learner=learner,
+                                   converged=bool(cv[0]) if scalar else cv)
+    info = {"selected": np.where(B.select_informative, "informative", "uninformative") if not scalar
+            else ("informative" if B.select_informative[0] else "uninformative"),
+            "coexist": B.coexist[0] if scalar else B.coexist}
+    return Prediction(_pack(vals, scalar), problem=problem, learner=learner,
+                      converged=bool(conv[0]) if scalar else conv, branches=brs, info=info)
+
+
+def state_evolution(eq: GLMEquations, alphas, *, E0, iterations: int, damping: float = 0.0, tol: float | None = None):
+    """Iterate state evolution from ``E0`` for ``iterations`` steps (all alphas at once);
+    with ``tol`` rows stop once ``|E_{t+1} - E_t| < tol rho``.  Returns (E history list of arrays
+    with NaN after a row stopped, converged flags, number of iterations per row)."""
+    alphas = np.asarray(alphas, float)
+    E = np.broadcast_to(np.asarray(E0, float), alphas.shape).copy()
+    hist = [E.copy()]
+    active = np.ones(alphas.shape, bool)
+    conv = np.zeros(alphas.shape, bool)
+    n_it = np.zeros(alphas.shape, int)
+    for t in range(iterations):
+        if not active.any():
+            break
+        idx = np.flatnonzero(active)
+        En = eq.step(alphas[idx], E[idx])
+        En = (1 - damping) * En + damping * E[idx]
+        delta = np.abs(En - E[idx])
+        E[idx] = En
+        n_it[idx] += 1
+        row = np.full(alphas.shape, np.nan)
+        row[idx] = En
+        hist.append(row)
+        if tol is not None:
+            done = delta < tol * eq.rho
+            conv[idx[done]] = True
+            active[idx[done]] = False
+    return E, np.array(hist), conv, n_it
+
+
+@register_theory(GLM, AMP)
+def predict_amp(problem: GLM, learner: AMP, **options: Any) -> Prediction:
+    """State evolution of GAMP (Rangan, ISIT 2011; PNAS 2019 eq. (9)) from the learner's start.
+
+    ``init="uninformative"``: ``q0 = overlap(qhat0)`` (prior mean plus side information
+    ``qhat0``, default 1e-6); ``"informative"``: ``E0 = 1e-13 rho``.  Options:
+    ``iterations`` (run exactly that many steps, no early stop; the trajectory then has
+    ``iterations + 1`` rows), ``qhat0``, ``q0`` (explicit initial overlap), ``on_fail``,
+    quadrature sizes.  Without ``iterations`` it runs up to ``learner.max_iter`` steps and
+    stops at ``|E_{t+1} - E_t| < learner.tol rho``; ``converged`` tells whether it did.
+    ``trajectory``: DataFrame with columns alpha, iteration, q, m, mse.
+    """
+    options = dict(options)
+    alphas, scalar = _alphas(problem)
+    eq = _equations(problem, options)
+    iterations = options.pop("iterations", None)
+    qhat0 = options.pop("qhat0", QHAT0)
+    q0 = options.pop("q0", None)
+    on_fail = options.pop("on_fail", "warn")
+    if options:
+        raise ValueError(f"unknown options for predict(GLM, AMP): {sorted(options)}")
+    if learner.init == "informative":
+        E0 = E_FLOOR * eq.rho
+    elif q0 is not None:
+        if not 0 <= q0 <= eq.rho:
+            raise ValueError(f"q0 must lie in [0, rho={eq.rho}], got q0={q0!r}")
+        E0 = max(eq.rho - q0, E_FLOOR * eq.rho)
+    else:
+        E0 = eq.E_uninformative(qhat0)
+    if iterations is not None:
+        if int(iterations) != iterations or iterations < 0:
+            raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
+        E, hist, conv, n_it = state_evolution(eq, alphas, E0=E0, iterations=int(iterations), damping=learner.damping)
+        conv = np.ones(alphas.shape, bool)
+    else:
+        E, hist, conv, n_it = state_evolution(eq, alphas, E0=E0, iterations=learner.max_iter,
+                                             damping=learner.damping, tol=learner.tol)
+        _check_converged(conv, alphas, "GLM AMP state evolution", on_fail)
+    vals = _fields(eq, alphas, E)
+    rows = []
+    T = hist.shape[0]
+    for j, a in enumerate(alphas):
+        Ej = hist[:, j]
+        keep = np.isfinite(Ej)
+        rows.append(pd.DataFrame({"alpha": a, "iteration": np.arange(T)[keep], "q": eq.rho - Ej[keep],
+                                  "m": eq.rho - Ej[keep], "mse": Ej[keep]}))
+    traj = pd.concat(rows, ignore_index=True)
+    vals["n_iter"] = n_it.astype(float)
+    return Prediction(_pack(vals, scalar), problem=problem, learner=learner,
+                      converged=bool(conv[0]) if scalar else conv, trajectory=traj,
+                      info={"E0": E0})
+
+
+def glm_phase_transitions(problem: GLM, lo: float, hi: float, *, kind: str = "bayes", n_grid: int = 41,
+                          xtol: float = 5e-5, max_iter: int = 4000) -> dict:
+    """Thresholds in ``alpha`` over ``[lo, hi]`` (``kind="bayes"`` or ``"algorithmic"`` for AMP),
+    located on a grid of ``n_grid`` points refined to ``xtol`` (see :mod:`._transitions`).
+    Near a spinodal the uninformative iteration is stopped after ``max_iter`` steps (then it
+    still sits on the plateau): the resulting bias is below ``xtol`` for the families tested."""
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 0 or not lo < hi:
+        raise ValueError(f"alpha range must satisfy 0 < lo < hi < inf, got alpha=({lo}, {hi})")
+    eq = _equations(problem, {})
+    fam = glm_family(eq, max_iter=max_iter)
+    return locate_transitions(fam, lo, hi, learner=kind, n_grid=n_grid, xtol=xtol)
+
+
+def _transitions(problem: GLM, learner, param: str, rng: tuple[float, float], kind: str) -> dict:
+    if param != "alpha":
+        raise ValueError(f"GLM phase transitions are located in alpha, got {param}=...")
+    lo, hi = rng
+    return glm_phase_transitions(problem, lo, hi, kind=kind)
+
+
+@register_transitions(GLM, BayesOptimal)
+def transitions_bayes_optimal(problem: GLM, learner: BayesOptimal, param: str, rng) -> dict:
+    """Thresholds of the Bayes-optimal GLM in ``alpha`` (see :mod:`._transitions`)."""
+    return _transitions(problem, learner, param, rng, "bayes")
+
+
+@register_transitions(GLM, AMP)
+def transitions_amp(problem: GLM, learner: AMP, param: str, rng) -> dict:
+    """Thresholds for GAMP: ``algorithmic`` (where it starts to succeed), ``perfect_recovery``
+    of the uninformative branch, ``weak_recovery`` (linear instability of q = 0), and the
+    problem's ``information_theoretic`` threshold for reference."""
+    return _transitions(problem, learner, param, rng, "algorithmic")

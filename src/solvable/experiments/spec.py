@@ -1,0 +1,305 @@
+"""Sweeps described in YAML (``solvable sweep SPEC.yaml``), validated key by key.
+
+A spec::
+
+    problem:                       # a problem class of solvable and its fields
+      type: GLM
+      prior: Rademacher            # a block by name, or {type: Gaussian, var: 1.0}
+      channel: {type: Sign}
+      alpha: 1.0
+    learner:                       # or `learners: {label: {type: ...}, ...}` to compare several
+      type: ERM
+      loss: logistic
+      penalty: {type: L2, lam: 0.01}
+    over:                          # grid axes: dotted paths into the problem, then the learner
+      alpha: {linspace: [0.5, 3.0, 6]}      # also {geomspace: [a, b, n]} or a list
+      penalty.lam: [0.001, 0.1]
+    simulate: {d: 200, seeds: 4}   # optional; other keys go to the simulation
+    theory: true                   # optional
+    aggregate: true                # optional: mean and standard error over seeds
+    theory_options: {}             # optional: passed to predict
+    plot: {x: alpha, y: test_error, hue: null, logx: false, logy: false}   # optional
+
+Every mistake raises :class:`SpecError` (a ValueError) whose message names the key and what
+was expected there.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import numbers
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+__all__ = ["SpecError", "SweepSpec", "load_spec", "parse_spec", "build_object"]
+
+TOP_KEYS = ("problem", "learner", "learners", "over", "simulate", "theory", "aggregate", "theory_options", "plot",
+            "name", "description")
+PLOT_KEYS = ("x", "y", "hue", "logx", "logy", "title")
+
+
+class SpecError(ValueError):
+    """A mistake in a sweep spec; the message names the key."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"{key}: {message}" if key else message)
+
+
+def _namespaces():
+    from .. import activations, channels, learners, losses, penalties, priors, problems
+    import solvable
+
+    blocks = {
+        "prior": (priors, priors.Prior), "prior_u": (priors, priors.Prior), "prior_v": (priors, priors.Prior),
+        "channel": (channels, channels.Channel), "loss": (losses, losses.Loss),
+        "penalty": (penalties, penalties.Penalty), "learner": (learners, learners.Learner),
+    }
+    mods = [problems, solvable, learners, priors, channels, losses, penalties, activations]
+    import importlib
+
+    for name in ("data", "kernels"):  # data models (covariances, random features, ...)
+        try:
+            mods.append(importlib.import_module(f"solvable.{name}"))
+        except ImportError:  # pragma: no cover
+            pass
+    return blocks, mods
+
+
+def _classes(module, base=None) -> dict[str, type]:
+    out = {}
+    for name in getattr(module, "__all__", dir(module)):
+        obj = getattr(module, name, None)
+        if inspect.isclass(obj) and not name.startswith("_") and (base is None or (issubclass(obj, base) and obj is not base)):
+            if base is not None or dataclasses.is_dataclass(obj):
+                out[name] = obj
+    return out
+
+
+def _find_class(key: str, name: Any, role: str) -> type:
+    blocks, mods = _namespaces()
+    if role == "problem":
+        from .. import problems
+
+        choices = _classes(problems)
+        what = "problem"
+    elif role in blocks:
+        mod, base = blocks[role]
+        choices = _classes(mod, base)
+        what = role
+    else:
+        choices = {}
+        for m in mods:
+            for k, v in _classes(m).items():
+                choices.setdefault(k, v)
+        what = "type"
+    if not isinstance(name, str):
+        raise SpecError(key, f"expected a {what} name (one of {', '.join(sorted(choices))}), got {name!r}")
+    for k, v in choices.items():
+        if k.lower() == name.lower().replace("-", "").replace("_", "") or k.lower() == name.lower():
+            return v
+    raise SpecError(key, f"unknown {what} {name!r}; expected one of: {', '.join(sorted(choices))}")
+
+
+def build_object(key: str, value: Any, role: str) -> Any:
+    """Build a block / problem / learner from a spec value: a mapping with ``type`` and fields,
+    or (for blocks) a bare name.  ``key`` is the dotted spec key used in error messages."""
+    blocks, _ = _namespaces()
+    if isinstance(value, str) and (role in blocks or role == "problem"):
+        if role == "loss":
+            from ..losses import get_loss
+
+            try:
+                return get_loss(value)
+            except (ValueError, KeyError) as e:
+                raise SpecError(key, str(e)) from None
+        value = {"type": value}
+    if not isinstance(value, Mapping):
+        if role in blocks or role == "problem":
+            raise SpecError(key, f"expected a mapping with 'type' (e.g. {{type: ...}}), got {value!r}")
+        return value
+    if "type" not in value:
+        raise SpecError(key, f"missing 'type' (the class name of the {role})")
+    cls = _find_class(f"{key}.type", value["type"], role)
+    names = {f.name: f for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else None
+    kwargs = {}
+    for k, v in value.items():
+        if k == "type":
+            continue
+        if names is not None and k not in names:
+            raise SpecError(f"{key}.{k}", f"{cls.__name__} has no field {k!r}; fields: {', '.join(names) or 'none'}")
+        kwargs[k] = build_object(f"{key}.{k}", v, k) if (isinstance(v, Mapping) or k in blocks) else _plain(f"{key}.{k}", v)
+    try:
+        return cls(**kwargs)
+    except SpecError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise SpecError(key, f"{e}") from None
+
+
+def _plain(key, v):
+    if isinstance(v, list):
+        if v and all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in v):
+            return np.asarray(v, dtype=float)
+    return v
+
+
+def _axis(key: str, value: Any) -> Any:
+    last = key.rsplit(".", 1)[-1]
+    blocks, _ = _namespaces()
+    role = last if last in blocks else "learner" if key in ("learner", "learner.learner") else "problem" if key == "problem" else None
+    if isinstance(value, Mapping):
+        spaces = {"linspace", "geomspace", "logspace"} & set(value)
+        if spaces:
+            if len(value) != 1:
+                raise SpecError(f"over.{key}", f"give one of linspace/geomspace/logspace alone, got keys {sorted(value)}")
+            (how, args), = value.items()
+            ok = (isinstance(args, list) and len(args) == 3 and all(isinstance(a, numbers.Real) and not isinstance(a, bool) for a in args)
+                  and float(args[2]).is_integer() and args[2] >= 1)
+            if not ok:
+                raise SpecError(f"over.{key}.{how}", f"expected [start, stop, count] (numbers, count an integer >= 1), got {args!r}")
+            a, b, n = float(args[0]), float(args[1]), int(args[2])
+            if how == "linspace":
+                return np.linspace(a, b, n)
+            if how == "logspace":
+                return np.logspace(a, b, n)
+            if a <= 0 or b <= 0:
+                raise SpecError(f"over.{key}.geomspace", f"start and stop must be > 0, got {args!r}")
+            return np.geomspace(a, b, n)
+        if "type" in value:
+            return [build_object(f"over.{key}", value, role or last)]
+        return {str(lbl): (build_object(f"over.{key}.{lbl}", v, role or last) if (isinstance(v, Mapping) or role) else v)
+                for lbl, v in value.items()}
+    if isinstance(value, list):
+        if not value:
+            raise SpecError(f"over.{key}", "expected a non-empty list of values")
+        out = []
+        for i, v in enumerate(value):
+            if isinstance(v, Mapping) or (role and isinstance(v, str)):
+                out.append(build_object(f"over.{key}[{i}]", v, role or last))
+            elif isinstance(v, (numbers.Real, str)) or v is None:
+                out.append(v)
+            else:
+                raise SpecError(f"over.{key}[{i}]", f"expected a number, a string or a mapping, got {v!r}")
+        return out
+    if isinstance(value, (numbers.Real, str)):
+        return [build_object(f"over.{key}", value, role)] if role and isinstance(value, str) else [value]
+    raise SpecError(f"over.{key}", f"expected a list, {{linspace: [start, stop, count]}}, {{geomspace: ...}} or "
+                                   f"{{label: value}}, got {value!r}")
+
+
+@dataclass
+class SweepSpec:
+    """A validated spec: the arguments of :func:`solvable.sweep` plus plot settings."""
+
+    problem: Any
+    learner: Any
+    over: dict = field(default_factory=dict)
+    simulate: dict | None = None
+    theory: bool = True
+    aggregate: bool = False
+    theory_options: dict = field(default_factory=dict)
+    plot: dict | None = None
+    name: str = "sweep"
+
+    def run(self, **kw):
+        """Run the sweep (``kw``: store, executor, workers, progress)."""
+        from .sweep import sweep
+
+        return sweep(self.problem, self.learner, self.over, simulate=self.simulate, theory=self.theory,
+                     theory_options=self.theory_options, aggregate=self.aggregate, **kw)
+
+
+def _bool(key, v):
+    if not isinstance(v, bool):
+        raise SpecError(key, f"expected true or false, got {v!r}")
+    return v
+
+
+def parse_spec(raw: Any) -> SweepSpec:
+    """Validate a spec (the parsed YAML mapping) and build its objects."""
+    if not isinstance(raw, Mapping):
+        raise SpecError("", f"a spec must be a mapping with keys problem, learner, over, ...; got {type(raw).__name__}")
+    unknown = [k for k in raw if k not in TOP_KEYS]
+    if unknown:
+        raise SpecError(str(unknown[0]), f"unknown key; expected one of: {', '.join(TOP_KEYS)}")
+    if "problem" not in raw:
+        raise SpecError("problem", "missing (a mapping with 'type', e.g. {type: GLM, prior: Gaussian, channel: Sign})")
+    problem = build_object("problem", raw["problem"], "problem")
+    if ("learner" in raw) == ("learners" in raw):
+        raise SpecError("learner", "give exactly one of 'learner' (a mapping with 'type') or 'learners' ({label: learner})")
+    over_raw = raw.get("over") or {}
+    if not isinstance(over_raw, Mapping):
+        raise SpecError("over", f"expected a mapping {{field path: values}}, got {over_raw!r}")
+    over: dict[str, Any] = {}
+    if "learners" in raw:
+        ls = raw["learners"]
+        if not isinstance(ls, Mapping) or not ls:
+            raise SpecError("learners", f"expected a non-empty mapping {{label: {{type: ..., ...}}}}, got {ls!r}")
+        built = {str(k): build_object(f"learners.{k}", v, "learner") for k, v in ls.items()}
+        learner = next(iter(built.values()))
+        over["learner"] = built
+    else:
+        learner = build_object("learner", raw["learner"], "learner")
+    from .config import resolve_path
+
+    for k, v in over_raw.items():
+        if not isinstance(k, str):
+            raise SpecError(f"over.{k}", "grid keys must be dotted field paths (strings)")
+        try:
+            resolve_path(problem, learner, k)
+        except ValueError as e:
+            raise SpecError(f"over.{k}", str(e).removeprefix("over: ")) from None
+        over[k] = _axis(k, v)
+    simulate = raw.get("simulate")
+    if simulate is not None:
+        if not isinstance(simulate, Mapping):
+            raise SpecError("simulate", f"expected a mapping like {{d: 200, seeds: 4}}, got {simulate!r}")
+        simulate = dict(simulate)
+        if "d" not in simulate:
+            raise SpecError("simulate.d", "missing (the dimension: an integer >= 2, or a list of them)")
+        d = simulate["d"]
+        ds = d if isinstance(d, list) else [d]
+        if not ds or any(isinstance(x, bool) or not isinstance(x, int) or x < 2 for x in ds):
+            raise SpecError("simulate.d", f"expected an integer >= 2 or a list of them, got {d!r}")
+        s = simulate.get("seeds", 5)
+        ok = (isinstance(s, int) and not isinstance(s, bool) and s >= 1) or (
+            isinstance(s, list) and s and all(isinstance(x, int) and not isinstance(x, bool) for x in s))
+        if not ok:
+            raise SpecError("simulate.seeds", f"expected a count >= 1 or a list of integer seeds, got {s!r}")
+    plot = raw.get("plot")
+    if plot is not None:
+        if not isinstance(plot, Mapping):
+            raise SpecError("plot", f"expected a mapping like {{x: alpha, y: test_error}}, got {plot!r}")
+        bad = [k for k in plot if k not in PLOT_KEYS]
+        if bad:
+            raise SpecError(f"plot.{bad[0]}", f"unknown key; expected one of: {', '.join(PLOT_KEYS)}")
+        plot = dict(plot)
+    topt = raw.get("theory_options") or {}
+    if not isinstance(topt, Mapping):
+        raise SpecError("theory_options", f"expected a mapping, got {topt!r}")
+    name = raw.get("name", "sweep")
+    if not isinstance(name, str) or not name:
+        raise SpecError("name", f"expected a non-empty string, got {name!r}")
+    return SweepSpec(
+        problem=problem, learner=learner, over=over, simulate=simulate,
+        theory=_bool("theory", raw.get("theory", True)), aggregate=_bool("aggregate", raw.get("aggregate", False)),
+        theory_options=dict(topt), plot=plot, name=name,
+    )
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a YAML spec file."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise SpecError("", f"spec file {str(p)!r} does not exist")
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise SpecError("", f"{str(p)!r} is not valid YAML: {e}") from None
+    return parse_spec(raw)

@@ -1,0 +1,282 @@
+"""Branches of a one-parameter family of fixed-point equations, and the location of its
+phase transitions.  Shared by the theory families (GLMs in :mod:`.glm_bayes`, spiked
+matrices in :mod:`.lowrank`, ...).
+
+The physics (Zdeborova & Krzakala, Adv. Phys. 65, 453 (2016), sec. 2.5 and 4.4; Barbier,
+Krzakala, Macris, Miolane & Zdeborova, PNAS 116, 5451 (2019), sec. "Phase transitions"):
+a replica / state-evolution fixed-point map ``x -> F_p(x)`` depending on a control
+parameter ``p`` (``alpha`` for GLMs, ``snr`` for spiked matrices) may have several stable
+fixed points.  Two are followed:
+
+* the *uninformative* branch: iterated from an uninformative start (what AMP reaches);
+* the *informative* branch: iterated from (close to) perfect knowledge of the signal.
+
+Each fixed point carries a free entropy ``phi_p(x)``; the Bayes-optimal estimator follows
+the branch of largest free entropy.  With ``p`` increasing towards easier problems:
+
+``algorithmic``
+    upper end of the coexistence region: the uninformative branch disappears and AMP
+    jumps to the informative one (spinodal);
+``information_theoretic``
+    in the coexistence region, the free entropies of the branches cross
+    (``phi_inf - phi_uninf`` changes sign from <= 0 to > 0);
+``perfect_recovery``
+    the selected branch (Bayes: largest free entropy; AMP: uninformative) reaches a
+    normalised overlap ``>= 1 - perfect_tol``;
+``weak_recovery``
+    where the overlap leaves its trivial value when that value is a fixed point; the
+    family provides it through the ``weak_recovery`` hook (a linear-stability
+    computation, far more accurate than iterating at a critical point), else None.
+
+API
+---
+``FixedPointFamily(step, free_entropy, uninformative, informative, overlap, ...)``
+    ``step(p, x)``: the map for a batch, ``p`` of shape ``(N,)``, ``x`` of shape ``(N, k)``
+    (one row per parameter value), returning ``(N, k)``; ``free_entropy(p, x) -> (N,)``
+    (``+-inf`` allowed, e.g. for a perfect-recovery branch of a noiseless model);
+    ``uninformative(p)`` / ``informative(p) -> (N, k)`` the two starts;
+    ``overlap(p, x) -> (N,)`` the normalised overlap in ``[0, 1]`` used to tell branches
+    apart and to detect perfect recovery; ``lower``/``upper`` bounds of ``x``;
+    ``weak_recovery(lo, hi, learner, found)`` optional hook (``found``: the other thresholds) returning a threshold or None;
+    iteration settings ``damping``, ``tol``, ``max_iter``; ``same_tol`` (two branches
+    with overlaps closer than this are one branch); ``perfect_tol`` (None: the family
+    never reaches perfect recovery).
+``solve_branch(family, p, start)``
+    iterate from ``"uninformative"``, ``"informative"`` or an explicit ``(N, k)`` array;
+    returns a :class:`~solvable.numerics.FixedPointResult` (batch).  Rows that have not
+    converged after ``max_iter`` iterations are still returned (their ``converged``
+    flag is False): near a spinodal the iterate sits on the plateau of the vanishing
+    fixed point, which is the meaningful answer there.
+``branches(family, p) -> Branches``
+    both branches, their overlaps and free entropies, whether they coexist, and the
+    selected (largest free entropy) one.
+``locate_transitions(family, lo, hi, learner="bayes"|"algorithmic", n_grid=41, xtol=1e-6)``
+    scans a grid of ``n_grid`` points, then refines every switch of the relevant
+    predicate by vectorised k-section (``k = 8`` parameter values per round) to
+    ``xtol``; returns ``{"weak_recovery", "information_theoretic", "algorithmic",
+    "perfect_recovery"}`` (None where absent in ``[lo, hi]``).  For
+    ``learner="algorithmic"`` (AMP), ``perfect_recovery`` refers to the uninformative
+    branch and ``information_theoretic`` is still the problem's (reported for reference).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from ..numerics.fixed_point import FixedPointResult
+
+__all__ = ["FixedPointFamily", "Branches", "solve_branch", "branches", "locate_transitions", "refine_switch"]
+
+
+@dataclass
+class FixedPointFamily:
+    """A one-parameter family of batched fixed-point maps with a free entropy (see module doc)."""
+
+    step: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    free_entropy: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    uninformative: Callable[[np.ndarray], np.ndarray]
+    informative: Callable[[np.ndarray], np.ndarray]
+    overlap: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    lower: Optional[np.ndarray | float] = None
+    upper: Optional[np.ndarray | float] = None
+    weak_recovery: Optional[Callable[[float, float, str, dict], Optional[float]]] = None
+    damping: float = 0.0
+    tol: float = 1e-11
+    max_iter: int = 5000
+    same_tol: float = 1e-6
+    perfect_tol: Optional[float] = 1e-9
+    name: str = "state evolution"
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Branches:
+    """Both branches at parameters ``p`` (arrays over ``p``)."""
+
+    p: np.ndarray
+    x_uninformative: np.ndarray
+    x_informative: np.ndarray
+    overlap_uninformative: np.ndarray
+    overlap_informative: np.ndarray
+    phi_uninformative: np.ndarray
+    phi_informative: np.ndarray
+    converged_uninformative: np.ndarray
+    converged_informative: np.ndarray
+    coexist: np.ndarray
+    select_informative: np.ndarray
+
+    @property
+    def x_selected(self) -> np.ndarray:
+        return np.where(self.select_informative[:, None], self.x_informative, self.x_uninformative)
+
+    @property
+    def overlap_selected(self) -> np.ndarray:
+        return np.where(self.select_informative, self.overlap_informative, self.overlap_uninformative)
+
+
+def solve_branch(family: FixedPointFamily, p, start="uninformative", *, max_iter: int | None = None) -> FixedPointResult:
+    """Iterate the family's map at the parameters ``p`` (1D) from ``start`` (batched)."""
+    p = np.atleast_1d(np.asarray(p, dtype=float))
+    if isinstance(start, str):
+        if start == "uninformative":
+            x0 = family.uninformative(p)
+        elif start == "informative":
+            x0 = family.informative(p)
+        else:
+            raise ValueError(f"start must be 'uninformative', 'informative' or an array, got {start!r}")
+    else:
+        x0 = np.asarray(start, dtype=float)
+    x0 = np.asarray(x0, dtype=float).reshape(len(p), -1)
+    return _iterate(family, p, x0, max_iter or family.max_iter)
+
+
+def _iterate(family: FixedPointFamily, p: np.ndarray, x0: np.ndarray, max_iter: int) -> FixedPointResult:
+    """Damped batched iteration with per-row freezing (the solver of :mod:`numerics.fixed_point`
+    does the same, but here the map needs the parameter of every active row)."""
+    X = x0.copy()
+    N = len(p)
+    active = np.ones(N, dtype=bool)
+    converged = np.zeros(N, dtype=bool)
+    lo, hi = family.lower, family.upper
+    beta = 1.0 - family.damping
+    n_iter = 0
+    last_res = np.full(N, np.nan)
+    for it in range(1, max_iter + 1):
+        idx = np.flatnonzero(active)
+        if not len(idx):
+            break
+        n_iter = it
+        xa = X[idx]
+        with np.errstate(all="ignore"):
+            fa = np.asarray(family.step(p[idx], xa), dtype=float).reshape(xa.shape)
+        bad = ~np.all(np.isfinite(fa), axis=1)
+        if bad.any():
+            raise FloatingPointError(
+                f"{family.name}: the map returned non-finite values at parameter(s) {p[idx[bad]]}"
+            )
+        if lo is not None or hi is not None:
+            fa = np.clip(fa, lo, hi)
+        r = np.max(np.abs(fa - xa), axis=1)
+        last_res[idx] = r
+        done = r < family.tol
+        X[idx] = xa + beta * (fa - xa)
+        X[idx[done]] = fa[done]
+        converged[idx[done]] = True
+        active[idx[done]] = False
+    msg = "converged" if converged.all() else (
+        f"{family.name}: {int((~converged).sum())} point(s) not converged after {max_iter} iterations"
+        f" (max residual {np.nanmax(last_res[~converged]):.3g}), e.g. at parameter {p[~converged][0]:.6g}"
+    )
+    return FixedPointResult(x=X, converged=converged, n_iter=n_iter, residuals=last_res[None, :], message=msg)
+
+
+def branches(family: FixedPointFamily, p, *, max_iter: int | None = None) -> Branches:
+    """Solve both branches at ``p`` and compare their free entropies."""
+    p = np.atleast_1d(np.asarray(p, dtype=float))
+    ru = _iterate(family, p, np.asarray(family.uninformative(p), float).reshape(len(p), -1), max_iter or family.max_iter)
+    ri = _iterate(family, p, np.asarray(family.informative(p), float).reshape(len(p), -1), max_iter or family.max_iter)
+    ou, oi = family.overlap(p, ru.x), family.overlap(p, ri.x)
+    coexist = np.abs(oi - ou) > family.same_tol
+    phu = np.full(len(p), np.nan)
+    phi = np.full(len(p), np.nan)
+    phu[:] = family.free_entropy(p, ru.x)
+    if coexist.any():
+        phi[coexist] = family.free_entropy(p[coexist], ri.x[coexist])
+    phi[~coexist] = phu[~coexist]
+    with np.errstate(invalid="ignore"):
+        sel = coexist & (phi > phu)
+    return Branches(
+        p=p, x_uninformative=ru.x, x_informative=ri.x, overlap_uninformative=ou, overlap_informative=oi,
+        phi_uninformative=phu, phi_informative=phi, converged_uninformative=np.asarray(ru.converged),
+        converged_informative=np.asarray(ri.converged), coexist=coexist, select_informative=sel,
+    )
+
+
+def refine_switch(pred: Callable[[np.ndarray], np.ndarray], a: float, b: float, *, xtol: float = 1e-6, k: int = 8) -> float:
+    """Locate the switch of a boolean predicate between ``a`` (value ``pred(a)``) and ``b``
+    (the other value) by vectorised k-section: ``pred`` gets ``k`` points per round."""
+    va = bool(np.asarray(pred(np.array([a])))[0])
+    while b - a > xtol:
+        pts = np.linspace(a, b, k + 2)[1:-1]
+        vals = np.asarray(pred(pts), dtype=bool)
+        flips = np.flatnonzero(vals != va)
+        if len(flips):
+            j = flips[0]
+            b = pts[j]
+            a = pts[j - 1] if j > 0 else a
+        else:
+            a = pts[-1]
+    return 0.5 * (a + b)
+
+
+def _switches(vals: np.ndarray, up: bool = True) -> list[int]:
+    """Indices i with vals[i] != vals[i+1]; with up=True only False -> True switches."""
+    v = np.asarray(vals, dtype=bool)
+    if up:
+        return list(np.flatnonzero(~v[:-1] & v[1:]))
+    return list(np.flatnonzero(v[:-1] & ~v[1:]))
+
+
+def locate_transitions(
+    family: FixedPointFamily,
+    lo: float,
+    hi: float,
+    *,
+    learner: str = "bayes",
+    n_grid: int = 41,
+    xtol: float = 1e-6,
+    grid: np.ndarray | None = None,
+) -> dict:
+    """Thresholds of ``family`` over ``[lo, hi]`` (see the module docstring)."""
+    if learner not in ("bayes", "algorithmic"):
+        raise ValueError(f"learner must be 'bayes' or 'algorithmic', got {learner!r}")
+    ps = np.linspace(lo, hi, n_grid) if grid is None else np.asarray(grid, float)
+    B = branches(family, ps)
+    out = {"weak_recovery": None, "information_theoretic": None, "algorithmic": None, "perfect_recovery": None}
+
+    def coexist(pp):
+        return branches(family, pp).coexist
+
+    # algorithmic: coexistence -> single branch, the last such switch in the range
+    i_alg = i_it = None
+    sw = _switches(B.coexist, up=False)
+    if sw:
+        i_alg = sw[-1]
+        out["algorithmic"] = refine_switch(lambda pp: ~coexist(pp), ps[i_alg], ps[i_alg + 1], xtol=xtol)
+
+    # information-theoretic: phi_inf - phi_uninf becomes > 0 inside coexistence
+    def it_pred(pp):
+        b = branches(family, pp)
+        with np.errstate(invalid="ignore"):
+            return b.coexist & (b.phi_informative > b.phi_uninformative)
+
+    sw = _switches(B.select_informative, up=True)
+    if sw:
+        i_it = sw[0]
+        out["information_theoretic"] = refine_switch(it_pred, ps[i_it], ps[i_it + 1], xtol=xtol)
+
+    if family.perfect_tol is not None:
+        def is_perfect(ov):
+            return ov >= 1.0 - family.perfect_tol
+
+        def perf(pp):
+            b = branches(family, pp)
+            return is_perfect(b.overlap_selected if learner == "bayes" else b.overlap_uninformative)
+
+        pv = is_perfect(B.overlap_selected if learner == "bayes" else B.overlap_uninformative)
+        sw = _switches(pv, up=True)
+        if sw:
+            j = sw[0]
+            # the same event as a threshold already located (a jump onto a perfect branch)
+            same = i_alg if learner == "algorithmic" else i_it
+            key = "algorithmic" if learner == "algorithmic" else "information_theoretic"
+            if same == j and is_perfect(B.overlap_informative[j + 1]) and not is_perfect(B.overlap_uninformative[j]):
+                out["perfect_recovery"] = out[key]
+            else:
+                out["perfect_recovery"] = refine_switch(perf, ps[j], ps[j + 1], xtol=xtol)
+
+    if family.weak_recovery is not None:
+        out["weak_recovery"] = family.weak_recovery(lo, hi, learner, out)
+    return out

@@ -1,0 +1,126 @@
+"""ERM: finite-size solvers (KKT, library mappings) and theory vs simulation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import solvable as sv
+from solvable.algorithms.erm_solvers import kkt_residual, solve_erm
+
+G = sv.priors.Gaussian()
+
+
+def _data(rng, n=300, P=120, classification=False):
+    A = rng.standard_normal((n, P)) / np.sqrt(P)
+    th = rng.standard_normal(P)
+    z = A @ th
+    y = np.sign(z + 0.3 * rng.standard_normal(n)) if classification else z + 0.5 * rng.standard_normal(n)
+    return A, y
+
+
+@pytest.mark.parametrize("loss,pen,cls", [
+    (sv.losses.Square(), sv.penalties.L2(0.1), False),
+    (sv.losses.Square(), sv.penalties.L2(0.0), False),
+    (sv.losses.Logistic(), sv.penalties.L2(0.05), True),
+    (sv.losses.Hinge(), sv.penalties.L2(0.05), True),
+    (sv.losses.Hinge(), sv.penalties.L2(1e-3), True),
+    (sv.losses.Huber(0.5), sv.penalties.L2(0.1), False),
+    (sv.losses.Absolute(), sv.penalties.L2(0.1), False),
+    (sv.losses.Square(), sv.penalties.L1(0.5), False),
+    (sv.losses.Logistic(), sv.penalties.ElasticNet(0.5, 0.5), True),
+])
+def test_solvers_satisfy_kkt(loss, pen, cls):
+    A, y = _data(np.random.default_rng(3), classification=cls)
+    w = solve_erm(loss, pen, A, y)
+    assert kkt_residual(loss, pen, A, y, w) < 1e-7
+
+
+def test_kkt_residual_detects_a_wrong_solution():
+    A, y = _data(np.random.default_rng(4), classification=True)
+    w = solve_erm(sv.losses.Hinge(), sv.penalties.L2(0.05), A, y)
+    assert kkt_residual(sv.losses.Hinge(), sv.penalties.L2(0.1), A, y, w) > 1e-2  # another lam
+    assert kkt_residual(sv.losses.Hinge(), sv.penalties.L2(0.05), A, y, 1.01 * w) > 1e-3
+
+
+def test_library_parameter_mappings():
+    """lam <-> scikit-learn: LogisticRegression(C=1/lam), LinearSVC(C=1/lam), ElasticNet(alpha=lam/n)."""
+    from sklearn.linear_model import ElasticNet, LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    rng = np.random.default_rng(5)
+    A, y = _data(rng, classification=True)
+    lam = 0.05
+    w = solve_erm(sv.losses.Logistic(), sv.penalties.L2(lam), A, y)
+    sk = LogisticRegression(C=1 / lam, fit_intercept=False, tol=1e-12, max_iter=10000).fit(A, y).coef_[0]
+    assert np.linalg.norm(sk - w) < 1e-5 * np.linalg.norm(w)
+    w = solve_erm(sv.losses.Hinge(), sv.penalties.L2(lam), A, y)
+    sk = LinearSVC(C=1 / lam, loss="hinge", fit_intercept=False, tol=1e-10, max_iter=10**6, dual=True).fit(A, y).coef_[0]
+    assert np.linalg.norm(sk - w) < 1e-3 * np.linalg.norm(w)
+    assert kkt_residual(sv.losses.Hinge(), sv.penalties.L2(lam), A, y, w) < kkt_residual(
+        sv.losses.Hinge(), sv.penalties.L2(lam), A, y, sk) + 1e-12
+    A, y = _data(rng)
+    n = len(y)
+    pen = sv.penalties.ElasticNet(2.0, 0.7)
+    w = solve_erm(sv.losses.Square(), pen, A, y)
+    sk = ElasticNet(alpha=2.0 / n, l1_ratio=0.7, fit_intercept=False, tol=1e-14, max_iter=10**6).fit(A, y).coef_
+    assert np.linalg.norm(sk - w) < 1e-6 * np.linalg.norm(w)
+
+
+# theory vs simulation ------------------------------------------------------------------------
+# Tolerance: 4 standard errors of the seed mean plus a finite-size allowance c (1 + |theory|) / d
+# with c = 3: the finite-d bias of ERM averages is O(1/d) (e.g. for ridge the finite Wishart
+# resolvent differs from its Marchenko-Pastur limit by O(1/d)); fluctuations O(1/sqrt(d)) are in
+# the standard error.
+def _agree(th, sim, d, fields=("m", "q", "test_error", "train_loss")):
+    for k in fields:
+        tol = 4 * sim.se(k) + 3.0 * (1 + abs(th[k])) / d
+        assert abs(th[k] - sim[k]) < tol, (k, th[k], sim[k], sim.se(k))
+
+
+CASES = [
+    ("square", 0.1, sv.channels.Linear(0.5), 2.0, None),
+    ("logistic", 0.1, sv.channels.Sign(), 2.0, None),
+    ("logistic", 0.05, sv.channels.Sign(0.2, 0.1), 3.0, None),
+    ("hinge", 0.1, sv.channels.Sign(), 1.5, None),
+    ("hinge", 1e-3, sv.channels.Sign(flip=0.5), 1.5, None),
+    ("huber", 0.1, sv.channels.Linear(0.5), 2.0, None),
+    ("absolute", 0.1, sv.channels.Linear(0.5), 1.5, None),
+    ("square", 0.05, sv.channels.Sign(), 2.0, None),
+    ("huber", 0.1, sv.channels.ReLU(0.1), 2.0, None),
+    ("logistic", 0.1, sv.channels.Probit(), 2.0, sv.data.Covariance(np.linspace(0.3, 2.0, 50))),
+    ("square", 0.1, sv.channels.Linear(0.2), 0.8, sv.data.GaussianCovariate(np.linspace(0.5, 1.5, 40),
+                                                                            np.linspace(0.2, 1.0, 40), rho=1.0, ratio=0.5)),
+]
+
+
+@pytest.mark.parametrize("loss,lam,ch,alpha,data", CASES)
+def test_theory_vs_simulation(loss, lam, ch, alpha, data):
+    pb = sv.GLM(G, ch, alpha=alpha, data=data)
+    lrn = sv.ERM(loss, sv.penalties.L2(lam))
+    d = 200 if loss in ("hinge", "absolute") else 300
+    th = sv.predict(pb, lrn)
+    sim = sv.simulate(pb, lrn, d=d, seeds=4)
+    _agree(th, sim, d)
+
+
+@pytest.mark.parametrize("loss,ch,pen", [
+    ("square", sv.channels.Linear(0.05), sv.penalties.L1(0.3)),
+    ("logistic", sv.channels.Sign(0.1), sv.penalties.ElasticNet(0.3, 0.5)),
+])
+def test_l1_theory_vs_simulation(loss, ch, pen):
+    pb = sv.GLM(sv.priors.GaussBernoulli(0.3), ch, alpha=0.7 if loss == "square" else 2.0)
+    lrn = sv.ERM(loss, pen)
+    th = sv.predict(pb, lrn)
+    sim = sv.simulate(pb, lrn, d=400, seeds=4)
+    _agree(th, sim, 400, fields=("m", "q", "mse", "train_loss"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss,lam,ch,alpha,data", [CASES[1], CASES[2], CASES[3], CASES[5], CASES[9]])
+def test_theory_vs_simulation_large_d(loss, lam, ch, alpha, data):
+    pb = sv.GLM(G, ch, alpha=alpha, data=data)
+    lrn = sv.ERM(loss, sv.penalties.L2(lam))
+    d = 1500
+    th = sv.predict(pb, lrn)
+    sim = sv.simulate(pb, lrn, d=d, seeds=3)
+    _agree(th, sim, d)

@@ -1,0 +1,327 @@
+"""Bayes-optimal GLM theory (solvable.theory.glm_bayes) and GAMP (solvable.algorithms.gamp).
+
+Published values: Rademacher prior + noiseless sign (binary perceptron): alpha_IT = 1.245
+(Gyorgyi, PRA 41, 7097 (1990); Sompolinsky, Tishby & Seung, PRL 65, 1683 (1990)), alpha_alg = 1.493
+(Barbier et al., PNAS 116, 5451 (2019)); Gaussian prior + noiseless phase retrieval: weak
+recovery 1/2, alpha_IT = 1, alpha_alg = 1.13 (Barbier et al. 2019, Table 1; Mondelli &
+Montanari 2019); noiseless compressed sensing: alpha_IT = rho (Krzakala et al., PRX 2, 021005
+(2012)), alpha_alg = max_s s mmse(s) (the spinodal of PRX 2012, computed independently here).
+"""
+import warnings
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+from scipy.optimize import minimize_scalar
+
+import solvable as sv
+from solvable.algorithms.gamp import gamp, side_information_start
+from solvable.theory.glm_bayes import GLMEquations, glm_phase_transitions, information_dimension
+
+P, C = sv.priors, sv.channels
+
+
+def _glm(prior, channel, alpha):
+    return sv.GLM(prior=prior, channel=channel, alpha=alpha)
+
+
+# ----------------------------------------------------------------- closed forms
+def _ridge_resolvent(alpha, lam):
+    """g(-lam) = tr(A^T A + lam)^{-1} / d for A = X / sqrt(d), X n x d, n = alpha d: the
+    Marchenko-Pastur self-consistent equation g = 1 / (lam + alpha / (1 + g)) (positive root)."""
+    # g (lam (1 + g) + alpha) = 1 + g  ->  lam g^2 + (lam + alpha - 1) g - 1 = 0
+    b = lam + alpha - 1.0
+    return (-b + np.sqrt(b * b + 4 * lam)) / (2 * lam)
+
+
+def test_gaussian_linear_mmse_closed_form_and_random_matrix():
+    rho_var, noise = 1.5, 0.3
+    alphas = np.linspace(0.1, 4.0, 25)
+    pred = sv.predict(_glm(P.Gaussian(0.0, rho_var), C.Linear(noise), alphas), sv.BayesOptimal())
+    closed = noise * _ridge_resolvent(alphas, noise / rho_var)  # BO = ridge with lam = noise / rho
+    np.testing.assert_allclose(pred.mse, closed, rtol=1e-8)
+    np.testing.assert_allclose(pred.test_error, closed + noise, rtol=1e-8)
+    # finite-d check of the resolvent: fluctuations of tr/d are O(1/d) (d = 400, 3 seeds)
+    rng = np.random.default_rng(0)
+    d, a = 400, 1.3
+    vals = []
+    for _ in range(3):
+        A = rng.standard_normal((int(a * d), d)) / np.sqrt(d)
+        vals.append(noise * np.trace(np.linalg.inv(A.T @ A + noise / rho_var * np.eye(d))) / d)
+    th = sv.predict(_glm(P.Gaussian(0.0, rho_var), C.Linear(noise), a), sv.BayesOptimal()).mse
+    assert abs(np.mean(vals) - th) < 5e-3 * th
+
+
+def test_gaussian_linear_mutual_information_logdet():
+    """I/d = (1/2d) E log det(I + rho/noise A^T A) (Gaussian channel), vs the replica formula
+    I = -phi + alpha E log P_out (PNAS 2019 eq. (3)); log-det fluctuations are O(1/d)."""
+    rho, noise, a, d = 1.0, 0.5, 0.8, 500
+    pred = sv.predict(_glm(P.Gaussian(), C.Linear(noise), a), sv.BayesOptimal())
+    rng = np.random.default_rng(1)
+    vals = []
+    for _ in range(3):
+        A = rng.standard_normal((int(a * d), d)) / np.sqrt(d)
+        ev = np.linalg.eigvalsh(A.T @ A)
+        vals.append(0.5 * np.sum(np.log1p(rho / noise * np.clip(ev, 0, None))) / d)
+    assert abs(pred.mutual_information - np.mean(vals)) < 3e-3
+    # I-MMSE relation in the snr 1/noise, by central differences
+    h = 1e-4
+    ip = sv.predict(_glm(P.Gaussian(), C.Linear(1 / (1 / noise + h)), a), sv.BayesOptimal()).mutual_information
+    im = sv.predict(_glm(P.Gaussian(), C.Linear(1 / (1 / noise - h)), a), sv.BayesOptimal()).mutual_information
+    # Guo-Shamai-Verdu: dI/dsnr = (alpha/2) E(z_mu - E[z_mu|y])^2, the in-sample posterior variance
+    # of z_mu = 1/(1/V + 1/noise) (cavity variance V = rho - q = mse)
+    V = pred.mse
+    assert abs((ip - im) / (2 * h) - a / 2 * V * noise / (V + noise)) < 1e-6
+
+
+def test_sign_channel_test_error_formula_and_sign_fields():
+    alphas = np.array([0.5, 1.0, 3.0])
+    pr = sv.predict(_glm(P.Gaussian(), C.Sign(), alphas), sv.BayesOptimal())
+    np.testing.assert_allclose(pr.test_error, np.arccos(np.sqrt(pr.q / pr.rho)) / np.pi, atol=1e-9)
+    np.testing.assert_allclose(pr.mse, pr.rho - pr.q)
+    np.testing.assert_allclose(pr.m, pr.q)
+    # noiseless sign: log P_out = 0 so I = -phi
+    np.testing.assert_allclose(pr.mutual_information, -pr.free_entropy)
+
+
+def test_se_map_against_monte_carlo():
+    """E[gout^2] of the (z, omega) integral vs plain Monte Carlo (1e6 samples, 4 se)."""
+    rng = np.random.default_rng(3)
+    rho, q = 1.0, 0.6
+    for ch in (C.Sign(0.1), C.ReLU(0.05), C.Abs(0.1)):
+        eq = GLMEquations(P.Gaussian(), ch)
+        G = eq.G(np.array([q]))[0]
+        om = np.sqrt(q) * rng.standard_normal(3 * 10**5)
+        z = om + np.sqrt(rho - q) * rng.standard_normal(om.shape)
+        y = ch.sample(z, rng)
+        g = ch.gout(y, om, rho - q) ** 2
+        assert abs(G - g.mean()) < 4 * g.std() / np.sqrt(g.size), ch
+
+
+def test_curve_matches_pointwise_and_branches():
+    alphas = np.array([0.8, 1.2, 1.3, 1.7])
+    prob = _glm(P.Rademacher(), C.Sign(), alphas)
+    curve = sv.predict(prob, sv.BayesOptimal())
+    for a, q in zip(alphas, curve.q):
+        assert abs(sv.predict(prob.at(alpha=a), sv.BayesOptimal()).q - q) < 1e-10
+    # binary perceptron at 1.3: uninformative branch q < 1 coexists with q = 1 (free entropy -log 2)
+    p = sv.predict(prob.at(alpha=1.3), sv.BayesOptimal())
+    assert set(p.branches) == {"uninformative", "informative"}
+    # the perfect branch is represented at E = 1e-13 rho: phi deviates from -log 2 by O(sqrt(E)) ~ 3e-7
+    assert abs(p.branches["informative"].free_entropy + np.log(2)) < 1e-6
+    assert p.branches["uninformative"].q < 0.8 and p.q > 1 - 1e-9  # above alpha_IT: perfect
+
+
+def test_binary_perceptron_thresholds_bracketed():
+    """Cheap bracketing of the published thresholds: BO selects the perfect branch just above
+    alpha_IT = 1.245 and not below; AMP reaches perfect recovery just above alpha_alg = 1.493."""
+    prob = _glm(P.Rademacher(), C.Sign(), np.array([1.243, 1.247]))
+    bo = sv.predict(prob, sv.BayesOptimal())
+    assert bo.mse[0] > 0.1 and bo.mse[1] < 1e-9
+    amp = sv.predict(prob.at(alpha=np.array([1.491, 1.495])), sv.AMP(max_iter=5000))
+    assert amp.mse[0] > 0.05 and amp.mse[1] < 1e-9
+
+
+def test_phase_transitions_binary_perceptron_it():
+    out = sv.phase_transitions(_glm(P.Rademacher(), C.Sign(), 1.0), sv.BayesOptimal(), alpha=(1.2, 1.3))
+    assert set(out) == {"weak_recovery", "information_theoretic", "algorithmic", "perfect_recovery"}
+    assert abs(out["information_theoretic"] - 1.245) < 1e-3  # measured 1.24468
+    assert out["algorithmic"] is None and out["weak_recovery"] is None
+    assert out["perfect_recovery"] == out["information_theoretic"]
+
+
+@pytest.mark.parametrize("channel", [C.Square(), C.Abs()])
+def test_phase_retrieval_weak_recovery_one_half(channel):
+    eq = GLMEquations(P.Gaussian(), channel)
+    assert eq.q_zero_is_fixed()
+    assert abs(eq.weak_recovery_threshold() - 0.5) < 1e-4
+    pr = sv.predict(_glm(P.Gaussian(), channel, np.array([0.45, 0.6])), sv.BayesOptimal())
+    assert pr.q[0] < 1e-4 and pr.q[1] > 0.05
+
+
+def test_phase_retrieval_it_threshold_is_one():
+    """Noiseless phase retrieval with a Gaussian prior: perfect recovery is selected above
+    alpha_IT = d_P = 1 (information dimension), AMP needs alpha_alg ~ 1.13 (PNAS 2019)."""
+    prob = _glm(P.Gaussian(), C.Square(), np.array([0.99, 1.01, 1.12, 1.14]))
+    bo = sv.predict(prob, sv.BayesOptimal())
+    assert bo.mse[0] > 1e-3 and np.all(bo.mse[1:] < 1e-9)
+    amp = sv.predict(prob, sv.AMP(max_iter=5000))
+    # AMP stops at |E_{t+1} - E_t| < tol = 1e-8 while E -> 0 geometrically
+    assert amp.mse[2] > 1e-3 and amp.mse[3] < 1e-6
+
+
+def _cs_spinodal(rho_nz):
+    """alpha_alg = max_s s mmse(s): the noiseless-CS fixed points E = mmse(alpha/E) are
+    alpha = s mmse(s) with s = alpha/E (Krzakala et al. PRX 2012, sec. IV).  Independent
+    computation: adaptive scipy quadrature of mmse(s) = rho - E[E(x|B)^2] over the marginal of
+    B (a two-Gaussian mixture), maximised with scipy.optimize."""
+    prior = P.GaussBernoulli(rho_nz)
+
+    def mmse(s):
+        m2 = lambda B: float(prior.denoise(np.array(B), np.array(s))[0]) ** 2
+        f = lambda var: quad(lambda u: m2(np.sqrt(var) * u) * np.exp(-u * u / 2) / np.sqrt(2 * np.pi),
+                             -12, 12, limit=200, points=[0])[0]
+        return prior.second_moment - ((1 - rho_nz) * f(s) + rho_nz * f(s + s * s * prior.var))
+
+    r = minimize_scalar(lambda t: -np.exp(t) * mmse(np.exp(t)), bounds=(-3, 8), method="bounded",
+                        options={"xatol": 1e-9})
+    return -r.fun
+
+
+@pytest.mark.parametrize("rho_nz", [0.2])
+def test_compressed_sensing_thresholds_bracketed(rho_nz):
+    a_alg = _cs_spinodal(rho_nz)
+    assert information_dimension(P.GaussBernoulli(rho_nz)) == rho_nz
+    prob = _glm(P.GaussBernoulli(rho_nz), C.Linear(0.0), np.array([rho_nz - 0.01, rho_nz + 0.01, a_alg - 2e-3, a_alg + 2e-3]))
+    bo = sv.predict(prob, sv.BayesOptimal())
+    assert bo.mse[0] > 1e-4 and np.all(bo.mse[1:] < 1e-9)  # alpha_IT = rho
+    amp = sv.predict(prob, sv.AMP(max_iter=5000))
+    assert amp.mse[2] > 1e-4 and amp.mse[3] < 1e-6  # alpha_alg = max s mmse(s)
+
+
+def test_errors():
+    with pytest.raises(ValueError):
+        _glm(P.Gaussian(), C.Sign(), -1.0)
+    with pytest.raises(ValueError):
+        C.Linear(-0.1)
+    prob = _glm(P.Rademacher(), C.Sign(), 1.45)
+    with pytest.warns(sv.ConvergenceWarning):
+        sv.predict(prob, sv.AMP(max_iter=3))
+    with pytest.raises(ValueError):
+        sv.predict(prob, sv.BayesOptimal(), bogus=1)
+    with pytest.raises(ValueError):
+        sv.phase_transitions(prob, sv.BayesOptimal(), alpha=(-1.0, 2.0))
+
+
+# ----------------------------------------------------------------- GAMP vs state evolution
+def _se_vs_gamp(prior, channel, alpha, d, seeds, iters, qhat0, allowance):
+    prob = _glm(prior, channel, alpha)
+    th = sv.predict(prob, sv.AMP(), iterations=iters, qhat0=qhat0)
+    sim = sv.simulate(prob, sv.AMP(), d=d, seeds=seeds, iterations=iters, qhat0=qhat0, n_test=500)
+    se_m = th.trajectory["m"].to_numpy()
+    for key in ("m_t", "q_t"):
+        err = np.abs(sim[key] - se_m)
+        tol = 4 * np.asarray(sim.se(key)) + allowance
+        assert np.all(err[1:] <= tol[1:]), (key, err, tol)
+    return th, sim
+
+
+def test_gamp_follows_state_evolution_fast():
+    # finite-size allowance 2/sqrt(d): the overlaps' O(1/sqrt(d)) fluctuations are already in
+    # the standard error; the allowance covers the O(1/sqrt(d)) bias of the first iterations
+    d = 400
+    _se_vs_gamp(P.Rademacher(), C.Sign(), 1.2, d, 4, 10, 1e-6, 1.0 / np.sqrt(d))
+    _se_vs_gamp(P.GaussBernoulli(0.3), C.Linear(0.01), 0.8, d, 4, 10, 1e-6, 1.0 / np.sqrt(d))
+    _se_vs_gamp(P.Gaussian(), C.Square(), 1.5, d, 4, 10, 0.1, 2.0 / np.sqrt(d))
+
+
+@pytest.mark.slow
+def test_gamp_follows_state_evolution_d2000():
+    d = 2000
+    _se_vs_gamp(P.Rademacher(), C.Sign(), 1.2, d, 5, 15, 1e-6, 1.0 / np.sqrt(d))
+    _se_vs_gamp(P.GaussBernoulli(0.3), C.Linear(0.01), 0.8, d, 5, 15, 1e-6, 1.0 / np.sqrt(d))
+    _se_vs_gamp(P.Gaussian(), C.Square(), 1.5, d, 5, 15, 0.1, 1.0 / np.sqrt(d))
+
+
+def test_bayes_optimal_simulation_matches_theory():
+    prob = _glm(P.Gaussian(), C.Sign(), 2.0)
+    th = sv.predict(prob, sv.BayesOptimal())
+    sim = sv.simulate(prob, sv.BayesOptimal(), d=500, seeds=4, n_test=2000)
+    # allowance 1/sqrt(d) for the finite-size bias of the overlap (shrinks with d, see slow test)
+    assert abs(sim.mse - th.mse) < 4 * sim.se("mse") + 1 / np.sqrt(500)
+    assert abs(sim.test_error - th.test_error) < 4 * sim.se("test_error") + 1 / np.sqrt(500)
+
+
+def test_gamp_direct_api():
+    rng = np.random.default_rng(5)
+    d, n = 300, 600
+    theta = P.Gaussian().sample(d, rng)
+    X = rng.standard_normal((n, d))
+    y = C.Linear(0.05).sample(X @ theta / np.sqrt(d), rng)
+    x0, v0 = side_information_start(P.Gaussian(), theta, 0.0, rng)
+    res = gamp(X, y, P.Gaussian(), C.Linear(0.05), x0=x0, v0=v0, theta=theta, max_iter=200)
+    assert res.converged and res.n_iter < 200
+    # Gaussian prior + linear channel: GAMP's fixed point is the posterior mean (ridge, lam = noise)
+    w = np.linalg.solve(X.T @ X / d + 0.05 * np.eye(d), X.T @ y / np.sqrt(d))
+    # (scalar-variance GAMP uses sum_mu A_mu_i^2 ~ n/d: its fixed point differs from the exact
+    # posterior mean by O(1/sqrt(d)) relative corrections per coordinate; measured max 1.4e-4)
+    assert np.mean((res.x_hat - w) ** 2) < 1e-7
+    with pytest.raises(ValueError):
+        gamp(X, y[:-1], P.Gaussian(), C.Linear(0.05))
+
+
+# ----------------------------------------------------------------- slow: full threshold scans
+@pytest.mark.slow
+def test_phase_transitions_full_scans():
+    out = sv.phase_transitions(_glm(P.Rademacher(), C.Sign(), 1.0), sv.BayesOptimal(), alpha=(0.5, 3.0))
+    assert abs(out["information_theoretic"] - 1.245) < 1e-3
+    assert abs(out["algorithmic"] - 1.493) < 1e-3
+    out = sv.phase_transitions(_glm(P.Gaussian(), C.Square(), 1.0), sv.AMP(), alpha=(0.3, 2.0))
+    assert abs(out["weak_recovery"] - 0.5) < 1e-4
+    assert abs(out["information_theoretic"] - 1.0) < 1e-4
+    assert abs(out["algorithmic"] - 1.13) < 5e-3  # published 1.13 (2 decimals); measured 1.12853
+    for rho_nz in (0.1, 0.2, 0.4):
+        out = sv.phase_transitions(_glm(P.GaussBernoulli(rho_nz), C.Linear(0.0), 1.0), sv.BayesOptimal(),
+                                   alpha=(rho_nz / 2, 0.95))
+        assert abs(out["information_theoretic"] - rho_nz) < 1e-4
+        assert abs(out["algorithmic"] - _cs_spinodal(rho_nz)) < 5e-4
+
+
+# ----------------------------------------------------------------- block identities used by the engine
+@pytest.mark.parametrize("prior", [P.Gaussian(0.3, 1.5), P.Rademacher(), P.GaussBernoulli(0.2)])
+def test_prior_log_partition_derivatives_match_denoiser(prior):
+    B, A, h = np.array([-1.3, 0.2, 2.5]), np.array([0.5, 2.0, 7.0]), 1e-5
+    lz = lambda b: prior.log_partition(b, A)
+    m, v = prior.denoise(B, A)
+    np.testing.assert_allclose((lz(B + h) - lz(B - h)) / (2 * h), m, atol=1e-7)
+    np.testing.assert_allclose((lz(B + h) - 2 * lz(B) + lz(B - h)) / h**2, v, atol=1e-4)
+
+
+@pytest.mark.parametrize("channel", [C.Linear(0.2), C.Sign(0.1), C.Probit(), C.ReLU(0.1), C.Abs(0.1), C.Square(0.1)])
+def test_channel_log_partition_derivatives_match_gout(channel):
+    y = np.array([0.7, 1.0, 1.9]) if not channel.is_classification else np.array([1.0, -1.0, 1.0])
+    om, V, h = np.array([0.3, -0.4, 1.1]), 0.6, 1e-5
+    lz = lambda w: channel.log_partition(y, w, V)
+    _, g, dg = channel.output_moments(y, om, V)
+    np.testing.assert_allclose((lz(om + h) - lz(om - h)) / (2 * h), g, atol=1e-6)
+    gp, gm = channel.gout(y, om + h, V), channel.gout(y, om - h, V)
+    np.testing.assert_allclose((gp - gm) / (2 * h), dg, atol=1e-5)
+
+
+def test_free_entropy_is_stationary_at_the_fixed_point():
+    """d phi / d q = 0 at the state-evolution fixed point (phi(q, qhat(q)) with qhat = alpha G(q)
+    is stationary there: PNAS 2019, eq. (9) are the stationarity conditions)."""
+    eq = GLMEquations(P.Rademacher(), C.Sign(0.2))
+    pr = sv.predict(_glm(P.Rademacher(), C.Sign(0.2), 1.0), sv.BayesOptimal())
+    q, qhat = pr.q, pr.qhat
+    phi = lambda qq, qh: (eq.prior_free_entropy(np.array(qh)) - 0.5 * qq * qh
+                          + 1.0 * eq.channel_expect(np.array(qq), ("psi",))["psi"])
+    h = 1e-5
+    assert abs((phi(q + h, qhat) - phi(q - h, qhat)) / (2 * h)) < 1e-6
+    assert abs((phi(q, qhat + h) - phi(q, qhat - h)) / (2 * h)) < 1e-6
+
+
+def test_transitions_machinery_on_a_toy_family():
+    """_transitions on the mean-field ferromagnet m = tanh(beta m + h) in the field h (beta = 2):
+    the branches m < 0 and m > 0 coexist for |h| < h_s (closed-form spinodal) and their free
+    entropies cross at h = 0 by symmetry."""
+    from solvable.theory._transitions import FixedPointFamily, locate_transitions, refine_switch
+
+    assert abs(refine_switch(lambda p: p > 0.3712345, 0.0, 1.0, xtol=1e-8) - 0.3712345) < 1e-8
+    beta = 2.0
+    # spinodal of m = tanh(beta m + h) for the branch m < 0: where beta (1 - m^2) = 1,
+    # m_s = -sqrt(1 - 1/beta), h_s = atanh(m_s) - beta m_s
+    m_s = -np.sqrt(1 - 1 / beta)
+    h_s = np.arctanh(m_s) - beta * m_s
+    fam = FixedPointFamily(
+        step=lambda h, x: np.tanh(beta * x + h[:, None]),
+        # free entropy of the Curie-Weiss model at magnetisation m: -beta m^2/2 + log 2 cosh(beta m + h)
+        free_entropy=lambda h, x: -beta * x[:, 0] ** 2 / 2 + np.log(2 * np.cosh(beta * x[:, 0] + h)),
+        uninformative=lambda h: np.full((len(h), 1), -1.0),
+        informative=lambda h: np.full((len(h), 1), 1.0),
+        overlap=lambda h, x: (1 + x[:, 0]) / 2,
+        tol=1e-12, max_iter=20000, perfect_tol=None,
+    )
+    out = locate_transitions(fam, -0.5, 0.8, learner="algorithmic", n_grid=14, xtol=1e-6)
+    assert abs(out["algorithmic"] - h_s) < 1e-4
+    assert abs(out["information_theoretic"] - 0.0) < 1e-4  # symmetric: free entropies cross at h = 0

@@ -27,7 +27,7 @@ def main() -> None:
     _time("ODE erf K=M=3, lr=0.5, t in [0, 1000]", lambda: sv.predict(p3, l2.at(width=3), d=1000))
     _time("ODE tanh K=M=2 (generic quadrature), t in [0, 20]",
           lambda: sv.predict(sv.Committee(k=2, activation="tanh"), l2.at(activation="tanh", time=20.0), d=1000))
-    _time("ODE relu K=M=2 (closed I2/I3/J2, quadrature I4), t in [0, 20]",
+    _time("ODE relu K=M=2 (exact integrals, I4 by 1D reduction), t in [0, 20]",
           lambda: sv.predict(sv.Committee(k=2, activation="relu"), l2.at(activation="relu", lr=0.1, time=20.0), d=1000))
     ls = sv.OnlineSGD(width=2, lr=0.5, time=20.0, init_scale=0.5, n_times=20)
     for d, seeds in ((500, 1), (500, 8), (2000, 4)):

@@ -15,6 +15,7 @@ from solvable.theory.sgd_ode import (
     erf_integrals,
     ode_rhs,
     quadrature_integrals,
+    relu_four_point,
     relu_integrals,
 )
 
@@ -70,6 +71,95 @@ def test_relu_closed_forms_match_monte_carlo():
     for name, s in samples.items():
         mean, se = s.mean(0), s.std(0) / np.sqrt(n)
         assert np.all(np.abs(mean - c[name]) < 5 * se + 1e-12), name
+
+
+def _relu_pair_exact(caa, cbb, cab):
+    """E[relu(a) relu(b)] (Cho & Saul 2009), written out independently of the module."""
+    r = cab / np.sqrt(caa * cbb)
+    return np.sqrt(caa * cbb) * (np.sqrt(1 - r**2) + (np.pi - np.arccos(r)) * r) / (2 * np.pi)
+
+
+def _step_relu_exact(caa, ccc, cac):
+    """E[1(a > 0) relu(c)] = (C_ac / sqrt(2 pi C_aa) + sqrt(C_cc / (2 pi))) / 2 (Stein's lemma)."""
+    return 0.5 * (cac / np.sqrt(2 * np.pi * caa) + np.sqrt(ccc / (2 * np.pi)))
+
+
+def test_relu_four_point_exact_special_cases():
+    """Repeated / independent fields reduce E[1(x0>0) 1(x1>0) relu(x2) relu(x3)] to closed forms."""
+    G = _random_cov(3, 21)
+    sel = lambda ix: G[np.ix_(ix, ix)]  # noqa: E731
+    k1 = _relu_pair_exact(G[0, 0], G[1, 1], G[0, 1])
+    r = G[0, 2] / np.sqrt(G[0, 0] * G[2, 2])
+    cases = [
+        (sel([0, 0, 0, 0]), G[0, 0] / 2),                      # E[relu(a)^2]
+        (sel([0, 0, 0, 1]), k1),                               # a = b = c: E[relu(a) relu(d)]
+        (sel([0, 1, 0, 1]), k1),                               # a = c, b = d
+        (sel([1, 0, 0, 1]), k1),                               # a = d, b = c
+        # a = b, c = d: E[1(a>0) relu(c)^2] = C_cc (P(a>0, c>0) + r sqrt(1 - r^2) / (2 pi))
+        (sel([0, 0, 2, 2]), G[2, 2] * (0.25 + np.arcsin(r) / (2 * np.pi) + r * np.sqrt(1 - r**2) / (2 * np.pi))),
+    ]
+    # (a, c) independent of (b, d): the product E[1(a>0) relu(c)] E[1(b>0) relu(d)]
+    B = np.zeros((4, 4))
+    B[np.ix_([0, 2], [0, 2])] = _random_cov(2, 22)
+    B[np.ix_([1, 3], [1, 3])] = _random_cov(2, 23)
+    B[0, 2] = B[2, 0] = -0.8 * np.sqrt(B[0, 0] * B[2, 2])  # strong negative correlation
+    cases.append((B, _step_relu_exact(B[0, 0], B[2, 2], B[0, 2]) * _step_relu_exact(B[1, 1], B[3, 3], B[1, 3])))
+    got = relu_four_point(np.stack([c for c, _ in cases]))
+    np.testing.assert_allclose(got, [v for _, v in cases], rtol=0, atol=1e-10)
+
+
+def test_relu_four_point_matches_2d_quadrature_for_repeated_step():
+    """a = b (i = k in the ODE): E[1(a>0) relu(c) relu(d)] = int_{c,d>0} c d p(c,d) Phi(E[a|c,d]/sd[a|c,d]),
+    by scipy's adaptive 2D quadrature."""
+    from scipy.integrate import dblquad
+    from scipy.stats import multivariate_normal, norm
+
+    G = _random_cov(3, 31)
+    G[0, 1] = G[1, 0] = -0.6 * np.sqrt(G[0, 0] * G[1, 1])
+    assert np.linalg.eigvalsh(G).min() > 0  # (a, c, d) still a covariance
+    Scd = G[1:, 1:]
+    beta = np.linalg.solve(Scd, G[1:, 0])
+    sd = np.sqrt(G[0, 0] - G[1:, 0] @ beta)
+    pdf = multivariate_normal(mean=[0, 0], cov=Scd).pdf
+    ref, _ = dblquad(lambda d, c: c * d * pdf([c, d]) * norm.cdf((beta[0] * c + beta[1] * d) / sd),
+                     0, 12, 0, 12, epsabs=1e-12, epsrel=1e-12)
+    got = relu_four_point(G[np.ix_([0, 0, 1, 2], [0, 0, 1, 2])])
+    assert abs(got - ref) < 1e-10, (got, ref)
+
+
+def test_relu_four_point_nearly_degenerate_is_resolved():
+    """Near-repeated fields (the ODE near perfect learning): the tau-integral's end layer is resolved,
+    i.e. the rule has converged (10 vs 30 nodes per panel) down to a 1e-12 perturbation."""
+    G = _random_cov(3, 41)
+    for eps in (1e-2, 1e-5, 1e-8, 1e-12):
+        C = G[np.ix_([0, 1, 0, 2], [0, 1, 0, 2])].copy()
+        C[2, 2] += eps  # x2 = x0 + sqrt(eps) noise
+        a, b = relu_four_point(C), relu_four_point(C, n_panel=30)
+        assert np.isfinite(a) and abs(a - b) < 1e-10, (eps, a, b)
+        # and continuity with the exactly repeated case (error O(sqrt(eps)))
+        assert abs(a - relu_four_point(G[np.ix_([0, 1, 0, 2], [0, 1, 0, 2])])) < 2 * np.sqrt(eps)
+
+
+@pytest.mark.parametrize("degenerate", [False, True])
+def test_relu_I4_matches_monte_carlo(degenerate):
+    """All I4 entries (K = 2, M = 2) within 5 standard errors of 1e6 Monte Carlo samples (the former
+    Gauss-Hermite I4 was off by up to ~0.1 here); degenerate: student 0 equals teacher 0 (singular Omega)."""
+    O = _random_cov(4, 5)
+    if degenerate:
+        O[2] = O[0]
+        O[:, 2] = O[:, 0]
+    K = 2
+    I4 = relu_integrals(O, K)["I4"]
+    lam, V = np.linalg.eigh(O)
+    f = np.random.default_rng(12).standard_normal((1_000_000, 4)) @ (V * np.sqrt(np.clip(lam, 0, None))).T
+    g, h = np.maximum(f, 0), (f > 0).astype(float)
+    for i in range(K):
+        for k in range(K):
+            for p in range(4):
+                for q in range(4):
+                    s = h[:, i] * h[:, k] * g[:, p] * g[:, q]
+                    se = s.std() / np.sqrt(s.size)
+                    assert abs(s.mean() - I4[i, k, p, q]) < 5 * se + 1e-12, (i, k, p, q)
 
 
 def test_quadrature_exact_for_polynomials():
@@ -209,6 +299,19 @@ def test_relu_and_generic_quadrature_run():
         assert pred.converged and np.all(np.isfinite(pred.test_error))
         assert pred.test_error[-1] < pred.test_error[0]
         assert pred.info["integrals"] == ("closed" if act == "relu" else "quadrature")
+
+
+def test_relu_ode_smooth_defaults_are_accurate():
+    """With exact integrals the ReLU right-hand side is smooth: the default LSODA (rtol 1e-8) run agrees
+    with a tight DOP853 reference (the former Gauss-Hermite I4 moved Q by ~4e-3 at t = 20)."""
+    p = sv.Committee(k=2, activation="relu")
+    l = sv.OnlineSGD(width=2, activation="relu", lr=0.5, time=5.0, n_times=6)
+    a = sv.predict(p, l, d=1000)
+    b = sv.predict(p, l, d=1000, solver="DOP853", rtol=1e-11, atol=1e-13)
+    assert a.converged and b.converged
+    np.testing.assert_allclose(a.test_error, b.test_error, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(a.Q, b.Q, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(a.R, b.R, rtol=0, atol=1e-7)
 
 
 def test_blowup_is_reported():

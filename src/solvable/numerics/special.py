@@ -92,7 +92,11 @@ def truncnorm_moments(mean, var, lower=-np.inf, upper=np.inf):
         m = mean + sign * std * r
         v = var * (1.0 - r * (a + r))
     if np.any(deep):
-        t_mean, t_var = _deep_tail_moments(np.where(deep, -a, _CF_THRESHOLD))
-        m = np.where(deep, edge + sign * std * t_mean, m)
-        v = np.where(deep, var * t_var, v)
+        # the continued fraction only where it is needed (it is the costly part)
+        shape = np.broadcast_shapes(np.shape(m), np.shape(v), np.shape(a))
+        m, v = np.array(np.broadcast_to(m, shape)), np.array(np.broadcast_to(v, shape))
+        deep_b = np.broadcast_to(deep, shape)
+        t_mean, t_var = _deep_tail_moments(-np.broadcast_to(a, shape)[deep_b])
+        m[deep_b] = np.broadcast_to(edge + 0.0 * m, shape)[deep_b] + sign * np.broadcast_to(std, shape)[deep_b] * t_mean
+        v[deep_b] = np.broadcast_to(var, shape)[deep_b] * t_var
     return logp, m, np.maximum(v, 0.0)

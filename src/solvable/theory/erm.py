@@ -272,6 +272,84 @@ class _SeparableSide:
         return m, q, V
 
 
+# --------------------------------------------------------------------------- square loss + L2
+def _square_l2(spec: Spectrum, a, lam, b: float, noise_eff: float):
+    """Closed form of the square-loss / L2 saddle point on a spectrum, without cancellations.
+
+    The fixed point reduces to one monotone scalar equation for the effective regularisation
+    ``kappa = lam / Vhat`` (Cui, Loureiro, Krzakala, Zdeborova, NeurIPS 2021, eq. (9) in the
+    units ``lam = lambda n / P``; Bordelon, Canatar, Pehlevan, ICML 2020, eq. (8); Loureiro et al.
+    2021, eqs. (2.7)-(2.9) with the square loss):
+
+        h(kappa) = a - lam / kappa - sum_k w_k om_k / (kappa + om_k) = 0,
+
+    increasing in kappa with the bracket ``[lam / a, (lam + E om) / a]``.  With
+    ``g_k = om_k / (kappa + om_k)``, ``1 - g_k = kappa / (kappa + om_k)``, ``y = b z + eps``
+    (``b = E[zy] / rho``, ``noise_eff = E y^2 - b^2 rho``) the test error is the sum of
+    non-negative bias and variance terms (the bias-variance form of Cui et al. 2021, section 2;
+    Canatar, Bordelon, Pehlevan, Nat. Commun. 2021; derived here from eqs. (2.7)-(2.9) of
+    Loureiro et al. 2021: per mode ``p - 2 b p g + q_k = b^2 p (1 - g)^2 + v g^2``):
+
+        bias = b^2 [ (rho - sum_k w_k p_k) + sum_k w_k p_k (1 - g_k)^2 ],
+        E_g  = (noise_eff + bias) / (1 - sum_k w_k g_k^2 / a),
+
+    where ``a - sum w g^2 = Vhat + sum w g (1 - g)`` (from the kappa equation) is evaluated as a
+    sum of non-negative terms.  ``test_error = E_g`` (noise included), ``v = E_g / a = qhat /
+    Vhat^2`` is the variance per mode, and ``mse = rho - 2 m + q`` is evaluated as
+    ``(rho - sum w p) + sum_k w_k [p_k (1 - b g_k)^2 + v g_k^2]``.  Returns (fields, extras):
+    two dicts of arrays, extras holding ``kappa``, ``bias`` and ``variance`` (``E_g = noise_eff +
+    bias + variance``, each term computed without subtraction).
+    """
+    om, pw, wt = spec.omega[None, :], spec.power[None, :], spec.weight[None, :]
+    a = np.asarray(a, float)
+    lam = np.asarray(lam, float)
+    pos = om > 0
+    Eom = float(np.sum(spec.weight * spec.omega))
+    N = len(a)
+
+    def S1(kap):
+        return np.sum(wt * np.where(pos, om / (kap[:, None] + om + ~pos), 0.0), axis=1)
+
+    kappa = np.zeros(N)
+    live = lam > 0
+    if live.any():
+        la, aa = lam[live], a[live]
+        lo = np.log(la / aa)
+        hi = np.log((la + Eom) / aa)
+        for _ in range(200):  # bisection in log kappa down to round-off (h is monotone)
+            mid = 0.5 * (lo + hi)
+            k = np.exp(mid)
+            with np.errstate(all="ignore"):
+                h = aa - la / k - S1(k)
+            up = h > 0
+            hi = np.where(up, mid, hi)
+            lo = np.where(up, lo, mid)
+            if np.all(hi - lo < 1e-15 * np.maximum(1.0, np.abs(hi))):
+                break
+        kappa[live] = np.exp(0.5 * (lo + hi))
+    kb = kappa[:, None]
+    den = np.where(pos, kb + om, 1.0)
+    g = np.where(pos, om / den, 0.0)
+    one_g = np.where(pos, kb / den, 1.0)
+    s1 = np.sum(wt * g, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        Vhat = np.where(live, lam / np.where(live, kappa, 1.0), a - s1)  # lam = 0: kappa = 0, a > 1
+    V = s1 / Vhat
+    unexpl = max(spec.rho - float(np.sum(spec.weight * spec.power)), 0.0)
+    bias = b * b * (unexpl + np.sum(wt * pw * one_g ** 2, axis=1))
+    dfree = Vhat + np.sum(wt * g * one_g, axis=1)  # = a - sum w g^2 > 0
+    Eg = a * (noise_eff + bias) / dfree
+    v = Eg / a
+    m = b * np.sum(wt * pw * g, axis=1)
+    q = np.sum(wt * (b * b * pw + v[:, None]) * g * g, axis=1)
+    one_bg = (1.0 - b) + b * one_g
+    mse = unexpl + np.sum(wt * (pw * one_bg ** 2 + v[:, None] * g * g), axis=1)
+    return {
+        "m": m, "q": q, "V": V, "mhat": b * Vhat, "qhat": Vhat * Vhat * v, "Vhat": Vhat,
+        "test_error": Eg, "train_loss": 0.5 * Eg * (Vhat / a) ** 2, "mse": mse,
+    }, {"kappa": kappa, "bias": bias, "variance": (noise_eff + bias) * np.sum(wt * g * g, axis=1) / dfree}
+
+
 # --------------------------------------------------------------------------- metrics
 def _test_error(channel: Channel, rho: float, m, q, *, Ezy=None, Ey2=None):
     """0-1 error (classification) or E (y - yhat)^2 (regression) on a fresh sample.
@@ -341,6 +419,7 @@ def erm_theory(
     anderson: int = 4,
     on_fail: str = "warn",
     n_nodes: int = 40,
+    metric_rtol: float = 1e-7,
 ) -> Prediction:
     """Asymptotic m, q, V (and conjugates), test_error, train_loss, mse of ERM.
 
@@ -349,6 +428,14 @@ def erm_theory(
     ``x0``: initial (m, q, V) rows (warm start).  Points whose fixed point does not converge
     get NaN fields and ``converged=False`` (with a ConvergenceWarning, or a ConvergenceError
     with ``on_fail="raise"``); the last iterate and residuals are in ``info``.
+
+    Convergence: ``tol`` / ``rtol`` bound the step of the fixed point on ``(m, q, V)``; on top,
+    a point counts as converged only when one more application of the saddle-point map moves
+    ``mse = rho - 2 m + q`` and ``test_error`` by at most ``metric_rtol`` relative (these are
+    differences of O(1) numbers and can be orders of magnitude smaller than ``m, q``); points
+    that fail are refined by Newton at ``tol = 1e-15`` and flagged otherwise.  The square loss
+    with an L2 penalty is solved in closed form (:func:`_square_l2`: one monotone scalar
+    equation, errors as sums of non-negative bias and variance terms), accurate to round-off.
     """
     loss, pen, ch = learner.loss, learner.penalty, problem.channel
     _check_pair(loss, pen, ch)
@@ -365,6 +452,9 @@ def erm_theory(
     l2_frac = 1.0 if isinstance(pen, L2) else (1.0 - getattr(pen, "l1_ratio", 0.0))
     cur = {"lam": lams}
     _check_existence(loss, ch, spec, a, lams)
+
+    if isinstance(loss, Square) and is_l2:
+        return _square_l2_prediction(problem, learner, spec, a, alpha, l2_frac * lams, lams, lam_in, on_fail)
 
     side = _LossSide(loss, ch, rho, n=n_nodes)
     if is_l2:
@@ -444,14 +534,40 @@ def erm_theory(
         cur["lam"] = lams
     nf = bool(x0 is None and small.any()) if newton_first is None else bool(newton_first)
     X, conv, n_pic, n_newton, res = solve(X, all_rows, newton_first=nf)
+
+    # metric-level check: the step of the map must resolve mse and test_error to metric_rtol
+    Ezy0, Ey20 = getattr(side, "Ezy", None), getattr(side, "Ey2", None)
+    if not isinstance(ch, Sign) and Ezy0 is None:
+        tmp0 = _LossSide(Square(), ch, rho)
+        Ezy0, Ey20 = tmp0.Ezy, tmp0.Ey2
+
+    def metric_step(Xm, ids):
+        with np.errstate(all="ignore"):
+            X1 = F(np.column_stack([Xm, ids]))[:, :3]
+            out = np.zeros(len(Xm))
+            for fn in (lambda Y: rho - 2 * Y[:, 0] + Y[:, 1],
+                       lambda Y: _test_error(ch, rho, Y[:, 0], Y[:, 1], Ezy=Ezy0, Ey2=Ey20)):
+                v0, v1 = fn(Xm), fn(X1)
+                out = np.maximum(out, np.abs(v1 - v0) / np.maximum(np.abs(v0), 1e-13 * (1.0 + rho)))
+        return np.where(np.isfinite(out), out, np.inf)
+
+    n_refine = 0
+    if metric_rtol is not None and conv.any():
+        rc = np.flatnonzero(conv)
+        err = metric_step(X[rc], all_rows[rc])
+        loose = rc[err > metric_rtol]
+        if len(loose):
+            n_refine = len(loose)
+            Xn, _, nn3 = _newton_rows(F, X[loose], all_rows[loose], tol=1e-15, max_iter=40)
+            n_newton += nn3
+            errn = metric_step(Xn, all_rows[loose])
+            better = errn < err[err > metric_rtol]
+            X[loose[better]] = Xn[better]
+            conv[loose[~(errn <= metric_rtol)]] = False
     m, q, V = X[:, 0], X[:, 1], X[:, 2]
     with np.errstate(all="ignore"):
         mh, qh, Vh, train = side(m, q, V, a, metrics=True)
-    Ezy = getattr(side, "Ezy", None)
-    Ey2 = getattr(side, "Ey2", None)
-    if not isinstance(ch, Sign) and Ezy is None:
-        tmp = _LossSide(Square(), ch, rho)
-        Ezy, Ey2 = tmp.Ezy, tmp.Ey2
+    Ezy, Ey2 = Ezy0, Ey20
     with np.errstate(all="ignore"):
         test = _test_error(ch, rho, m, q, Ezy=Ezy, Ey2=Ey2)
     values = {
@@ -459,14 +575,16 @@ def erm_theory(
         "test_error": test, "train_loss": train, "mse": rho - 2 * m + q,
     }
     bad = ~conv | ~np.all(np.isfinite(np.column_stack(list(values.values()))), axis=1)
-    info = {"n_iter": n_pic, "n_newton": n_newton, "rho": rho,
+    info = {"n_iter": n_pic, "n_newton": n_newton, "n_metric_refined": n_refine, "rho": rho,
             "message": res.message if res is not None else "converged (Newton)",
             "diagnostics": res.diagnostics if res is not None else {}}
     if bad.any():
         info["last_iterate"] = X.copy()
         msg = (
             f"ERM saddle point did not converge at {int(bad.sum())} of {N} points "
-            f"(alpha={alpha[bad][:5].tolist()}, lam={lams[bad][:5].tolist()}): {res.message}"
+            f"(alpha={alpha[bad][:5].tolist()}, lam={lams[bad][:5].tolist()}): "
+            f"{res.message if res is not None else 'Newton'}"
+            + (f"; mse / test_error not resolved to metric_rtol={metric_rtol:g} at some points" if n_refine else "")
         )
         info["message"] = msg
         for k in values:
@@ -478,6 +596,44 @@ def erm_theory(
     shape_scalar = np.ndim(problem.alpha) == 0 and np.ndim(lam_in) == 0
     if shape_scalar:
         values = {k: float(v[0]) for k, v in values.items()}
+        converged: Any = bool(~bad[0])
+    else:
+        converged = ~bad
+    if np.ndim(lam_in) > 0:
+        values["lam"] = lams
+    return Prediction(values, problem=problem, learner=learner, converged=converged, info=info)
+
+
+def _square_l2_prediction(problem, learner, spec, a, alpha, lam_l2, lams, lam_in, on_fail) -> Prediction:
+    """Square loss + L2 penalty: the closed form of :func:`_square_l2` (no fixed-point iteration)."""
+    ch, rho = problem.channel, spec.rho
+    if isinstance(ch, Linear):  # y = z + noise: b = 1, noise_eff = noise exactly
+        b, noise_eff = 1.0, float(ch.noise)
+    else:
+        mom = _LossSide(Square(), ch, rho)
+        b = mom.Ezy / rho
+        noise_eff = max(mom.Ey2 - mom.Ezy * b, 0.0)
+    values, extras = _square_l2(spec, a, lam_l2, b, noise_eff)
+    if isinstance(ch, Sign):
+        with np.errstate(all="ignore"):
+            values["test_error"] = _test_error(ch, rho, values["m"], values["q"])
+    N = len(a)
+    bad = ~np.all(np.isfinite(np.column_stack(list(values.values()))), axis=1)
+    info = {"n_iter": 0, "n_newton": 0, "rho": rho, "message": "closed form (square loss, L2 penalty)",
+            "diagnostics": {}, **extras}
+    if bad.any():
+        msg = (f"ERM (square loss, L2) closed form is not finite at {int(bad.sum())} of {N} points "
+               f"(alpha={alpha[bad][:5].tolist()}, lam={lams[bad][:5].tolist()})")
+        info["message"] = msg
+        for k in values:
+            values[k] = np.where(bad, np.nan, values[k])
+        if on_fail == "raise":
+            raise ConvergenceError(msg, None)
+        if on_fail == "warn":
+            warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+    if np.ndim(problem.alpha) == 0 and np.ndim(lam_in) == 0:
+        values = {k: float(v[0]) for k, v in values.items()}
+        info.update({k: float(v[0]) for k, v in extras.items()})
         converged: Any = bool(~bad[0])
     else:
         converged = ~bad

@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..channels import Channel, Linear, ReLU, Sign
+from ..channels import Abs, Channel, Linear, ReLU, Sign, Square
 from ..learners import AMP, BayesOptimal
 from ..numerics.fixed_point import ConvergenceWarning
 from ..numerics.gauss import _composite_legendre_nodes, gauss_expect, hermite_rule
@@ -59,7 +59,7 @@ from ..priors import Gaussian, GaussBernoulli, Prior, Rademacher
 from ..problems.glm import GLM
 from ..registry import register_theory, register_transitions
 from ..results import Prediction
-from ._transitions import FixedPointFamily, branches, locate_transitions, refine_switch
+from ._transitions import FixedPointFamily, _aitken, branches, locate_transitions, refine_switch
 
 __all__ = ["GLMEquations", "glm_family", "state_evolution", "glm_phase_transitions", "information_dimension"]
 
@@ -81,6 +81,32 @@ def _kink_expect(f, mean, var, kinks, n=16):
     bp = np.concatenate([np.broadcast_to(kinks, mean.shape + kinks.shape),
                          mean[..., None] + np.sqrt(var)[..., None] * _FIX], axis=-1)
     return gauss_expect(f, mean, var, method="legendre", breakpoints=bp, n=n)
+
+
+def _posterior_mean_phi(channel):
+    """Closed form of ``E_{z ~ N(w, V)} phi(z)`` for the channels that have one (None otherwise):
+    Gaussian moments, and the folded / rectified normal means (Leone, Nelson & Nottingham,
+    Technometrics 3, 543 (1961))."""
+    from scipy.special import erf
+
+    if isinstance(channel, Square):
+        return lambda w, V: w * w + V
+    if isinstance(channel, Abs):
+        def m(w, V):
+            s = np.sqrt(V)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                u = np.where(s > 0, w / np.where(s > 0, s, 1.0), 0.0)
+            return np.where(s > 0, s * np.sqrt(2 / np.pi) * np.exp(-0.5 * u * u) + w * erf(u / np.sqrt(2)), np.abs(w))
+        return m
+    if isinstance(channel, ReLU):
+        def m(w, V):
+            s = np.sqrt(V)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                u = np.where(s > 0, w / np.where(s > 0, s, 1.0), 0.0)
+            return np.where(s > 0, s * np.exp(-0.5 * u * u) / np.sqrt(2 * np.pi) + w * 0.5 * (1 + erf(u / np.sqrt(2))),
+                            np.maximum(w, 0.0))
+        return m
+    return None
 
 
 def _noise(channel) -> float:
@@ -144,6 +170,8 @@ class GLMEquations:
             self._px = np.concatenate([[0.0], prior.mean + np.sqrt(prior.var) * u])
             self._pw = np.concatenate([[1.0 - prior.rho], prior.rho * wu / wu.sum()])
         self.c_out = 0.5 if isinstance(channel, ReLU) else 1.0
+        self._fold = self.noiseless and isinstance(channel, (Abs, Square))
+        self._cache: dict = {}  # channel integrals at the last few arrays of overlaps (they depend on q only)
 
     # ---------------------------------------------------------------- channel integrals
     def _expect_discrete(self, q, what):
@@ -153,6 +181,10 @@ class GLMEquations:
         s = np.sqrt(V + self.noise)
         bp = np.concatenate([np.zeros(q.shape + (1,)), s[..., None] * _CS, np.sqrt(q)[..., None] * _FIX], axis=-1)
         labels = self.labels
+        if isinstance(self.channel, Sign) and "correct" not in what:
+            # P(y | z) = P(-y | -z) and the omega grid is symmetric: the y = -1 term equals the
+            # y = +1 term at -omega, so sum_y = 2 x (y = +1 term) under E_omega
+            labels = np.array([1.0])
 
         def f(w):
             Vb = V[..., None]
@@ -175,6 +207,8 @@ class GLMEquations:
             return np.stack(out)
 
         vals = gauss_expect(f, 0.0, q, method="legendre", breakpoints=bp, n=self.n_z)
+        if len(labels) == 1:
+            vals = 2.0 * vals
         return dict(zip(what, vals))
 
     def _expect_continuous(self, q, what):
@@ -192,6 +226,13 @@ class GLMEquations:
         z = np.sqrt(rho) * u  # grid + (Nz,)
         v, wv = hermite_rule(self.n_w)
         om = (q / rho)[..., None, None] * z[..., None] + np.sqrt(q * V / rho)[..., None, None] * v  # grid+(Nz,nw)
+        if self._fold and tuple(what) == ("G",):
+            # noiseless Abs / Square: y fixes |z| = a, the posterior of z is two atoms at +-a,
+            # gout = (a tanh(a omega / V) - omega) / V (the same as channel.output_moments, fewer operations)
+            a = np.abs(z)[..., None]
+            Vb = V[..., None, None]
+            g = (a * np.tanh(a * om / Vb) - om) / Vb
+            return {"G": np.sum(np.einsum("...ij,j->...i", g * g, wv) * wu, axis=-1)}
         ys, wy = self.channel.y_given_z(z, n=self.n_y)  # grid + (Nz, m)
         Y = ys[..., None, :]
         W = om[..., None]
@@ -221,6 +262,18 @@ class GLMEquations:
                 elif k == "psi":
                     res[k] = -0.5 * np.log(2 * np.pi * s2) - 0.5
             return res
+        key = (q.shape, q.tobytes())
+        hit = self._cache.get(key)
+        need = tuple(k for k in what if hit is None or k not in hit)
+        res = dict(hit or {})
+        if need:
+            res.update(self._channel_expect(q, need))
+            if len(self._cache) > 8:
+                self._cache.clear()
+            self._cache[key] = res
+        return {k: res[k].copy() for k in what}
+
+    def _channel_expect(self, q, what):
         if self.discrete:
             return self._expect_discrete(q, what)
         # chunk the grid to bound memory (noisy channels have an output-noise axis too)
@@ -361,9 +414,11 @@ class GLMEquations:
         bp = np.concatenate([np.broadcast_to(kinks, q.shape + kinks.shape), s[..., None] * _CS,
                              np.sqrt(q)[..., None] * _FIX], axis=-1)
 
+        closed = _posterior_mean_phi(ch)
+
         def outer(w):  # w: grid + (nodes,)
             Vb = np.broadcast_to(V[..., None], w.shape)
-            m = _kink_expect(lambda z: ch.phi(z), w, Vb, kinks, n=12)
+            m = closed(w, Vb) if closed is not None else _kink_expect(lambda z: ch.phi(z), w, Vb, kinks, n=12)
             return m * m
 
         Em2 = gauss_expect(outer, 0.0, q, method="legendre", breakpoints=bp, n=16)
@@ -419,6 +474,7 @@ def glm_family(eq: GLMEquations, *, qhat0: float = QHAT0, max_iter: int = 5000, 
         max_iter=max_iter,
         same_tol=1e-6,
         perfect_tol=PERFECT_TOL if eq.noiseless else None,
+        accelerate=True,
         name=f"GLM state evolution ({type(eq.prior).__name__} prior, {type(eq.channel).__name__} channel)",
     )
     return fam
@@ -490,13 +546,23 @@ def predict_bayes_optimal(problem: GLM, learner: BayesOptimal, **options: Any) -
     E_sel = B.x_selected[:, 0]
     conv = np.where(B.select_informative, B.converged_informative, B.converged_uninformative)
     _check_converged(conv, alphas, fam.name, on_fail)
-    phi_sel = np.where(B.select_informative, B.phi_informative, B.phi_uninformative)
-    vals = _fields(eq, alphas, E_sel, phi_sel)
+    # the fields of each branch are computed once (where the branches differ) and selected
+    f_un = _fields(eq, alphas, B.x_uninformative[:, 0], B.phi_uninformative)
+    f_in = dict(f_un)
+    co = np.any(B.x_informative != B.x_uninformative, axis=1)
+    if co.any():
+        sub = _fields(eq, alphas[co], B.x_informative[co, 0], B.phi_informative[co])
+        for k, v in sub.items():
+            if np.ndim(v):
+                f_in[k] = np.array(np.broadcast_to(f_un[k], alphas.shape), float)
+                f_in[k][co] = v
+    sel = B.select_informative
+    vals = {k: (np.where(sel, f_in[k], f_un[k]) if np.ndim(f_un[k]) else f_un[k]) for k in f_un}
     brs = {}
     if B.coexist.any():
-        for name, x, ph, cv in (("uninformative", B.x_uninformative, B.phi_uninformative, B.converged_uninformative),
-                                ("informative", B.x_informative, B.phi_informative, B.converged_informative)):
-            brs[name] = Prediction(_pack(_fields(eq, alphas, x[:, 0], ph), scalar), problem=problem, learner=learner,
+        for name, fv, cv in (("uninformative", f_un, B.converged_uninformative),
+                             ("informative", f_in, B.converged_informative)):
+            brs[name] = Prediction(_pack(fv, scalar), problem=problem, learner=learner,
                                    converged=bool(cv[0]) if scalar else cv)
     info = {"selected": np.where(B.select_informative, "informative", "uninformative") if not scalar
             else ("informative" if B.select_informative[0] else "uninformative"),
@@ -505,16 +571,26 @@ def predict_bayes_optimal(problem: GLM, learner: BayesOptimal, **options: Any) -
                       converged=bool(conv[0]) if scalar else conv, branches=brs, info=info)
 
 
-def state_evolution(eq: GLMEquations, alphas, *, E0, iterations: int, damping: float = 0.0, tol: float | None = None):
+def state_evolution(eq: GLMEquations, alphas, *, E0, iterations: int, damping: float = 0.0, tol: float | None = None,
+                    accelerate: bool = False):
     """Iterate state evolution from ``E0`` for ``iterations`` steps (all alphas at once);
     with ``tol`` rows stop once ``|E_{t+1} - E_t| < tol rho``.  Returns (E history list of arrays
-    with NaN after a row stopped, converged flags, number of iterations per row)."""
+    with NaN after a row stopped, converged flags, number of iterations per row).
+
+    ``accelerate`` (only with ``tol``): safeguarded geometric extrapolation of the iterates
+    (:func:`._transitions._aitken`); the fixed point and the stopping rule are unchanged, but
+    the history then holds the accelerated iterates and the counts are map evaluations."""
     alphas = np.asarray(alphas, float)
     E = np.broadcast_to(np.asarray(E0, float), alphas.shape).copy()
     hist = [E.copy()]
     active = np.ones(alphas.shape, bool)
     conv = np.zeros(alphas.shape, bool)
     n_it = np.zeros(alphas.shape, int)
+    acc = accelerate and tol is not None
+    if acc:
+        N = alphas.size
+        state = (np.full((N, 2), np.nan), np.full(N, np.nan), np.zeros(N, bool))
+        expect = np.full(N, np.nan)
     for t in range(iterations):
         if not active.any():
             break
@@ -522,13 +598,16 @@ def state_evolution(eq: GLMEquations, alphas, *, E0, iterations: int, damping: f
         En = eq.step(alphas[idx], E[idx])
         En = (1 - damping) * En + damping * E[idx]
         delta = np.abs(En - E[idx])
+        done = delta < tol * eq.rho if tol is not None else np.zeros(len(idx), bool)
+        if acc:
+            Ea = _aitken(En, E[idx], idx, *state, done, expect)
+            En = np.where(done, En, np.clip(Ea, E_FLOOR * eq.rho, eq.rho))
         E[idx] = En
         n_it[idx] += 1
         row = np.full(alphas.shape, np.nan)
         row[idx] = En
         hist.append(row)
         if tol is not None:
-            done = delta < tol * eq.rho
             conv[idx[done]] = True
             active[idx[done]] = False
     return E, np.array(hist), conv, n_it
@@ -544,6 +623,9 @@ def predict_amp(problem: GLM, learner: AMP, **options: Any) -> Prediction:
     ``iterations + 1`` rows), ``qhat0``, ``q0`` (explicit initial overlap), ``on_fail``,
     quadrature sizes.  Without ``iterations`` it runs up to ``learner.max_iter`` steps and
     stops at ``|E_{t+1} - E_t| < learner.tol rho``; ``converged`` tells whether it did.
+    There the iteration is accelerated by safeguarded geometric extrapolation (same fixed
+    point; ``n_iter`` counts map evaluations and the trajectory holds the accelerated
+    iterates) unless ``accelerate=False`` (the plain state-evolution trajectory).
     ``trajectory``: DataFrame with columns alpha, iteration, q, m, mse.
     """
     options = dict(options)
@@ -553,6 +635,7 @@ def predict_amp(problem: GLM, learner: AMP, **options: Any) -> Prediction:
     qhat0 = options.pop("qhat0", QHAT0)
     q0 = options.pop("q0", None)
     on_fail = options.pop("on_fail", "warn")
+    accelerate = bool(options.pop("accelerate", True))
     if options:
         raise ValueError(f"unknown options for predict(GLM, AMP): {sorted(options)}")
     if learner.init == "informative":
@@ -570,7 +653,7 @@ def predict_amp(problem: GLM, learner: AMP, **options: Any) -> Prediction:
         conv = np.ones(alphas.shape, bool)
     else:
         E, hist, conv, n_it = state_evolution(eq, alphas, E0=E0, iterations=learner.max_iter,
-                                             damping=learner.damping, tol=learner.tol)
+                                             damping=learner.damping, tol=learner.tol, accelerate=accelerate)
         _check_converged(conv, alphas, "GLM AMP state evolution", on_fail)
     vals = _fields(eq, alphas, E)
     rows = []

@@ -586,13 +586,7 @@ def erm_theory(
             f"{res.message if res is not None else 'Newton'}"
             + (f"; mse / test_error not resolved to metric_rtol={metric_rtol:g} at some points" if n_refine else "")
         )
-        info["message"] = msg
-        for k in values:
-            values[k] = np.where(bad, np.nan, values[k])
-        if on_fail == "raise":
-            raise ConvergenceError(msg, res)
-        if on_fail == "warn":
-            warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        _report_failure(values, bad, info, msg, on_fail, res)
     shape_scalar = np.ndim(problem.alpha) == 0 and np.ndim(lam_in) == 0
     if shape_scalar:
         values = {k: float(v[0]) for k, v in values.items()}
@@ -602,6 +596,17 @@ def erm_theory(
     if np.ndim(lam_in) > 0:
         values["lam"] = lams
     return Prediction(values, problem=problem, learner=learner, converged=converged, info=info)
+
+def _report_failure(values: dict, bad: np.ndarray, info: dict, msg: str, on_fail: str, res) -> None:
+    """Blank the points that failed (NaN fields, never a silent last iterate) and report them:
+    a ConvergenceError (``on_fail="raise"``) or a ConvergenceWarning (``"warn"``)."""
+    info["message"] = msg
+    for k in values:
+        values[k] = np.where(bad, np.nan, values[k])
+    if on_fail == "raise":
+        raise ConvergenceError(msg, res)
+    if on_fail == "warn":
+        warnings.warn(msg, ConvergenceWarning, stacklevel=4)
 
 
 def _square_l2_prediction(problem, learner, spec, a, alpha, lam_l2, lams, lam_in, on_fail) -> Prediction:
@@ -624,13 +629,7 @@ def _square_l2_prediction(problem, learner, spec, a, alpha, lam_l2, lams, lam_in
     if bad.any():
         msg = (f"ERM (square loss, L2) closed form is not finite at {int(bad.sum())} of {N} points "
                f"(alpha={alpha[bad][:5].tolist()}, lam={lams[bad][:5].tolist()})")
-        info["message"] = msg
-        for k in values:
-            values[k] = np.where(bad, np.nan, values[k])
-        if on_fail == "raise":
-            raise ConvergenceError(msg, None)
-        if on_fail == "warn":
-            warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        _report_failure(values, bad, info, msg, on_fail, None)
     if np.ndim(problem.alpha) == 0 and np.ndim(lam_in) == 0:
         values = {k: float(v[0]) for k, v in values.items()}
         info.update({k: float(v[0]) for k, v in extras.items()})

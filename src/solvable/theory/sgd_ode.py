@@ -163,17 +163,6 @@ def _orthant2_given_2(C, g, h, o1, o2, u2):
                             _cov_given_2(C, g, h, o1, o2, u2, det))
 
 
-def _cov_given_1(C, a, x, y, u2):
-    """``Cov(x_x, x_y | x_a = 0)`` under ``C(tau)``, ``u2 = 1 - tau`` (``x, y != a``),
-    split as (value at tau = 1) + (exact correction) to avoid round-off for repeated fields."""
-    caa = np.maximum(C[..., a, a], 1e-300)[..., None]
-    cxa, cya, cxy = C[..., x, a][..., None], C[..., y, a][..., None], C[..., x, y][..., None]
-    # Schur complements written as (C_xy C_aa - C_xa C_ya) / C_aa: exactly 0 when x_x or x_y repeats x_a
-    if x == y:
-        return np.maximum(cxy * caa - cxa * cxa, 0.0) / caa + u2 * (2 - u2) * cxa**2 / caa
-    return (1 - u2) * ((cxy * caa - cxa * cya) / caa + u2 * cxa * cya / caa)
-
-
 def _delta_step_step_relu(C, u2, a, s1, s2, r):
     """``E[delta(x_a) 1(x_s1 > 0) 1(x_s2 > 0) relu(x_r)]`` under ``C(tau)``, by Stein's lemma on ``x_r``
     given ``x_a = 0``: ``sum_v Cov(x_r, x_v | x_a) p_{a,v}(0, 0) P(other two > 0 | x_a = x_v = 0)``."""

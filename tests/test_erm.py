@@ -413,3 +413,16 @@ def test_generic_fixed_point_small_errors_flagged_or_accurate():
     assert ok[:2].all()
     np.testing.assert_allclose(hub.test_error[ok], sq.test_error[ok], rtol=1e-6)
     assert np.all(np.isnan(hub.test_error[~ok]))
+
+
+def test_separability_threshold_infinite_for_noiseless_visible_teacher():
+    """A noiseless sign teacher seen by the student separates its own data at every alpha
+    (alpha_c = inf); label noise makes alpha_c finite (2 for random labels, Cover 1965)."""
+    from solvable.theory.erm import separability_threshold
+
+    assert separability_threshold(sv.channels.Sign()) == np.inf
+    assert np.isfinite(separability_threshold(sv.channels.Sign(flip=0.2)))
+    assert abs(separability_threshold(sv.channels.Sign(flip=0.5)) - 2.0) < 1e-8
+    with pytest.raises(ValueError, match="alpha_c = inf"):
+        sv.predict(sv.GLM(sv.priors.Gaussian(), sv.channels.Sign(), alpha=3.0),
+                   sv.ERM(sv.losses.Logistic(), sv.penalties.L2(0.0)))

@@ -151,16 +151,7 @@ class _LossSide:
         s2 = np.maximum(rho - m * m / q, 1e-12 * rho)[:, None, None]
         logZ, g0, _ = ch.output_moments(y, mu, s2)
         Zw = np.exp(logZ) * ws[:, None, :]
-        Vb = V[:, None, None]
-        p, dp = loss.prox_and_derivative(y, om, Vb)
-        f = (p - om) / Vb
-        df = (dp - 1.0) / Vb
-        Vhat = -a * np.sum(Zw * df, axis=(1, 2))
-        qhat = a * np.sum(Zw * f * f, axis=(1, 2))
-        mhat = a * np.sum(Zw * g0 * f, axis=(1, 2))
-        if metrics:
-            return mhat, qhat, Vhat, np.sum(Zw * loss.value(y, p), axis=(1, 2))
-        return mhat, qhat, Vhat
+        return _conjugates(loss, y, om, V[:, None, None], Zw, g0, a, metrics)
 
     def _linear(self, m, q, V, a, metrics):
         """(omega, r = y - omega) jointly Gaussian; prox kinks are fixed in r."""
@@ -181,19 +172,10 @@ class _LossSide:
         r = rc[..., None] + sd[..., None] * v  # (N, Mo, Mr)
         omb = om[..., None]
         y = omb + r
-        Vb = V[:, None, None]
         W = wu[..., None] * wv
-        p, dp = loss.prox_and_derivative(y, omb, Vb)
-        f = (p - omb) / Vb
-        df = (dp - 1.0) / Vb
         s2 = np.maximum(rho - m * m / q, 0.0) + D
         g0 = (y - (m / q)[:, None, None] * omb) / np.maximum(s2, _TINY)[:, None, None]
-        Vhat = -a * np.sum(W * df, axis=(1, 2))
-        qhat = a * np.sum(W * f * f, axis=(1, 2))
-        mhat = a * np.sum(W * g0 * f, axis=(1, 2))
-        if metrics:
-            return mhat, qhat, Vhat, np.sum(W * loss.value(y, p), axis=(1, 2))
-        return mhat, qhat, Vhat
+        return _conjugates(loss, y, omb, V[:, None, None], W, g0, a, metrics)
 
     def _regression(self, m, q, V, a, metrics):
         """z (outer, split at the channel's kinks), output noise, omega | z (split at prox kinks)."""
@@ -214,20 +196,26 @@ class _LossSide:
         v, wv = _composite_legendre_nodes(center, sd, bp, self.n, 10.0)
         om = center[..., None] + sd[..., None] * v  # (N, Mz, Mx, Mo)
         yb = y[..., None]
-        Vb = V[:, None, None, None]
         W = wu[:, :, None, None] * wxi[None, None, :, None] * wv
-        p, dp = loss.prox_and_derivative(yb, om, Vb)
-        f = (p - om) / Vb
-        df = (dp - 1.0) / Vb
         den = np.maximum(rho - m * m / q, 1e-14 * rho)
         g0 = (z[:, :, None, None] - (m / q)[:, None, None, None] * om) / den[:, None, None, None]
-        ax = (1, 2, 3)
-        Vhat = -a * np.sum(W * df, axis=ax)
-        qhat = a * np.sum(W * f * f, axis=ax)
-        mhat = a * np.sum(W * g0 * f, axis=ax)
-        if metrics:
-            return mhat, qhat, Vhat, np.sum(W * loss.value(yb, p), axis=ax)
-        return mhat, qhat, Vhat
+        return _conjugates(loss, yb, om, V[:, None, None, None], W, g0, a, metrics)
+
+
+def _conjugates(loss, y, om, Vb, W, g0, a, metrics):
+    """Loss-side conjugates from quadrature weights W (leading axis = grid point):
+    Vhat = -a E[df_out], qhat = a E[f_out^2], mhat = a E[g0 f_out], with f_out = (prox - omega)/V
+    (Loureiro et al. 2021, eq. (2.8)); with ``metrics`` also E[loss(y, prox)] (the training loss)."""
+    p, dp = loss.prox_and_derivative(y, om, Vb)
+    f = (p - om) / Vb
+    df = (dp - 1.0) / Vb
+    ax = tuple(range(1, W.ndim))
+    Vhat = -a * np.sum(W * df, axis=ax)
+    qhat = a * np.sum(W * f * f, axis=ax)
+    mhat = a * np.sum(W * g0 * f, axis=ax)
+    if metrics:
+        return mhat, qhat, Vhat, np.sum(W * loss.value(y, p), axis=ax)
+    return mhat, qhat, Vhat
 
 
 # --------------------------------------------------------------------------- penalty side

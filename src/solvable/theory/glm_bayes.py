@@ -54,7 +54,7 @@ import pandas as pd
 from ..channels import Abs, Channel, Linear, ReLU, Sign, Square
 from ..learners import AMP, BayesOptimal
 from ..numerics.fixed_point import ConvergenceWarning
-from ..numerics.gauss import _composite_legendre_nodes, gauss_expect, hermite_rule
+from ..numerics.gauss import _composite_legendre_nodes, gauss_expect, hermite_rule, legendre_rule
 from ..priors import Gaussian, GaussBernoulli, Prior, Rademacher
 from ..problems.glm import GLM
 from ..registry import register_theory, register_transitions
@@ -226,13 +226,6 @@ class GLMEquations:
         z = np.sqrt(rho) * u  # grid + (Nz,)
         v, wv = hermite_rule(self.n_w)
         om = (q / rho)[..., None, None] * z[..., None] + np.sqrt(q * V / rho)[..., None, None] * v  # grid+(Nz,nw)
-        if self._fold and tuple(what) == ("G",):
-            # noiseless Abs / Square: y fixes |z| = a, the posterior of z is two atoms at +-a,
-            # gout = (a tanh(a omega / V) - omega) / V (the same as channel.output_moments, fewer operations)
-            a = np.abs(z)[..., None]
-            Vb = V[..., None, None]
-            g = (a * np.tanh(a * om / Vb) - om) / Vb
-            return {"G": np.sum(np.einsum("...ij,j->...i", g * g, wv) * wu, axis=-1)}
         ys, wy = self.channel.y_given_z(z, n=self.n_y)  # grid + (Nz, m)
         Y = ys[..., None, :]
         W = om[..., None]
@@ -314,7 +307,7 @@ class GLMEquations:
         q = np.clip(np.asarray(q, float), 0.0, rho)
         V = rho - q
         c = np.sqrt(q / rho)
-        x, w = np.polynomial.legendre.leggauss(32)
+        x, w = legendre_rule(32)
         phi = (x + 1.0) * (np.pi / 4)
         k = c[..., None] * np.sin(phi)
         small = k < 1e-3
@@ -344,7 +337,7 @@ class GLMEquations:
         q = np.clip(np.asarray(q, float), 0.0, rho)
         V = rho - q
         c = np.sqrt(q / rho)
-        xl, wl = np.polynomial.legendre.leggauss(32)
+        xl, wl = legendre_rule(32)
         phi = (xl + 1.0) * (np.pi / 4)
         u, wg = np.polynomial.laguerre.laggauss(48)
         y = (c[..., None] * np.sin(phi))[..., None] * u  # grid + (32, 48)

@@ -75,6 +75,18 @@ def _sim_summary(sims: pd.DataFrame, keys: list[str], y: str) -> pd.DataFrame:
     return out
 
 
+def _label_axes(ax, xlabel: str, ylabel: str, logx: bool, logy: bool, title: str | None) -> None:
+    """Axis labels, log scales and title, shared by :func:`plot` and :func:`plot_phase_diagram`."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title)
+
+
 def plot(
     table: pd.DataFrame,
     x: str = "alpha",
@@ -143,14 +155,7 @@ def plot(
                     lab = " ".join(t for t in ((name or "") if not drew_line else "", f"d={int(d)}" if d is not None and len(ds) > 1 else "") if t) or None
                 ax.errorbar(s[x], s["mean"], yerr=s["se"].fillna(0.0), fmt=markers[j % len(markers)], color=c,
                             ms=4.5, capsize=2, lw=1, label=lab)
-    ax.set_xlabel(xlabel or axis_label(x))
-    ax.set_ylabel(ylabel or axis_label(y))
-    if logx:
-        ax.set_xscale("log")
-    if logy:
-        ax.set_yscale("log")
-    if title:
-        ax.set_title(title)
+    _label_axes(ax, xlabel or axis_label(x), ylabel or axis_label(y), logx, logy, title)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(frameon=False, fontsize=9)
     if (kind == "simulation").any() and (kind == "theory").any():
@@ -231,14 +236,7 @@ def plot_phase_diagram(
         ax.plot(xs[order], ys[order], styles[i % len(styles)], color="w", lw=2, label=name.replace("_", " "))
     if transitions:
         ax.legend(frameon=False, fontsize=8, labelcolor="w", loc="best")
-    ax.set_xlabel(axis_label(x))
-    ax.set_ylabel(axis_label(y))
-    if logx:
-        ax.set_xscale("log")
-    if logy:
-        ax.set_yscale("log")
-    if title:
-        ax.set_title(title)
+    _label_axes(ax, axis_label(x), axis_label(y), logx, logy, title)
     if save is not None:
         fig.savefig(save, bbox_inches="tight", dpi=150)
     return ax

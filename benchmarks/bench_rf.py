@@ -5,7 +5,8 @@ Run: python benchmarks/bench_rf.py   (single core: OMP_NUM_THREADS=1)
 Prints (1) the time of a 40-point random-features ridge curve through the Gaussian covariate
 engine and its agreement with the Mei-Montanari closed form, (2) logistic / hinge RF curves,
 (3) kernel-ridge learning curves (10^15 modes, tail quadrature) with fitted vs predicted exponents,
-(4) real random features vs theory at d = 200.
+(4) max-margin SVM learning curves on a power-law spectrum (kernel classification rates) against
+the hinge route at small lam, (5) real random features vs theory at d = 200.
 """
 from __future__ import annotations
 
@@ -54,6 +55,25 @@ def main():
         fit = -np.polyfit(np.log(ns[s]), np.log(e[s]), 1)[0]
         print(f"   a={a} r={r} ell={ell} noise={noise}: fitted {fit:.4f}, predicted {sv.rates(a, r, ell)[reg]:.4f}"
               f"  ({ns.size}-point curve in {t * 1e3:.0f} ms)")
+
+    print("== kernel classification, max-margin SVM: 21-point curve n = 1e2..1e7 (10^13 modes)")
+    ns = np.logspace(2, 7, 21)
+    for a, r in [(2, 0.3), (3, 1.0)]:
+        pl = PowerLaw(a, r, n_modes=10**13, exact_modes=2000, tail_nodes=32)
+        pb = sv.GLM(G, sv.channels.Sign(), alpha=pl.alpha(ns), data=pl)
+        pr, t = timed(lambda: sv.predict(pb, sv.ERM("hard_margin", sv.penalties.L2(1.0))), repeat=1)
+        s = ns >= 1e4 * 0.999
+        fit = -np.polyfit(np.log(ns[s]), np.log(pr.test_error[s]), 1)[0]
+        print(f"   a={a} r={r}: fitted {fit:.4f}, predicted {sv.rates(a, r, task='svm')['exponent']:.4f}"
+              f"  ({t * 1e3:.0f} ms, converged {np.all(pr.converged)})")
+    print("   hinge at lam = 1e-5 (continuation in lam), same curve for a=2 r=0.3, 6 points n = 1e2..1e4:")
+    pl = PowerLaw(2, 0.3, n_modes=10**13, exact_modes=2000, tail_nodes=32)
+    pb = sv.GLM(G, sv.channels.Sign(), alpha=pl.alpha(np.logspace(2, 4, 6)), data=pl)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pr, t = timed(lambda: sv.predict(pb, sv.ERM("hinge", sv.penalties.L2(1e-5))), repeat=1)
+    print(f"   {t * 1e3:.0f} ms (converged {int(np.sum(pr.converged))}/6)")
 
     print("== real random features (d=200, 10 seeds) vs theory")
     for act, ch, loss, alpha in [("erf", sv.channels.Linear(0.1), sv.losses.Square(), 1.0),

@@ -132,3 +132,16 @@ def test_ridge_classification_rate():
 def test_ridge_classification_rate_more(a, r):
     got = _ridge_classification_exponent(a, r, np.logspace(4, 6, 4))
     assert abs(got - sv.rates(a, r, task="ridge_classification")["optimal"]) < 0.05, got
+
+
+def test_ridge_classification_simulation_matches_theory():
+    """Square loss on sign labels, Gaussian design with P = 500 power-law modes (the theory's
+    truncation): 0-1 error and overlaps within 4 standard errors (40 seeds)."""
+    pl = PowerLaw(2.0, 0.3, n_modes=500)
+    for n, lam_krr in ((50, 1e-2), (200, 1e-3)):
+        pb = sv.GLM(sv.priors.Gaussian(), sv.channels.Sign(), alpha=pl.alpha(n), data=pl)
+        learner = sv.ERM(sv.losses.Square(), sv.penalties.L2(pl.penalty(n, lam_krr)))
+        th = sv.predict(pb, learner)
+        si = sv.simulate(pb, learner, d=500, seeds=40)
+        for f in ("test_error", "m", "q"):
+            assert abs(getattr(si, f) - getattr(th, f)) < 4 * si.se(f), (n, f, getattr(th, f), getattr(si, f), si.se(f))

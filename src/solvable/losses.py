@@ -19,7 +19,7 @@ from scipy.special import expit
 
 from ._validate import check_positive
 
-__all__ = ["Loss", "Square", "Logistic", "Hinge", "Huber", "Absolute", "get_loss"]
+__all__ = ["Loss", "Square", "Logistic", "Hinge", "HardMargin", "Huber", "Absolute", "get_loss"]
 
 
 def _bcast(y, omega, V):
@@ -189,6 +189,45 @@ class Hinge(Loss):
 
 
 @dataclass(frozen=True)
+class HardMargin(Loss):
+    """The hard-margin constraint ``y z >= 1`` (0 where it holds, +inf otherwise): with an L2
+    penalty, ERM is the max-margin (hard-margin SVM) classifier
+    ``argmin |w|^2 s.t. y_mu w . x_mu / sqrt(d) >= 1`` (Gardner 1988; Cui, Loureiro, Krzakala,
+    Zdeborova, Mach. Learn.: Sci. Technol. 2023, sec. 3).  The minimiser does not depend on the
+    L2 strength (any ``lam >= 0`` gives the same ``w``; ``lam = 0`` is read as ``lam = 1``) and
+    exists only while the data are linearly separable.  ``prox(y, omega, V) = y max(y omega, 1)``
+    (the projection on the constraint set)."""
+
+    name = "hard_margin"
+    is_classification = True
+    smooth = False
+
+    def value(self, y, z):
+        return np.where(np.asarray(y, float) * z >= 1.0 - 1e-9, 0.0, np.inf)
+
+    def grad(self, y, z):  # the constraint has no finite gradient: solvers use its own routine
+        return np.zeros(np.broadcast(np.asarray(y), np.asarray(z)).shape)
+
+    def hess(self, y, z):
+        return np.zeros(np.broadcast(np.asarray(y), np.asarray(z)).shape)
+
+    def prox(self, y, omega, V):
+        y, omega, V = _bcast(y, omega, V)
+        return y * np.maximum(y * omega, 1.0)
+
+    def dprox(self, y, omega, V):
+        y, omega, V = _bcast(y, omega, V)
+        return np.where(y * omega > 1.0, 1.0, 0.0)
+
+    def moreau(self, y, omega, V):
+        y, omega, V = _bcast(y, omega, V)
+        return np.maximum(1.0 - y * omega, 0.0) ** 2 / (2.0 * V)
+
+    def kinks(self, y):
+        return (1.0 / np.asarray(y, float))[..., None]
+
+
+@dataclass(frozen=True)
 class Huber(Loss):
     """Huber loss of the residual r = y - z: r^2/2 for |r| <= delta, delta|r| - delta^2/2 beyond."""
 
@@ -259,11 +298,12 @@ class Absolute(Loss):
         return np.asarray(y, float)[..., None]
 
 
-_LOSSES = {"square": Square, "logistic": Logistic, "hinge": Hinge, "huber": Huber, "absolute": Absolute}
+_LOSSES = {"square": Square, "logistic": Logistic, "hinge": Hinge, "huber": Huber, "absolute": Absolute,
+           "hard_margin": HardMargin, "max_margin": HardMargin}
 
 
 def get_loss(name: str | Loss, **kwargs) -> Loss:
-    """A loss by name ('square', 'logistic', 'hinge', 'huber', 'absolute')."""
+    """A loss by name ('square', 'logistic', 'hinge', 'huber', 'absolute', 'hard_margin' = 'max_margin')."""
     if isinstance(name, Loss):
         return name
     key = str(name).lower()

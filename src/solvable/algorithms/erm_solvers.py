@@ -16,6 +16,11 @@ hinge       smoothing continuation (quadratically smoothed hinge, L-BFGS) follow
             exact active-set refinement on the points at the kink ``y z = 1`` (the KKT
             system is then solved exactly).  scikit-learn: ``LinearSVC(C=1/lam,
             loss="hinge", fit_intercept=False)`` on ``A`` minimises the same objective.
+hard_margin max-margin SVM ``argmin |w|^2 s.t. y A w >= 1`` through its dual
+            ``min_{beta >= 0} beta^T Q beta / 2 - 1^T beta``, ``Q = (y A)(y A)^T``, solved
+            exactly by NNLS (Lawson-Hanson active set, ``scipy.optimize.nnls``) on a Cholesky
+            factor of ``Q + eps I``, then polished on the support (``B_S w = 1`` exactly);
+            independent of lam.  scikit-learn: ``SVC(kernel="linear", C=large)``.
 huber       L-BFGS then Newton steps (the objective is piecewise quadratic).
 absolute    smoothing continuation (Huber(delta)/delta, delta -> 0) then exact active-set
             refinement on the interpolated points ``z = y``.
@@ -32,10 +37,13 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg, optimize
 
-from ..losses import Absolute, Hinge, Huber, Logistic, Loss, Square
+from ..losses import Absolute, HardMargin, Hinge, Huber, Logistic, Loss, Square
 from ..penalties import L2, ElasticNet, Penalty
 
-__all__ = ["solve_erm", "ridge", "kkt_residual", "SolverError"]
+__all__ = ["solve_erm", "ridge", "max_margin", "kkt_residual", "SolverError"]
+
+
+_TINY = 1e-300
 
 
 class SolverError(RuntimeError):
@@ -50,6 +58,42 @@ def ridge(A: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
     if n >= P:
         return linalg.solve(A.T @ A + lam * np.eye(P), A.T @ y, assume_a="pos")
     return A.T @ linalg.solve(A @ A.T + lam * np.eye(n), y, assume_a="pos")
+
+
+def max_margin(A: np.ndarray, y: np.ndarray, *, tol: float = 1e-9) -> np.ndarray:
+    """The max-margin direction ``argmin |w|^2 s.t. y_mu (A w)_mu >= 1`` (hard-margin SVM).
+
+    Dual: ``w = B^T beta``, ``B = diag(y) A``, ``beta >= 0`` minimising ``|B^T beta|^2 / 2 -
+    sum beta``.  With ``Q + eps I = L L^T`` this is the NNLS problem ``min |L^T beta - c|``,
+    ``L c = 1`` (exact for the eps-regularised dual); the support ``S = {beta > 0}`` is then
+    polished by solving ``B_S B_S^T beta_S = 1`` exactly.  Raises ``ValueError`` when the data
+    are not linearly separable (no w reaches all margins)."""
+    A = np.asarray(A, float)
+    y = np.asarray(y, float)
+    if not np.all(np.abs(y) == 1):
+        raise ValueError("max_margin: labels must be +-1")
+    B = y[:, None] * A
+    n = len(y)
+    Q = B @ B.T
+    eps = 1e-10 * max(np.trace(Q) / n, _TINY)
+    L = linalg.cholesky(Q + eps * np.eye(n), lower=True)
+    c = linalg.solve_triangular(L, np.ones(n), lower=True)
+    beta, _ = optimize.nnls(L.T, c, maxiter=50 * n)
+    S = beta > 0
+    if S.any():
+        BS = B[S]
+        bS = linalg.lstsq(BS @ BS.T, np.ones(int(S.sum())), cond=None)[0]
+        if np.all(bS >= 0):
+            beta = np.zeros(n)
+            beta[S] = bS
+    w = B.T @ beta
+    margin = float(np.min(B @ w)) if n else 1.0
+    if margin < 1.0 - 1e-6:
+        raise ValueError(
+            f"max_margin: the data are not linearly separable (best margin {margin:.3g} < 1 after "
+            f"the dual solve); the hard-margin classifier does not exist (use hinge or logistic)"
+        )
+    return w
 
 
 # ---------------------------------------------------------------- smooth losses: L-BFGS + Newton
@@ -306,6 +350,8 @@ def solve_erm(loss: Loss, penalty: Penalty, A: np.ndarray, y: np.ndarray) -> np.
             raise ValueError(f"no finite-size solver for the {loss.name} loss with an L1 penalty")
         return _fista(loss, A, y, l1, l2)
     lam = l2
+    if isinstance(loss, HardMargin):
+        return max_margin(A, y)
     if isinstance(loss, Square):
         return ridge(A, y, lam)
     if isinstance(loss, (Logistic, Huber)):
@@ -323,6 +369,17 @@ def kkt_residual(loss: Loss, penalty: Penalty, A, y, w, *, tol: float = 1e-7) ->
     A, y, w = (np.asarray(t, float) for t in (A, y, w))
     z = A @ w
     l1, l2 = float(penalty.l1_part), float(penalty.l2_part)
+    if isinstance(loss, HardMargin):  # w = sum_{margin = 1} beta y a, beta >= 0; margins >= 1
+        B = y[:, None] * A
+        gap = B @ w - 1.0
+        on = np.abs(gap) <= tol
+        nw = max(np.linalg.norm(w), 1e-300)
+        if on.any():
+            res = optimize.lsq_linear(B[on].T, w, bounds=(0, np.inf), tol=1e-14, method="bvls")
+            stat = np.linalg.norm(B[on].T @ res.x - w) / nw
+        else:
+            stat = 1.0
+        return float(max(stat, max(0.0, -float(np.min(gap)))))
     if isinstance(loss, (Hinge, Absolute)):
         if isinstance(loss, Hinge):
             gap = 1.0 - y * z

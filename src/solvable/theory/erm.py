@@ -45,7 +45,7 @@ from scipy import optimize
 from ..channels import Channel, Linear, Sign
 from ..data import DataModel, Isotropic, Spectrum
 from ..learners import ERM
-from ..losses import Absolute, Hinge, Huber, Logistic, Loss, Square
+from ..losses import Absolute, HardMargin, Hinge, Huber, Logistic, Loss, Square
 from ..numerics.fixed_point import ConvergenceError, ConvergenceWarning, solve_fixed_point
 from ..numerics.gauss import _composite_legendre_nodes, hermite_rule
 from ..penalties import L1, L2, ElasticNet, Penalty
@@ -62,8 +62,12 @@ _TINY = 1e-300
 def _check_pair(loss: Loss, penalty: Penalty, channel: Channel) -> None:
     if not isinstance(loss, Loss):
         raise ValueError(f"ERM: loss must be a solvable.losses.Loss, got {loss!r}")
-    if not isinstance(loss, (Square, Logistic, Hinge, Huber, Absolute)):
-        raise ValueError(f"ERM theory: unsupported loss {loss!r}; supported: Square, Logistic, Hinge, Huber, Absolute")
+    if not isinstance(loss, (Square, Logistic, Hinge, HardMargin, Huber, Absolute)):
+        raise ValueError(f"ERM theory: unsupported loss {loss!r}; supported: Square, Logistic, Hinge, HardMargin, "
+                         f"Huber, Absolute")
+    if isinstance(loss, HardMargin) and not (isinstance(penalty, L2) or (
+            isinstance(penalty, ElasticNet) and penalty.l1_ratio == 0.0)):
+        raise ValueError(f"ERM: the hard-margin (max-margin) classifier needs an L2 penalty, got {penalty!r}")
     if not isinstance(penalty, (L2, L1, ElasticNet)):
         raise ValueError(f"ERM theory: unsupported penalty {penalty!r}; supported: L2, L1, ElasticNet")
     if loss.is_classification and not channel.is_classification:
@@ -88,6 +92,8 @@ def _prox_kinks_omega(loss: Loss, y, V):
     y, V = np.broadcast_arrays(np.asarray(y, float), np.asarray(V, float))
     if isinstance(loss, Hinge):  # y omega = 1 and y omega = 1 - V (y = +-1)
         return np.stack([y, y * (1.0 - V)], axis=-1)
+    if isinstance(loss, HardMargin):  # y omega = 1
+        return y[..., None]
     if isinstance(loss, Huber):  # |y - omega| = delta (1 + V)
         c = loss.delta * (1.0 + V)
         return np.stack([y - c, y + c], axis=-1)
@@ -124,8 +130,11 @@ class _LossSide:
         self.Ezy = float(np.sum(wu * z * Ey))
         self.Ey2 = float(np.sum(wu * Ey2))
 
-    def __call__(self, m, q, V, a, *, metrics: bool = False):
-        """(mhat, qhat, Vhat) [and train_loss] for arrays of rows."""
+    def __call__(self, m, q, V, a, *, metrics: bool = False, s2=None):
+        """(mhat, qhat, Vhat) [and train_loss] for arrays of rows.  ``s2``: ``rho - m^2 / q`` when
+        the caller knows it without cancellation (classification channels only)."""
+        if self.kind == "classification":
+            return self._classification(m, q, V, a, metrics, s2)
         return getattr(self, "_" + self.kind)(m, q, V, a, metrics)
 
     def _square(self, m, q, V, a, metrics):
@@ -138,17 +147,23 @@ class _LossSide:
             return out + (0.5 * Ery2 / (1.0 + V) ** 2,)
         return out
 
-    def _classification(self, m, q, V, a, metrics):
+    def _classification(self, m, q, V, a, metrics, s2=None):
         loss, ch, rho = self.loss, self.channel, self.rho
         sq = np.sqrt(q)
         ylab = np.array([1.0, -1.0])
         kinks = _prox_kinks_omega(loss, ylab[None, :], V[:, None]).reshape(len(V), -1)
+        s2f = np.maximum(rho - m * m / q if s2 is None else s2, 1e-300 if s2 is not None else 1e-12 * rho)
         bp = np.concatenate([kinks, np.zeros((len(V), 1))], axis=1)
+        # near-perfect overlap: Z_out(y, m omega / q, s2) steps at omega = 0 over a width
+        # sqrt(s2) q / |m| << sqrt(q); cuts at a few such widths resolve it
+        wpk = np.sqrt(s2f + getattr(ch, "noise", 0.0)) * q / np.maximum(np.abs(m), _TINY)
+        if np.any(wpk < 0.3 * sq):
+            bp = np.concatenate([bp, wpk[:, None] * np.array([-8.0, -2.5, -0.7, 0.7, 2.5, 8.0])], axis=1)
         s, ws = _composite_legendre_nodes(np.zeros_like(sq), sq, bp, self.n, 10.0)
         om = (sq[:, None] * s)[:, None, :]  # (N, 1, M)
         y = ylab[None, :, None]  # (1, 2, 1)
         mu = (m / q)[:, None, None] * om
-        s2 = np.maximum(rho - m * m / q, 1e-12 * rho)[:, None, None]
+        s2 = s2f[:, None, None]
         logZ, g0, _ = ch.output_moments(y, mu, s2)
         Zw = np.exp(logZ) * ws[:, None, :]
         return _conjugates(loss, y, om, V[:, None, None], Zw, g0, a, metrics)
@@ -219,8 +234,12 @@ def _conjugates(loss, y, om, Vb, W, g0, a, metrics):
 
 
 # --------------------------------------------------------------------------- penalty side
-def _l2_side(spec: Spectrum, lam, mhat, qhat, Vhat):
-    """Loureiro et al. 2021, eq. (2.9) with an L2 penalty, in the eigenbasis of Omega."""
+def _l2_side(spec: Spectrum, lam, mhat, qhat, Vhat, *, gap: bool = False):
+    """Loureiro et al. 2021, eq. (2.9) with an L2 penalty, in the eigenbasis of Omega.
+
+    ``gap=True`` also returns ``rho q - m^2`` without cancellation: with ``u_k = om_k / (lam +
+    Vhat om_k)`` and ``S = sum_k w_k p_k``, it is ``mhat^2 [(rho - S) sum w p u^2 + S Var_wp(u)]
+    + rho qhat sum w u^2`` (Cauchy-Schwarz gap as a variance, two-pass)."""
     om, pw, wt = spec.omega[None, :], spec.power[None, :], spec.weight[None, :]
     den = lam[:, None] + Vhat[:, None] * om
     pos = om > 0
@@ -228,7 +247,41 @@ def _l2_side(spec: Spectrum, lam, mhat, qhat, Vhat):
     V = np.sum(wt * om * inv, axis=1)
     m = mhat * np.sum(wt * om * pw * inv, axis=1)
     q = np.sum(wt * om * om * (mhat[:, None] ** 2 * pw + qhat[:, None]) * inv * inv, axis=1)
-    return m, q, V
+    if not gap:
+        return m, q, V
+    u = om * inv
+    S = np.sum(wt * pw)
+    ubar = np.sum(wt * pw * u, axis=1, keepdims=True) / max(S, _TINY)
+    var = np.sum(wt * pw * (u - ubar) ** 2, axis=1)
+    g = mhat ** 2 * (max(spec.rho - S, 0.0) * np.sum(wt * pw * u * u, axis=1) + S * var) \
+        + spec.rho * qhat * np.sum(wt * u * u, axis=1)
+    return m, q, V, g
+
+
+def _hard_margin_V(spec: Spectrum, lam, c):
+    """V of the max-margin fixed point given ``c = Vhat V = a P(y omega < 1)``.
+
+    For the hard-margin constraint ``f_out = (y - omega) 1[y omega < 1] / V``, so ``Vhat V``,
+    ``qhat V^2`` and ``mhat V`` depend on (m, q) only; the L2 side ``V = sum_k w_k om_k /
+    (lam + Vhat om_k)`` then reads ``sum_k w_k om_k / (lam V + c om_k) = 1``, decreasing and
+    convex in V: solved by Newton from the right (monotone after the first step).  It has a
+    root iff ``c < sum_{om_k > 0} w_k`` (fewer support vectors than features); otherwise a tiny
+    V is returned, which increases q at the next step and so reduces c."""
+    om, wt = spec.omega[None, :], spec.weight[None, :]
+    lam = np.asarray(lam, float)[:, None]
+    c = np.asarray(c, float)[:, None]
+    V = np.sum(wt * om, axis=1, keepdims=True) / lam  # h(V) <= 1 here
+    for _ in range(100):
+        den = lam * V + c * om
+        h = np.sum(wt * om / den, axis=1, keepdims=True) - 1.0
+        dh = -np.sum(wt * om * lam / den ** 2, axis=1, keepdims=True)
+        Vn = V - h / dh
+        Vn = np.where(Vn > 0, Vn, 0.1 * V)
+        done = np.abs(Vn - V) <= 1e-14 * V
+        V = Vn
+        if done.all():
+            break
+    return np.maximum(V[:, 0], 1e-300)
 
 
 class _SeparableSide:
@@ -442,8 +495,10 @@ def erm_theory(
     if not is_l2 and not spec.is_isotropic:
         raise ValueError("ERM theory: L1 / ElasticNet penalties are supported on isotropic data only (data=None)")
     l2_frac = 1.0 if isinstance(pen, L2) else (1.0 - getattr(pen, "l1_ratio", 0.0))
-    cur = {"lam": lams}
     _check_existence(loss, ch, spec, a, lams)
+    if isinstance(loss, HardMargin):  # the max-margin w does not depend on lam; lam = 0 reads as 1
+        lams = np.where(lams == 0, 1.0, lams)
+    cur = {"lam": lams}
 
     if isinstance(loss, Square) and is_l2:
         return _square_l2_prediction(problem, learner, spec, a, alpha, l2_frac * lams, lams, lam_in, on_fail)
@@ -462,11 +517,18 @@ def erm_theory(
 
     N = len(a)
 
+    hard = isinstance(loss, HardMargin)
+
     def F(X):
         # column 3 carries the row index (solve_fixed_point passes only the rows still running)
         idx = X[:, 3].astype(int)
         m, q, V = X[:, 0], np.maximum(X[:, 1], 1e-300), np.maximum(X[:, 2], 1e-300)
-        mh, qh, Vh = side(m, q, V, a[idx])
+        if hard:  # V solved exactly given (m, q): see _hard_margin_V
+            mh, qh, Vh = side(m, q, np.ones_like(V), a[idx])
+            V = _hard_margin_V(spec, l2_frac * cur["lam"][idx], Vh)
+            mh, qh, Vh = mh / V, qh / V ** 2, Vh / V
+        else:
+            mh, qh, Vh = side(m, q, V, a[idx])
         Vh = np.maximum(Vh, 1e-300)
         qh = np.maximum(qh, 1e-300)
         m2, q2, V2 = pen_side(mh, qh, Vh, idx)
@@ -509,7 +571,7 @@ def erm_theory(
 
     X = X0[:, :3].copy()
     all_rows = np.arange(N, dtype=float)
-    small = lams < lam_continuation
+    small = (lams < lam_continuation) & (not isinstance(loss, HardMargin))
     if x0 is None and small.any():
         # continuation in lam (stiff small-lam regime): lam_c = 1e-2, 1e-3, ... down to each row's lam
         lc = lam_continuation
@@ -525,7 +587,12 @@ def erm_theory(
             lc /= np.sqrt(10.0)
         cur["lam"] = lams
     nf = bool(x0 is None and small.any()) if newton_first is None else bool(newton_first)
-    X, conv, n_pic, n_newton, res = solve(X, all_rows, newton_first=nf)
+    if hard:
+        X, theta_hm, conv, n_newton = _solve_hard_margin(side, spec, l2_frac * lams, a,
+                                                         None if x0 is None else X, tol)
+        n_pic, res = 0, None
+    else:
+        X, conv, n_pic, n_newton, res = solve(X, all_rows, newton_first=nf)
 
     # metric-level check: the step of the map must resolve mse and test_error to metric_rtol
     Ezy0, Ey20 = getattr(side, "Ezy", None), getattr(side, "Ey2", None)
@@ -544,7 +611,7 @@ def erm_theory(
         return np.where(np.isfinite(out), out, np.inf)
 
     n_refine = 0
-    if metric_rtol is not None and conv.any():
+    if metric_rtol is not None and conv.any() and not hard:
         rc = np.flatnonzero(conv)
         err = metric_step(X[rc], all_rows[rc])
         loose = rc[err > metric_rtol]
@@ -558,10 +625,12 @@ def erm_theory(
             conv[loose[~(errn <= metric_rtol)]] = False
     m, q, V = X[:, 0], X[:, 1], X[:, 2]
     with np.errstate(all="ignore"):
-        mh, qh, Vh, train = side(m, q, V, a, metrics=True)
+        mh, qh, Vh, train = side(m, q, V, a, metrics=True, s2=rho * np.sin(theta_hm) ** 2 if hard else None)
     Ezy, Ey2 = Ezy0, Ey20
     with np.errstate(all="ignore"):
         test = _test_error(ch, rho, m, q, Ezy=Ezy, Ey2=Ey2)
+        if hard and isinstance(ch, Sign) and ch.noise == 0:  # the angle without cancellation
+            test = ch.flip + (1.0 - 2.0 * ch.flip) * theta_hm / np.pi
     values = {
         "m": m, "q": q, "V": V, "mhat": mh, "qhat": qh, "Vhat": Vh,
         "test_error": test, "train_loss": train, "mse": rho - 2 * m + q,
@@ -691,8 +760,105 @@ def _newton_rows(F, X, rows, *, tol=1e-10, max_iter=100):
     return Xo, ok, it
 
 
+def _solve_hard_margin(side, spec: Spectrum, lam, a, X0, tol: float):
+    """Max-margin fixed point.  V is slaved to (m, q) (:func:`_hard_margin_V`), and the Picard
+    iteration of (m, q) is unstable at large alpha (an eigenvalue of its Jacobian crosses 1 near
+    alpha ~ 20 on isotropic data), so the root is found by MINPACK's hybrid Powell method in
+    ``(logit(theta / pi), log q)``, ``theta = arccos(m / sqrt(rho q))`` the student-teacher angle,
+    row by row in increasing alpha, each row warm-started from the previous solution
+    (continuation along the curve, refined into steps of at most a factor 2 in alpha where a
+    direct step fails; a first row that fails from the generic starts is reached from an anchor
+    at alpha / 8, / 64, / 512).  ``theta`` enters and leaves the map without cancellation
+    (``rho - m^2 / q = rho sin^2 theta``; :func:`_l2_side` with ``gap=True``), so the error
+    ``theta / pi`` stays accurate to ~1e-12 relative as it goes to 0.
+
+    Returns (X = (m, q, V) rows, theta, converged, number of map evaluations)."""
+    from scipy.special import expit
+
+    rho = spec.rho
+    N = len(a)
+    X = np.full((N, 3), np.nan)
+    theta = np.full(N, np.nan)
+    ok = np.zeros(N, bool)
+    nfev = 0
+
+    def hm_map(y, a_val, lam_val):
+        th, q = np.pi * expit(y[0]), np.exp(y[1])
+        m = np.cos(th) * np.sqrt(rho * q)
+        ar = lambda v: np.array([v], float)  # noqa: E731
+        with np.errstate(all="ignore"):
+            M, Q, C = side(ar(m), ar(q), ar(1.0), ar(a_val), s2=ar(rho * np.sin(th) ** 2))
+            V = _hard_margin_V(spec, ar(lam_val), C)
+            m2, q2, _, g2 = _l2_side(spec, ar(lam_val), M / V, Q / V ** 2, C / V, gap=True)
+            th2 = np.arctan2(np.sqrt(np.maximum(g2, 0.0)), m2)  # tan theta = sqrt(rho q - m^2) / m
+        return float(th2[0]), float(q2[0]), float(V[0]), float(m2[0])
+
+    def G(y, a_val, lam_val):
+        th2, q2, _, _ = hm_map(y, a_val, lam_val)
+        with np.errstate(all="ignore"):
+            th2 = min(max(th2, 1e-300), np.pi * (1 - 1e-16))
+            g = np.array([np.log(th2) - np.log(np.pi - th2) - y[0], np.log(q2) - y[1]])
+        return np.where(np.isfinite(g), g, 1e6)
+
+    def solve_at(a_val, lam_val, starts):
+        nonlocal nfev
+        for y0 in starts:
+            r = optimize.root(G, y0, args=(a_val, lam_val), method="hybr", options={"xtol": 1e-14})
+            nfev += int(r.nfev)
+            if np.max(np.abs(G(r.x, a_val, lam_val))) < max(tol, 1e-11):
+                return r.x
+        return None
+
+    def ladder(a_from, y, a_to, lam_val):
+        """Continuation from a solved a_from to a_to in geometric steps of at most a factor 2."""
+        k = int(np.ceil(abs(np.log(a_to / a_from)) / np.log(2.0)))
+        for a_val in np.geomspace(a_from, a_to, k + 1)[1:]:
+            y = solve_at(a_val, lam_val, [y])
+            if y is None:
+                return None
+        return y
+
+    generic = [np.array([-1.0, 0.0]), np.array([-2.0, 0.0])]
+    prev = None  # (a, y) of the last solved row
+    for i in np.argsort(a, kind="stable"):
+        ai, li = float(a[i]), float(lam[i])
+        y = None
+        if X0 is not None and np.all(np.isfinite(X0[i])) and X0[i, 1] > 0:
+            th0 = np.arccos(np.clip(X0[i, 0] / np.sqrt(rho * X0[i, 1]), -1 + 1e-15, 1 - 1e-15))
+            y = solve_at(ai, li, [np.array([np.log(th0) - np.log(np.pi - th0), np.log(X0[i, 1])])])
+        if y is None and prev is not None:
+            y = solve_at(ai, li, [prev[1]])
+            if y is None:
+                y = ladder(prev[0], prev[1], ai, li)
+        if y is None:
+            y = solve_at(ai, li, generic)
+        if y is None:  # anchor at a smaller alpha, then continue up
+            for k in (3, 6, 9):
+                a0 = ai / 2.0 ** k
+                y0 = solve_at(a0, li, generic)
+                if y0 is not None:
+                    y = ladder(a0, y0, ai, li)
+                    break
+        if y is not None:
+            th2, q2, V2, m2 = hm_map(y, ai, li)
+            X[i] = m2, q2, V2
+            theta[i] = th2
+            ok[i] = True
+            prev = (ai, y)
+    return X, theta, ok, nfev
+
+
 def _check_existence(loss, channel, spec, a, lams):
     """Errors where the ERM minimiser does not exist or is not unique (lam = 0)."""
+    if isinstance(loss, HardMargin):
+        ac = separability_threshold(channel, spec.rho, spec.explained)
+        if np.any(a >= ac):
+            raise ValueError(
+                f"ERM: the max-margin (hard-margin) classifier exists only while the data are linearly "
+                f"separable, but alpha/ratio = {a[a >= ac].min():g} >= alpha_c = {ac:.6g}; use the hinge "
+                f"or logistic loss with lam > 0"
+            )
+        return
     zero = lams == 0
     if not zero.any():
         return

@@ -137,30 +137,42 @@ def rates(capacity: float, source: float, ell: float | None = None, *, noise: fl
     ``ell=None`` returns only the ``ell``-independent values (``ell_opt``, ``optimal``, and the
     noiseless exponent at ``ell >= a``, ``2 a rt``).
 
-    ``task="ridge_classification"``: the 0-1 test error of the *optimally regularised* ridge
-    classifier (square loss on labels ``y = sign(z)``, no label noise) decays as
-    ``n^(-a rt / (1 + 2 a rt))`` (key ``"optimal"``; the ``ell``-dependent keys are not given).
-    Derivation: under the Gaussian design the nonlinear part of ``sign(z)`` acts on ridge as
-    noise of variance ``1 - 2/pi`` (Mei & Montanari's ``F*^2``), so the squared error of the
-    learned direction decays with the noisy optimal KRR rate ``2 a rt / (1 + 2 a rt)``, and the
-    0-1 error ``arccos(m / sqrt(rho q)) / pi`` with its square root.  This is the setting of
-    Cui, Loureiro, Krzakala, Zdeborova (Mach. Learn.: Sci. Technol. 2023, "ridge classification");
-    the exponent is checked here against the ERM engine, not against that paper's text.  The
-    max-margin SVM rate of the same paper is not implemented.
+    Kernel classification of a noiseless sign target ``y = sign(z)`` (Cui, Loureiro, Krzakala,
+    Zdeborova, Mach. Learn.: Sci. Technol. 2023): the 0-1 test error decays as ``n^(-exponent)``
+    (key ``"exponent"``; the ``ell``-dependent keys are not given):
+
+    * ``task="svm"`` (alias ``"max_margin"``): the max-margin SVM (``ERM(HardMargin(), L2)``),
+      ``exponent = a rs / (1 + a rs)`` with ``rs = min(r, 1/2)``: the error saturates at source
+      1/2 (log corrections at r = 1/2 exactly);
+    * ``task="ridge_classification"``: the optimally regularised ridge classifier (square loss on
+      the labels), ``exponent = a rt / (1 + 2 a rt)`` with ``rt = min(r, 1)`` (also under key
+      ``"optimal"``).  Heuristic: the nonlinear part of ``sign(z)`` acts on ridge as noise of
+      variance ``1 - 2/pi``, so the squared error of the learned direction decays with the noisy
+      optimal KRR rate and the 0-1 error ``arccos(m / sqrt(rho q)) / pi`` with its square root.
+
+    Both exponents, including the saturation points, are reproduced by fitting the learning
+    curves of the Gaussian covariate engine with a :class:`~solvable.kernels.PowerLaw` spectrum
+    (tests/test_kernels_rates.py), the SVM one through the max-margin fixed point.
     """
     a, r = float(capacity), float(source)
     if not np.isfinite(a) or a <= 1:
         raise ValueError(f"rates: capacity must be > 1, got capacity={capacity!r}")
     if not np.isfinite(r) or r < 0:
         raise ValueError(f"rates: source must be >= 0, got source={source!r}")
-    if task not in ("ridge", "ridge_classification"):
+    task = {"max_margin": "svm"}.get(task, task)
+    if task not in ("ridge", "ridge_classification", "svm"):
         raise ValueError(f"rates: unknown task {task!r}; implemented: 'ridge' (kernel ridge regression), "
-                         f"'ridge_classification' (optimally regularised ridge classifier)")
+                         f"'ridge_classification' (optimally regularised ridge classifier), "
+                         f"'svm' = 'max_margin' (max-margin SVM)")
     rt = min(r, 1.0)
+    if task in ("ridge_classification", "svm") and ell is not None:
+        raise ValueError(f"rates: task={task!r} has no regularisation exponent (give ell=None)")
     if task == "ridge_classification":
-        if ell is not None:
-            raise ValueError("rates: task='ridge_classification' gives the optimal-regularisation exponent only (ell=None)")
-        return {"capacity": a, "source": r, "optimal": a * rt / (1.0 + 2.0 * a * rt)}
+        e = a * rt / (1.0 + 2.0 * a * rt)
+        return {"capacity": a, "source": r, "task": task, "exponent": e, "optimal": e}
+    if task == "svm":
+        rs = min(r, 0.5)
+        return {"capacity": a, "source": r, "task": task, "exponent": a * rs / (1.0 + a * rs)}
     ell_opt = a / (1.0 + 2.0 * a * rt)
     out = {"capacity": a, "source": r, "ell_opt": ell_opt, "optimal": 2 * a * rt / (1 + 2 * a * rt),
            "interpolation": 2 * a * rt}

@@ -137,11 +137,9 @@ def amp_wigner(Y: np.ndarray, prior: Prior, snr: float, *, variances=None, group
             hist["mse"].append(rho_e**2 - 2 * m * m + q * q)
 
     record(xhat)
-    converged = False
-    steps = int(n_iter) if n_iter is not None else int(max_iter)
-    t = 0
-    change = np.inf
-    for t in range(1, steps + 1):
+
+    def step(state):
+        xold, xhat, v = state
         B = Ys @ xhat - snr * block_avg(v) * xold
         A = snr * block_avg(xhat * xhat)
         xnew, vnew = prior.denoise(B, A)
@@ -149,15 +147,10 @@ def amp_wigner(Y: np.ndarray, prior: Prior, snr: float, *, variances=None, group
             xnew = (1 - damping) * xnew + damping * xhat
             vnew = (1 - damping) * vnew + damping * v
         change = float(np.sqrt(np.mean((xnew - xhat) ** 2)))
-        xold, xhat, v = xhat, xnew, vnew
-        record(xhat)
-        if not np.all(np.isfinite(xhat)):
-            break
-        if n_iter is None and change < tol:
-            converged = True
-            break
-    if n_iter is not None:
-        converged = change < tol
+        record(xnew)
+        return (xhat, xnew, vnew), change, bool(np.all(np.isfinite(xnew)))
+
+    (_, xhat, v), t, converged = _iterate(step, (xold, xhat, v), max_iter=max_iter, n_iter=n_iter, tol=tol)
     return LowRankAMPResult(xhat, v, {k: np.asarray(a) for k, a in hist.items()}, t, converged)
 
 
@@ -201,11 +194,9 @@ def amp_wishart(Y: np.ndarray, prior_u: Prior, prior_v: Prior, snr: float, *, u_
             hist["mse"].append(ru * rv - 2 * mu * mv + qu * qv)
 
     record(uhat, vhat)
-    converged = False
-    steps = int(n_iter) if n_iter is not None else int(max_iter)
-    t = 0
-    change = np.inf
-    for t in range(1, steps + 1):
+
+    def step(state):
+        uhat, uv, vhat, vv = state
         Bv = Ys.T @ uhat - snr * (uv.sum() / n) * vhat
         Av = snr * float(uhat @ uhat) / n
         vnew, vvnew = prior_v.denoise(Bv, np.full(m, Av))
@@ -214,16 +205,31 @@ def amp_wishart(Y: np.ndarray, prior_u: Prior, prior_v: Prior, snr: float, *, u_
             vvnew = (1 - damping) * vvnew + damping * vv
         unew, uvnew = u_step(vnew, vvnew, uhat)
         change = float(np.sqrt(np.mean((vnew - vhat) ** 2)))
-        vhat, vv, uhat, uv = vnew, vvnew, unew, uvnew
-        record(uhat, vhat)
-        if not (np.all(np.isfinite(uhat)) and np.all(np.isfinite(vhat))):
+        record(unew, vnew)
+        return (unew, uvnew, vnew, vvnew), change, bool(np.all(np.isfinite(unew)) and np.all(np.isfinite(vnew)))
+
+    (uhat, uv, vhat, vv), t, converged = _iterate(step, (uhat, uv, vhat, vv), max_iter=max_iter, n_iter=n_iter,
+                                                  tol=tol)
+    return LowRankAMPResult((uhat, vhat), (uv, vv), {k: np.asarray(a) for k, a in hist.items()}, t, converged)
+
+
+def _iterate(step, state, *, max_iter: int, n_iter: int | None, tol: float):
+    """The AMP loop shared by :func:`amp_wigner` and :func:`amp_wishart`: ``state, change, finite =
+    step(state)`` until ``change < tol`` (converged) or a non-finite iterate, at most ``max_iter``
+    times; with ``n_iter`` exactly that many steps, converged when the last change is below tol.
+    Returns (state, number of steps, converged)."""
+    steps = int(n_iter) if n_iter is not None else int(max_iter)
+    t, change, converged = 0, np.inf, False
+    for t in range(1, steps + 1):
+        state, change, finite = step(state)
+        if not finite:
             break
         if n_iter is None and change < tol:
             converged = True
             break
     if n_iter is not None:
         converged = change < tol
-    return LowRankAMPResult((uhat, vhat), (uv, vv), {k: np.asarray(a) for k, a in hist.items()}, t, converged)
+    return state, t, converged
 
 
 def _top_eig(M):

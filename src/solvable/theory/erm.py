@@ -648,15 +648,24 @@ def erm_theory(
             + (f"; mse / test_error not resolved to metric_rtol={metric_rtol:g} at some points" if n_refine else "")
         )
         _report_failure(values, bad, info, msg, on_fail, res)
-    shape_scalar = np.ndim(problem.alpha) == 0 and np.ndim(lam_in) == 0
-    if shape_scalar:
+    return _package(values, bad, problem, learner, lam_in, lams, info)
+
+
+def _package(values: dict, bad: np.ndarray, problem, learner, lam_in, lams, info: dict,
+             extras: dict | None = None) -> Prediction:
+    """The Prediction: scalar fields (and scalar ``extras`` in info) for a scalar (alpha, lam), the
+    ``lam`` column for a lam grid."""
+    converged: Any
+    if np.ndim(problem.alpha) == 0 and np.ndim(lam_in) == 0:
         values = {k: float(v[0]) for k, v in values.items()}
-        converged: Any = bool(~bad[0])
+        info.update({k: float(v[0]) for k, v in (extras or {}).items()})
+        converged = bool(~bad[0])
     else:
         converged = ~bad
     if np.ndim(lam_in) > 0:
         values["lam"] = lams
     return Prediction(values, problem=problem, learner=learner, converged=converged, info=info)
+
 
 def _report_failure(values: dict, bad: np.ndarray, info: dict, msg: str, on_fail: str, res) -> None:
     """Blank the points that failed (NaN fields, never a silent last iterate) and report them:
@@ -691,15 +700,7 @@ def _square_l2_prediction(problem, learner, spec, a, alpha, lam_l2, lams, lam_in
         msg = (f"ERM (square loss, L2) closed form is not finite at {int(bad.sum())} of {N} points "
                f"(alpha={alpha[bad][:5].tolist()}, lam={lams[bad][:5].tolist()})")
         _report_failure(values, bad, info, msg, on_fail, None)
-    if np.ndim(problem.alpha) == 0 and np.ndim(lam_in) == 0:
-        values = {k: float(v[0]) for k, v in values.items()}
-        info.update({k: float(v[0]) for k, v in extras.items()})
-        converged: Any = bool(~bad[0])
-    else:
-        converged = ~bad
-    if np.ndim(lam_in) > 0:
-        values["lam"] = lams
-    return Prediction(values, problem=problem, learner=learner, converged=converged, info=info)
+    return _package(values, bad, problem, learner, lam_in, lams, info, extras)
 
 
 def _newton_rows(F, X, rows, *, tol=1e-10, max_iter=100):

@@ -250,6 +250,77 @@ def test_gamp_direct_api():
         gamp(X, y[:-1], P.Gaussian(), C.Linear(0.05))
 
 
+# ----------------------------------------------------------------- continuous transitions to perfect recovery
+@pytest.mark.parametrize("learner", [sv.BayesOptimal(), sv.AMP()])
+def test_continuous_perfect_recovery_gaussian_relu(learner):
+    """Gaussian prior x noiseless ReLU: half of the outputs reveal z linearly, so E = 0 is stable
+    iff alpha / 2 > d_P = 1 (Wu & Verdu 2012); the MSE vanishes continuously, ~ (2 - alpha)^2,
+    and all three thresholds are 2 (before: IT None, alg 1.99858, perfect 2.00633 from the
+    critically slow iteration).  Measured 1.99999993 (the Aitken-extrapolated slope at E = 0)."""
+    out = sv.phase_transitions(_glm(P.Gaussian(), C.ReLU(0.0), 1.0), learner, alpha=(1.5, 2.5))
+    for key in ("information_theoretic", "algorithmic", "perfect_recovery"):
+        assert abs(out[key] - 2.0) < 1e-6, (key, out[key])
+    assert out["weak_recovery"] is None
+
+
+def test_continuous_perfect_recovery_slope_and_branches():
+    """The slope of state evolution at E = 0 against the closed form d_P / (c alpha) (c = 1/2
+    ReLU, 1 Linear); a second continuous case (Gaussian x noiseless Linear, E = 1 - alpha below
+    alpha = 1: thresholds all 1); the branches on both sides (no spurious 'informative' branch
+    stuck at the unstable E = 0 below the threshold, E -> 0 reached above it)."""
+    eq = GLMEquations(P.Gaussian(), C.ReLU(0.0))
+    al = np.array([1.5, 2.0, 2.5])
+    np.testing.assert_allclose(eq.perfect_slope(al), 2.0 / al, rtol=1e-6)
+    # Gauss-Bernoulli: s mmse(s) -> rho with slowly decaying corrections (weak slab components,
+    # ~ E^0.4 over E = 1e-4..1e-7) and the prior quadrature degrades beyond s ~ 1e8, so the
+    # extrapolated slope is only good to ~1e-2 (measured 0.75%); its transitions are first-order,
+    # located by the free-entropy crossing and the spinodal, not by this slope
+    np.testing.assert_allclose(GLMEquations(P.GaussBernoulli(0.3), C.ReLU(0.0)).perfect_slope(al), 0.6 / al, rtol=1e-2)
+    out = sv.phase_transitions(_glm(P.Gaussian(), C.Linear(0.0), 1.0), sv.BayesOptimal(), alpha=(0.5, 1.5))
+    for key in ("information_theoretic", "algorithmic", "perfect_recovery"):
+        assert abs(out[key] - 1.0) < 1e-6, (key, out[key])  # measured 1.0000000067
+    bo = sv.predict(_glm(P.Gaussian(), C.Linear(0.0), np.array([0.7, 0.95, 1.05])), sv.BayesOptimal())
+    np.testing.assert_allclose(bo.mse[:2], [0.3, 0.05], rtol=1e-6)  # ridgeless: E = 1 - alpha
+    assert bo.mse[2] < 1e-9 and not bo.branches
+    bo = sv.predict(_glm(P.Gaussian(), C.ReLU(0.0), np.array([1.9, 1.96, 2.04])), sv.BayesOptimal())
+    assert not bo.branches and np.all(bo.converged)
+    assert bo.mse[0] > 1e-3 and bo.mse[1] > 1e-4 and bo.mse[2] < 1e-9
+
+
+def test_discontinuous_transitions_unchanged_by_the_continuous_rule():
+    """The continuous-transition rule applies only where the map at the stability point of
+    E = 0 moves every MSE towards 0: not for first-order transitions (compressed sensing,
+    phase retrieval, Gauss-Bernoulli x ReLU, binary perceptron), whose thresholds stay those of
+    the free-entropy crossing and of the spinodal (binary perceptron alg 1.49264, before and after)."""
+    from solvable.theory._transitions import continuous_perfect_transitions
+    from solvable.theory.glm_bayes import glm_family
+
+    for prior, channel, (lo, hi) in [(P.GaussBernoulli(0.2), C.Linear(0.0), (0.1, 0.5)),
+                                     (P.GaussBernoulli(0.5), C.ReLU(0.0), (0.5, 1.5)),
+                                     (P.Gaussian(), C.Square(), (0.5, 2.0)), (P.Rademacher(), C.Sign(), (0.5, 3.0))]:
+        fam = glm_family(GLMEquations(prior, channel))
+        assert continuous_perfect_transitions(fam, np.linspace(lo, hi, 41)) == []
+    out = sv.phase_transitions(_glm(P.Rademacher(), C.Sign(), 1.0), sv.AMP(), alpha=(1.45, 1.55))
+    assert abs(out["algorithmic"] - 1.493) < 1e-3 and out["perfect_recovery"] == out["algorithmic"]
+
+
+def test_transitions_machinery_continuous_toy_family():
+    """_transitions on a toy deficit map F_p(d) = (2 / p) d / (1 + sqrt(d)): slope 2 / p at d = 0,
+    fixed point d* = (2 / p - 1)^2 below p = 2 (continuous transition to perfect recovery at 2)."""
+    from solvable.theory._transitions import FixedPointFamily, locate_transitions
+
+    fam = FixedPointFamily(
+        step=lambda p, x: (2.0 / p[:, None]) * x / (1.0 + np.sqrt(x)),
+        free_entropy=lambda p, x: -x[:, 0],
+        uninformative=lambda p: np.full((len(p), 1), 1.0), informative=lambda p: np.full((len(p), 1), 1e-13),
+        overlap=lambda p, x: 1.0 - x[:, 0], lower=1e-13, upper=1.0, tol=1e-12, rtol=1e-6, max_iter=4000,
+        perfect_slope=lambda p: 2.0 / p, accelerate=True)
+    for learner in ("bayes", "algorithmic"):
+        out = locate_transitions(fam, 1.0, 3.0, learner=learner, n_grid=21)
+        for key in ("information_theoretic", "algorithmic", "perfect_recovery"):
+            assert abs(out[key] - 2.0) < 1e-10, (key, out[key])
+
+
 # ----------------------------------------------------------------- slow: full threshold scans
 @pytest.mark.slow
 def test_phase_transitions_full_scans():

@@ -23,6 +23,19 @@ the branch of largest free entropy.  With ``p`` increasing towards easier proble
 ``perfect_recovery``
     the selected branch (Bayes: largest free entropy; AMP: uninformative) reaches a
     normalised overlap ``>= 1 - perfect_tol``;
+
+Continuous transitions to perfect recovery (e.g. Gaussian prior + noiseless ReLU or Linear
+channel): the deficit of the single branch vanishes continuously at ``p_c`` and state
+evolution slows down critically there (``delta_t ~ 1/t^2`` at ``p_c`` for ReLU), so the
+predicates above cannot be resolved by iterating.  With the family's ``perfect_slope`` hook,
+``p_c`` is where the slope of the map at the perfect-recovery fixed point crosses 1 (its
+linear stability), accepted as a continuous transition when at ``p_c`` the map moves every
+state between the uninformative start and perfect recovery strictly towards perfect
+recovery (:func:`continuous_perfect_transitions`).  Then ``information_theoretic`` (the
+free entropy passes continuously to the perfect branch: the branches merge),
+``algorithmic`` (the uninformative branch merges with the perfect one: AMP reaches it) and
+``perfect_recovery`` are all ``p_c`` (a first-order threshold found by the grid further
+below is kept), and the grid skips the critical window ``|slope - 1| < 1e-2``.
 ``weak_recovery``
     where the overlap leaves its trivial value when that value is a fixed point; the
     family provides it through the ``weak_recovery`` hook (a linear-stability
@@ -38,7 +51,12 @@ API
     ``overlap(p, x) -> (N,)`` the normalised overlap in ``[0, 1]`` used to tell branches
     apart and to detect perfect recovery; ``lower``/``upper`` bounds of ``x``;
     ``weak_recovery(lo, hi, learner, found)`` optional hook (``found``: the other thresholds) returning a threshold or None;
-    iteration settings ``damping``, ``tol``, ``max_iter``; ``same_tol`` (two branches
+    ``perfect_slope(p) -> (N,)`` optional hook: the slope of the map at the perfect-recovery
+    fixed point, ``lim deficit(F_p(x)) / deficit(x)`` (continuous transitions, above);
+    iteration settings ``damping``, ``tol``, ``max_iter``; ``rtol`` (None: off): a row also
+    needs ``|F(x) - x| <= rtol |x - informative(p)|`` to stop, so a slow geometric approach
+    to perfect recovery is not stopped early and an unstable perfect-recovery fixed point is
+    left (its first step is not below ``rtol`` times a zero distance); ``same_tol`` (two branches
     with overlaps closer than this are one branch); ``perfect_tol`` (None: the family
     never reaches perfect recovery); ``accelerate`` (scalar maps only, default False):
     safeguarded geometric extrapolation of the iterates (:func:`_aitken`), same fixed points.
@@ -68,7 +86,10 @@ import numpy as np
 
 from ..numerics.fixed_point import FixedPointResult
 
-__all__ = ["FixedPointFamily", "Branches", "solve_branch", "branches", "locate_transitions", "refine_switch"]
+CRITICAL_WINDOW = 1e-2  # grid points with |perfect_slope - 1| below this are skipped (critical slowing down)
+
+__all__ = ["FixedPointFamily", "Branches", "solve_branch", "branches", "locate_transitions", "refine_switch",
+           "continuous_perfect_transitions"]
 
 
 @dataclass
@@ -83,8 +104,10 @@ class FixedPointFamily:
     lower: Optional[np.ndarray | float] = None
     upper: Optional[np.ndarray | float] = None
     weak_recovery: Optional[Callable[[float, float, str, dict], Optional[float]]] = None
+    perfect_slope: Optional[Callable[[np.ndarray], np.ndarray]] = None
     damping: float = 0.0
     tol: float = 1e-11
+    rtol: Optional[float] = None
     max_iter: int = 5000
     same_tol: float = 1e-6
     perfect_tol: Optional[float] = 1e-9
@@ -146,6 +169,8 @@ def _iterate(family: FixedPointFamily, p: np.ndarray, x0: np.ndarray, max_iter: 
     n_iter = 0
     last_res = np.full(N, np.nan)
     acc = family.accelerate and X.shape[1] == 1
+    if family.rtol is not None:  # distances are measured from the informative start (perfect recovery)
+        x_perf = np.asarray(family.informative(p), dtype=float).reshape(X.shape)
     if acc:
         # safeguarded geometric extrapolation for scalar maps (see _aitken)
         d_hist = np.full((N, 2), np.nan)  # the last two plain steps of each row
@@ -170,6 +195,8 @@ def _iterate(family: FixedPointFamily, p: np.ndarray, x0: np.ndarray, max_iter: 
         r = np.max(np.abs(fa - xa), axis=1)
         last_res[idx] = r
         done = r < family.tol
+        if family.rtol is not None:
+            done &= r <= family.rtol * np.max(np.abs(xa - x_perf[idx]), axis=1)
         new = xa + beta * (fa - xa)
         if acc:
             new = _aitken(new[:, 0], xa[:, 0], idx, d_hist, backup, jumped, done, expect)[:, None]
@@ -305,8 +332,21 @@ def locate_transitions(
     if learner not in ("bayes", "algorithmic"):
         raise ValueError(f"learner must be 'bayes' or 'algorithmic', got {learner!r}")
     ps = np.linspace(lo, hi, n_grid) if grid is None else np.asarray(grid, float)
-    B = branches(family, ps)
     out = {"weak_recovery": None, "information_theoretic": None, "algorithmic": None, "perfect_recovery": None}
+    # continuous transitions to perfect recovery: there the grid predicates are blurred by
+    # critical slowing down (the iteration cannot resolve a deficit vanishing at the threshold),
+    # so the threshold p_c comes from the linear stability of the perfect-recovery fixed point
+    # and the grid skips the critical window |lambda - 1| < CRITICAL_WINDOW around it
+    cont = continuous_perfect_transitions(family, ps)
+    p_c = cont[0] if cont else None  # beyond the first one the perfect point stays stable
+    if p_c is not None:
+        keep = np.abs(np.asarray(family.perfect_slope(ps), float) - 1.0) >= CRITICAL_WINDOW
+        keep[[0, -1]] = True
+        ps = ps[keep]
+    B = branches(family, ps)
+
+    def at_pc(i):  # the grid interval (ps[i], ps[i+1]) holds the continuous transition
+        return p_c is not None and ps[i] <= p_c <= ps[i + 1]
 
     def coexist(pp):
         return branches(family, pp).coexist
@@ -316,7 +356,8 @@ def locate_transitions(
     sw = _switches(B.coexist, up=False)
     if sw:
         i_alg = sw[-1]
-        out["algorithmic"] = refine_switch(lambda pp: ~coexist(pp), ps[i_alg], ps[i_alg + 1], xtol=xtol)
+        out["algorithmic"] = p_c if at_pc(i_alg) else refine_switch(
+            lambda pp: ~coexist(pp), ps[i_alg], ps[i_alg + 1], xtol=xtol)
 
     # information-theoretic: phi_inf - phi_uninf becomes > 0 inside coexistence
     def it_pred(pp):
@@ -327,7 +368,8 @@ def locate_transitions(
     sw = _switches(B.select_informative, up=True)
     if sw:
         i_it = sw[0]
-        out["information_theoretic"] = refine_switch(it_pred, ps[i_it], ps[i_it + 1], xtol=xtol)
+        out["information_theoretic"] = p_c if at_pc(i_it) else refine_switch(
+            it_pred, ps[i_it], ps[i_it + 1], xtol=xtol)
 
     if family.perfect_tol is not None:
         def is_perfect(ov):
@@ -344,11 +386,69 @@ def locate_transitions(
             # the same event as a threshold already located (a jump onto a perfect branch)
             same = i_alg if learner == "algorithmic" else i_it
             key = "algorithmic" if learner == "algorithmic" else "information_theoretic"
-            if same == j and is_perfect(B.overlap_informative[j + 1]) and not is_perfect(B.overlap_uninformative[j]):
+            if at_pc(j):
+                out["perfect_recovery"] = p_c
+            elif same == j and is_perfect(B.overlap_informative[j + 1]) and not is_perfect(B.overlap_uninformative[j]):
                 out["perfect_recovery"] = out[key]
             else:
                 out["perfect_recovery"] = refine_switch(perf, ps[j], ps[j + 1], xtol=xtol)
 
+    if p_c is not None:
+        # at a continuous transition the uninformative branch merges with the perfect one: AMP
+        # reaches perfect recovery there (algorithmic), and the Bayes-optimal free entropy
+        # switches continuously to the perfect branch (information-theoretic = perfect recovery);
+        # a first-order threshold found on the grid below that window is kept
+        win = 2.0 * float(np.max(np.diff(ps)))
+        for key in ("information_theoretic", "perfect_recovery"):
+            if out[key] is None or out[key] >= p_c - win:
+                out[key] = p_c
+        out["algorithmic"] = p_c
+
     if family.weak_recovery is not None:
         out["weak_recovery"] = family.weak_recovery(lo, hi, learner, out)
     return out
+
+
+def continuous_perfect_transitions(family: FixedPointFamily, ps: np.ndarray, *, n_check: int = 240) -> list[float]:
+    """Parameters in the range of ``ps`` (increasing) where the perfect-recovery fixed point
+    becomes linearly stable *and* the transition to it is continuous.
+
+    Uses the family's ``perfect_slope(p)``: the slope ``lambda(p)`` of the map at the
+    perfect-recovery fixed point, in the deficit ``delta = x - x_perfect`` (``F(delta) ~
+    lambda delta``).  The perfect point is stable iff ``lambda < 1``; ``p_s`` solves
+    ``lambda(p_s) = 1`` (Brent).  The transition there is continuous iff at ``p_s`` the map
+    moves every point between the uninformative start and the perfect point strictly
+    towards perfect recovery (normalised overlap increases), checked on ``n_check``
+    log-spaced deficits from ``1e-6`` to ``1`` of the way: then state evolution from the
+    uninformative start has no fixed point other than perfect recovery at ``p_s`` (for a
+    monotone scalar map it converges to the largest fixed point below its start), so the
+    uninformative branch's deficit vanishes as ``p -> p_s^-`` and, the map decreasing in
+    ``p``, no hard phase follows.  Otherwise (a first-order jump; e.g. noiseless compressed
+    sensing, where ``p_s = alpha_IT`` lies inside the hard phase) nothing is returned for it.
+    (Zdeborova & Krzakala 2016, sec. 4.4: continuous vs first-order transitions of state
+    evolution; the slope at ``E = 0`` of noiseless GLMs is ``d_P / (c alpha)``, Wu & Verdu 2012.)"""
+    if family.perfect_slope is None or family.perfect_tol is None or len(ps) < 2:
+        return []
+    from scipy.optimize import brentq
+
+    ps = np.asarray(ps, float)
+    lam = np.asarray(family.perfect_slope(ps), float)
+    found = []
+    for i in np.flatnonzero((lam[:-1] > 1.0) & (lam[1:] <= 1.0)):
+        if lam[i + 1] == 1.0:
+            p_s = float(ps[i + 1])
+        else:
+            g = lambda t: float(np.asarray(family.perfect_slope(np.array([t])))[0]) - 1.0
+            p_s = float(brentq(g, ps[i], ps[i + 1], xtol=1e-13 * max(1.0, abs(ps[i])), rtol=1e-14))
+        t = np.logspace(-6, 0, n_check)
+        pp = np.full(n_check, p_s)
+        x_perf = np.asarray(family.informative(pp), float).reshape(n_check, -1)
+        x_un = np.asarray(family.uninformative(pp), float).reshape(n_check, -1)
+        x = x_perf + t[:, None] * (x_un - x_perf)
+        with np.errstate(all="ignore"):
+            fx = np.asarray(family.step(pp, x), float).reshape(x.shape)
+        if family.lower is not None or family.upper is not None:
+            fx = np.clip(fx, family.lower, family.upper)
+        if np.all(family.overlap(pp, fx) > family.overlap(pp, x)):
+            found.append(p_s)
+    return found

@@ -66,6 +66,7 @@ __all__ = ["GLMEquations", "glm_family", "state_evolution", "glm_phase_transitio
 E_FLOOR = 1e-13  # relative to rho: smallest MSE represented
 PERFECT_TOL = 1e-9  # relative MSE below which a branch is "perfect recovery"
 QHAT_MAX = 1e15
+RTOL = 1e-6  # a fixed point also needs |step| <= RTOL (E - E_floor): slow approaches to E = 0 are not cut short
 QHAT0 = 1e-6  # side information of the uninformative start
 _CS = np.array([-20.0, -6.0, -2.0, -0.5, 0.5, 2.0, 6.0, 20.0])  # boundary-layer breakpoints / sqrt(V + noise)
 _FIX = np.array([-6.0, -3.0, -1.5, 1.5, 3.0, 6.0])  # breakpoints / std of the integration variable
@@ -437,6 +438,30 @@ class GLMEquations:
         """One iteration of state evolution on the MSE: ``E -> rho - q(alpha G(rho - E))``."""
         return self.mse_of_qhat(self.qhat_of(alpha, E))
 
+    def perfect_slope(self, alpha) -> np.ndarray:
+        """Slope ``lambda(alpha) = lim_{E -> 0} step(alpha, E) / E`` of state evolution at the
+        perfect-recovery fixed point ``E = 0``: it is stable iff ``lambda < 1``.
+
+        Linearising ``E -> mmse(alpha G(rho - E))`` at ``E = 0``: ``E G(rho - E) -> c`` (the
+        fraction of outputs that reveal ``z``) and ``s mmse(s) -> d_P`` (the prior's information
+        dimension, Wu & Verdu, IEEE TIT 58, 3721 (2012)), so ``lambda = d_P / (c alpha)`` for
+        noiseless continuous channels and ``lambda = 0`` for noiseless classification
+        (``G`` grows faster than ``1/E``; here ``<= 1e-5``, the MSE floor over ``E``).  Neither
+        limit is assumed here: the ratio is evaluated with the model's own integrals at
+        ``E = (1e-6, 1e-7, 1e-8) rho`` and extrapolated to ``E = 0`` by Aitken's delta-squared
+        (the leading correction is a power of ``E``, e.g. ``sqrt(E)`` for ReLU from the ``y = 0`` outputs, ``E`` for Linear + Gaussian);
+        for Gaussian x noiseless ReLU this gives ``lambda(2) - 1 = -2.6e-8`` (Gaussian x Linear:
+        ``lambda(1) - 1 = 5e-9``)."""
+        a = np.atleast_1d(np.asarray(alpha, float))
+        Es = self.rho * np.array([1e-6, 1e-7, 1e-8])
+        r = self.step(a[:, None], np.broadcast_to(Es, (len(a), 3))) / Es
+        d1, d2 = r[:, 1] - r[:, 0], r[:, 2] - r[:, 1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ext = r[:, 2] + d2 * d2 / (d1 - d2)
+        # geometric corrections only (same sign, shrinking); else the last ratio
+        ok = (d1 * d2 > 0) & (np.abs(d2) < np.abs(d1)) & np.isfinite(ext)
+        return np.where(ok, ext, r[:, 2]).reshape(np.shape(alpha))
+
     def E_uninformative(self, qhat0: float = QHAT0):
         return float(self.mse_of_qhat(np.asarray(qhat0)))
 
@@ -532,10 +557,10 @@ def glm_family(eq: GLMEquations, *, qhat0: float = QHAT0, max_iter: int = 5000, 
         a = eq.weak_recovery_threshold()
         if learner == "bayes":
             it = found.get("information_theoretic")
-            if it is not None and (a is None or it < a):
+            if it is not None and (a is None or it < a) and eq.q_zero_is_fixed():
                 # a first-order jump out of q = 0 before the linear instability
                 b = branches(fam, np.array([it * (1 - 1e-6)]))
-                if eq.q_zero_is_fixed() and b.overlap_uninformative[0] < 1e-3:
+                if b.overlap_uninformative[0] < 1e-3:
                     a = it
         return a if a is not None and lo <= a <= hi else None
 
@@ -548,8 +573,10 @@ def glm_family(eq: GLMEquations, *, qhat0: float = QHAT0, max_iter: int = 5000, 
         lower=E_FLOOR * rho,
         upper=rho,
         weak_recovery=weak,
+        perfect_slope=(lambda a: eq.perfect_slope(a)) if eq.noiseless else None,
         damping=damping,
         tol=tol * rho,
+        rtol=RTOL,
         max_iter=max_iter,
         same_tol=1e-6,
         perfect_tol=PERFECT_TOL if eq.noiseless else None,
@@ -754,7 +781,12 @@ def glm_phase_transitions(problem: GLM, lo: float, hi: float, *, kind: str = "ba
     """Thresholds in ``alpha`` over ``[lo, hi]`` (``kind="bayes"`` or ``"algorithmic"`` for AMP),
     located on a grid of ``n_grid`` points refined to ``xtol`` (see :mod:`._transitions`).
     Near a spinodal the uninformative iteration is stopped after ``max_iter`` steps (then it
-    still sits on the plateau): the resulting bias is below ``xtol`` for the families tested."""
+    still sits on the plateau): the resulting bias is below ``xtol`` for the families tested.
+    Continuous transitions to perfect recovery (noiseless channels; e.g. Gaussian x ReLU at 2,
+    Gaussian x Linear at 1) are located where the slope of state evolution at ``E = 0``
+    (:meth:`GLMEquations.perfect_slope`) crosses 1, to ~1e-7; there all of
+    ``information_theoretic``, ``algorithmic`` and ``perfect_recovery`` take that value
+    (:func:`._transitions.continuous_perfect_transitions`)."""
     if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 0 or not lo < hi:
         raise ValueError(f"alpha range must satisfy 0 < lo < hi < inf, got alpha=({lo}, {hi})")
     eq = _equations(problem, {})

@@ -42,7 +42,7 @@ from ..problems.lowrank import SpikedWigner, SpikedWishart
 from ..registry import register_theory, register_transitions
 from ..results import Prediction
 
-__all__ = ["state_evolution", "locate_branch_transitions"]
+__all__ = ["state_evolution", "locate_branch_transitions", "pca_profile_threshold"]
 
 _START_EPS = 1e-6  # relative perturbation of an uninformative start (breaks the x -> -x symmetry)
 
@@ -449,7 +449,189 @@ def _predict_amp(problem, learner: AMP, *, init_snr: float | None = None, n_quad
 # --------------------------------------------------------------------------------------------
 
 
-def _spectral_wigner(problem: SpikedWigner) -> dict:
+def _qve_real(K, D, z, m0=None, *, tol=1e-14, max_iter=100):
+    """Real solution ``m < 0`` of the block quadratic vector equation ``-1/m_a = z - D_a + sum_b K_ab m_b``
+    above the spectrum, by Newton from ``m0`` (default ``-1/(z - D)``); None if it fails or is not
+    the stable (physical) branch, i.e. ``rho(diag(m^2) K) >= 1``."""
+    with np.errstate(divide="ignore"):
+        m = -1.0 / (z - D) if m0 is None else np.array(m0, float)
+    if np.any(~np.isfinite(m)) or np.any(m >= 0):
+        return None
+    for _ in range(max_iter):
+        F = m * (z - D + K @ m) + 1.0
+        J = np.diag(z - D + K @ m) + m[:, None] * K
+        try:
+            step = np.linalg.solve(J, -F)
+        except np.linalg.LinAlgError:
+            return None
+        t = 1.0
+        while np.any(m + t * step >= 0) and t > 1e-12:
+            t *= 0.5
+        m = m + t * step
+        if np.max(np.abs(step)) * t <= tol * np.max(np.abs(m)):
+            break
+    else:
+        return None
+    if np.max(np.abs(m * (z - D + K @ m) + 1.0)) > 1e-10:
+        return None
+    r = np.max(np.abs(np.linalg.eigvals((m * m)[:, None] * K)))
+    return m if r < 1.0 else None
+
+
+def _polish_edge(K, D, z0, m0):
+    """The right edge of the bulk to round-off: Newton (MINPACK hybr) on ``(m, z)`` for the QVE with
+    ``det(I - diag(m^2) K) = 0`` (its Jacobian in m is singular there), from a bisection estimate
+    (whose m is only ~sqrt(z-accuracy) accurate because of the square-root edge)."""
+    from scipy.optimize import root
+
+    q = len(D)
+
+    def G(v):
+        m, z = v[:q], v[q]
+        return np.concatenate([m * (z - D + K @ m) + 1.0, [np.linalg.det(np.eye(q) - (m * m)[:, None] * K)]])
+
+    r = root(G, np.concatenate([m0, [z0]]), method="hybr", options={"xtol": 1e-15})
+    m, z = r.x[:q], float(r.x[q])
+    if np.all(m < 0) and np.max(np.abs(G(r.x))) < 1e-12 and abs(z - z0) < 1e-3 * max(1.0, abs(z0)):
+        return z, m
+    raise RuntimeError(f"spectral theory: the edge of the bulk was not resolved (bisection z={z0!r}, "
+                       f"Newton residual {np.max(np.abs(G(r.x))):.2e})")
+
+
+def _block_spiked_top(K, D, Theta, s, *, edge_only: bool = False):
+    """Top eigenvalue and squared cosine of its eigenvector with ``x`` for ``H + diag(D) + U Theta U^T``.
+
+    ``H``: symmetric, independent entries of variance ``K_ab / (n c_b)`` between blocks a and b
+    (``c`` the block fractions, so ``sum_j Var H_ij m_j = sum_b K_ab m_b``); ``D``: block-constant
+    diagonal; ``U = [u_a]`` the unit restrictions of ``x`` to the blocks (``x / |x| = sum_a s_a u_a``,
+    ``s_a = sqrt(c_a)``); ``Theta``: the spike in that basis.  Deterministic equivalent of the
+    resolvent ``G(z) ~ diag(m_a(z))`` from the quadratic vector equation (Ajanki, Erdos & Krueger,
+    "Quadratic vector equations on complex upper half-plane", Mem. AMS 2019), and the finite-rank
+    perturbation formulas of Benaych-Georges & Nadakuditi (Adv. Math. 227, 2011, Thms. 2.1-2.3):
+    an outlier at ``z > E+`` where ``det(I + M(z) Theta) = 0``, i.e. ``lambda_max(N Theta N) = 1`` with
+    ``N = diag(sqrt(-m))`` (monotone in z); its eigenvector ``v = -G U Theta c``, ``c = N w`` with
+    ``w`` the top eigenvector of ``N Theta N``, normalised by ``c^T Theta M'(z) Theta c`` (``G^2 =
+    G'``), so the squared cosine is ``(s . c)^2 / (c^T Theta M' Theta c)``, with ``M' = dm/dz`` from
+    ``(I - diag(m^2) K) m' = m^2``.  Below the threshold: the right edge ``E+`` and cosine 0.
+    Returns (top eigenvalue, squared cosine, ``lambda_max(N Theta N)`` at the edge: > 1 iff there is
+    an outlier); ``edge_only`` skips the outlier."""
+    K, D, Theta, s = (np.asarray(a, float) for a in (K, D, Theta, s))
+    # the right edge: bisection on z for the existence of the stable real branch
+    z_hi = float(np.max(D) + 2.0 * np.sqrt(np.max(K.sum(axis=1))) + 1.0)
+    while _qve_real(K, D, z_hi) is None:
+        z_hi = 2.0 * z_hi + 1.0
+    z_lo = float(np.min(D) - 2.0 * np.sqrt(np.max(K.sum(axis=1))) - 1.0)
+    m_hi = _qve_real(K, D, z_hi)
+    for _ in range(200):  # to ~1e-5: the polish below takes it to round-off
+        if z_hi - z_lo <= 1e-5 * max(1.0, abs(z_hi)):
+            break
+        zm = 0.5 * (z_lo + z_hi)
+        mm = _qve_real(K, D, zm, m_hi)
+        if mm is None:
+            z_lo = zm
+        else:
+            z_hi, m_hi = zm, mm
+    edge, m_edge = _polish_edge(K, D, z_hi, m_hi)
+
+    def top(m):
+        Nn = np.sqrt(-m)
+        w, V = np.linalg.eigh(Nn[:, None] * Theta * Nn[None, :])
+        return w[-1], V[:, -1]
+
+    lam_edge = float(top(m_edge)[0])
+    if lam_edge <= 1.0 or edge_only:
+        return edge, 0.0, lam_edge
+    # the outlier: lambda_max(N Theta N) decreases from > 1 at the edge to 0 at infinity
+    a, ma = edge, m_edge
+    b = max(2.0 * abs(edge), 1.0) + edge
+    mb = _qve_real(K, D, b)
+    while top(mb)[0] > 1.0:
+        a, ma = b, mb
+        b = 2.0 * abs(b) + 1.0
+        mb = _qve_real(K, D, b)
+    cache = {}
+
+    def solve(z, z_ref, m_ref, depth=0):
+        """QVE at z by Newton from (z_ref, m_ref) on the stable branch, bisecting the path if needed."""
+        m = _qve_real(K, D, z, m_ref)
+        if m is None and depth < 50:
+            zm = 0.5 * (z + z_ref)
+            mm = solve(zm, z_ref, m_ref, depth + 1)
+            m = None if mm is None else solve(z, zm, mm, depth + 1)
+        return m
+
+    def f(z):
+        if z == edge:
+            return lam_edge - 1.0
+        m = solve(z, b, mb)
+        if m is None:
+            raise RuntimeError(f"spectral theory: the quadratic vector equation has no stable real solution at z={z!r}")
+        cache[z] = m
+        return top(m)[0] - 1.0
+
+    from scipy.optimize import brentq
+
+    zs = brentq(f, a, b, xtol=1e-14 * max(1.0, abs(b)), rtol=1e-15)
+    m = cache.get(zs)
+    if m is None:
+        f(zs)
+        m = cache[zs]
+    _, w = top(m)
+    c = np.sqrt(-m) * w
+    mp = np.linalg.solve(np.eye(len(m)) - (m * m)[:, None] * K, m * m)
+    Tc = Theta @ c
+    return zs, float((s @ c) ** 2 / (Tc @ (mp * Tc))), lam_edge
+
+
+def _spectral_profile(problem: SpikedWigner, transformed: bool) -> dict:
+    """PCA of ``Y / sqrt(n)`` or the top eigenpair of the transformed matrix ``L`` (see
+    :mod:`solvable.algorithms.lowrank_amp`) for a block noise profile, through
+    :func:`_block_spiked_top`.  With ``theta = sqrt(snr) rho``, ``c`` the fractions and ``Delta`` the
+    variances: PCA has ``K = Delta c``, ``D = 0``, ``Theta = theta s s^T``; ``L`` has noise
+    ``K_ab = theta^2 c_b / Delta_ab``, ``D_a = -theta^2 sum_b c_b / Delta_ab`` and spike
+    ``Theta = theta^2 diag(s) Delta^{-1} diag(s)`` (a rank-q perturbation)."""
+    snr = np.atleast_1d(problem.snr).astype(float)
+    over, top = np.zeros(len(snr)), np.zeros(len(snr))
+    for i, sn in enumerate(snr):
+        top[i], over[i], _ = _block_spiked_top(*_profile_blocks(problem, sn, transformed))
+    return {"overlap": over, "top_eigenvalue": top}
+
+
+def _profile_blocks(problem: SpikedWigner, snr: float, transformed: bool):
+    """(K, D, Theta, s) of :func:`_block_spiked_top` for PCA / the transformed matrix at ``snr``."""
+    prof = problem.noise_profile
+    Dl, c = np.asarray(prof.variances, float), np.asarray(prof.fractions, float)
+    sq = np.sqrt(c)
+    th = np.sqrt(snr) * problem.rho
+    if transformed:
+        K = th**2 * c[None, :] / Dl
+        D = -th**2 * (c[None, :] / Dl).sum(axis=1)
+        Theta = th**2 * sq[:, None] * sq[None, :] / Dl
+    else:
+        K, D, Theta = Dl * c[None, :], np.zeros(len(c)), th * np.outer(sq, sq)
+    return K, D, Theta, sq
+
+
+def pca_profile_threshold(problem: SpikedWigner) -> float:
+    """BBP threshold in ``snr`` of plain PCA of ``Y`` under a block noise profile: where
+    ``lambda_max(N Theta N)`` at the right edge of the bulk crosses 1 (:func:`_block_spiked_top`);
+    above the optimal (transformed / AMP) threshold ``1 / (rho^2 lambda_max(M))`` unless the
+    profile is homogeneous."""
+    def g(log_snr):
+        return _block_spiked_top(*_profile_blocks(problem, float(np.exp(log_snr)), False), edge_only=True)[2] - 1.0
+
+    lo = np.log(1.0 / (problem.rho**2 * problem.noise_profile.top_eigenvalue)) - 1.0
+    hi = lo + 2.0
+    while g(hi) < 0:
+        hi += 2.0
+    while g(lo) > 0:
+        lo -= 2.0
+    from scipy.optimize import brentq
+
+    return float(np.exp(brentq(g, lo, hi, xtol=1e-13)))
+
+
+def _spectral_wigner(problem: SpikedWigner, method: str = "pca") -> dict:
     """PCA of ``Y / sqrt(n)`` (Baik, Ben Arous & Peche 2005; Benaych-Georges & Nadakuditi 2011, sec. 3.1).
 
     The spike ``sqrt(snr/n) x x^T / sqrt(n)`` has eigenvalue ``theta = sqrt(snr) rho`` (``|x|^2 = n rho``)
@@ -461,12 +643,7 @@ def _spectral_wigner(problem: SpikedWigner) -> dict:
     prof = problem.noise_profile
     D = np.asarray(prof.variances)
     if not np.allclose(D, D.flat[0]):
-        raise ValueError(
-            "Spectral theory with an inhomogeneous profile: the overlap of the top eigenvector of the "
-            "transformed matrix has no closed form here (Mergny, Ko & Krzakala 2024 give it through a "
-            "quadratic vector equation); its threshold is available from "
-            "phase_transitions(problem, Spectral(), snr=(lo, hi)), and simulate(problem, Spectral(), ...) works"
-        )
+        return _spectral_profile(problem, transformed=method == "transformed")
     D0 = float(D.flat[0])
     snr = np.atleast_1d(problem.snr).astype(float)
     theta = np.sqrt(snr / D0) * problem.rho
@@ -501,10 +678,11 @@ def _spectral_wishart(problem: SpikedWishart) -> dict:
 @register_theory(SpikedWigner, Spectral)
 @register_theory(SpikedWishart, Spectral)
 def _predict_spectral(problem, learner: Spectral, **_) -> Prediction:
-    """PCA (``method="pca"``; for an inhomogeneous profile, the transformed matrix of Mergny et al.)."""
+    """PCA (``method="pca"``) or, for an inhomogeneous profile, also the transformed matrix of Mergny et
+    al. (``method="transformed"``); profiles go through :func:`_spectral_profile`."""
     if learner.method not in ("pca", "transformed"):
         raise ValueError(f"Spectral: method must be 'pca' or 'transformed' for spiked models, got {learner.method!r}")
-    f = _spectral_wigner(problem) if isinstance(problem, SpikedWigner) else _spectral_wishart(problem)
+    f = _spectral_wigner(problem, learner.method) if isinstance(problem, SpikedWigner) else _spectral_wishart(problem)
     vals = {k: _scalar_or_array(v, problem.is_curve) for k, v in f.items()}
     return Prediction(vals, problem=problem, learner=learner)
 
@@ -627,17 +805,16 @@ def _transitions_bayes(problem, learner, param, bounds) -> dict:
 def _transitions_spectral(problem, learner, param, bounds) -> dict:
     """BBP threshold of PCA (of the transformed matrix with a profile): ``snr rho^2 lambda_max(M) = 1``
     (Wigner; Mergny, Ko & Krzakala 2024, Thm. 2.3), ``snr = 1 / (sqrt(ratio) rho_u rho_v)`` (Wishart;
-    Benaych-Georges & Nadakuditi 2012).  Reported as ``weak_recovery`` = ``algorithmic``."""
+    Benaych-Georges & Nadakuditi 2012); plain PCA under an inhomogeneous profile:
+    :func:`pca_profile_threshold`.  Reported as ``weak_recovery`` = ``algorithmic``."""
     _check_param(param)
     lo, hi = bounds
     if isinstance(problem, SpikedWigner):
         D = np.asarray(problem.noise_profile.variances)
         if learner.method == "pca" and not np.allclose(D, D.flat[0]):
-            raise ValueError(
-                "Spectral(method='pca') with an inhomogeneous profile: plain PCA is not the optimal spectral "
-                "method and its threshold is not implemented; use Spectral(method='transformed')"
-            )
-        thr = 1.0 / (problem.rho**2 * problem.noise_profile.top_eigenvalue)
+            thr = pca_profile_threshold(problem)  # plain PCA: not the optimal spectral method
+        else:
+            thr = 1.0 / (problem.rho**2 * problem.noise_profile.top_eigenvalue)
     else:
         thr = 1.0 / (np.sqrt(problem.ratio) * problem.rho_u * problem.rho_v)
     t = float(thr) if lo <= thr <= hi else None

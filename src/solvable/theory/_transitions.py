@@ -76,6 +76,13 @@ API
     "perfect_recovery"}`` (None where absent in ``[lo, hi]``).  For
     ``learner="algorithmic"`` (AMP), ``perfect_recovery`` refers to the uninformative
     branch and ``information_theoretic`` is still the problem's (reported for reference).
+``refine_switch(pred, a, b, xtol=, k=, rounds=, value_a=, bracket=)``, ``refine_crossing(diff, a, b)``
+    the k-section of a boolean predicate and Brent's root of a continuous difference (free-entropy
+    crossing) in its final bracket; shared with :func:`solvable.theory.lowrank.locate_branch_transitions`.
+``fixed_point_curve(step, x, p_lo, p_hi)``, ``saddle_nodes(step, x_grid, p_lo, p_hi)``
+    for scalar maps monotone in ``p``: the parameter at which each ``x`` is a fixed point, and the
+    saddle-node bifurcations (``F(x) = x``, ``F'(x) = 1``) as its local extrema, to round-off
+    (used for the spinodal / algorithmic thresholds of the spiked models).
 """
 from __future__ import annotations
 
@@ -89,7 +96,7 @@ from ..numerics.fixed_point import FixedPointResult
 CRITICAL_WINDOW = 1e-2  # grid points with |perfect_slope - 1| below this are skipped (critical slowing down)
 
 __all__ = ["FixedPointFamily", "Branches", "solve_branch", "branches", "locate_transitions", "refine_switch",
-           "continuous_perfect_transitions"]
+           "refine_crossing", "fixed_point_curve", "saddle_nodes", "continuous_perfect_transitions"]
 
 
 @dataclass
@@ -293,11 +300,19 @@ def branches(family: FixedPointFamily, p, *, max_iter: int | None = None) -> Bra
     )
 
 
-def refine_switch(pred: Callable[[np.ndarray], np.ndarray], a: float, b: float, *, xtol: float = 1e-6, k: int = 8) -> float:
+def refine_switch(pred: Callable[[np.ndarray], np.ndarray], a: float, b: float, *, xtol: float = 1e-6, k: int = 8,
+                  rounds: int | None = None, value_a: bool | None = None, bracket: bool = False):
     """Locate the switch of a boolean predicate between ``a`` (value ``pred(a)``) and ``b``
-    (the other value) by vectorised k-section: ``pred`` gets ``k`` points per round."""
-    va = bool(np.asarray(pred(np.array([a])))[0])
-    while b - a > xtol:
+    (the other value) by vectorised k-section: ``pred`` gets ``k`` points per round, until
+    ``b - a <= xtol`` or after ``rounds`` rounds (None: no limit).  ``value_a``: ``pred(a)`` when
+    known (saves a call).  Returns the midpoint of the final bracket, or the bracket ``(a, b)``
+    itself with ``bracket=True`` (``pred`` has the value of ``a`` at its left end, the other at
+    its right end).  Shared by the GLM (:func:`locate_transitions`) and spiked-matrix
+    (:func:`solvable.theory.lowrank.locate_branch_transitions`) locators."""
+    va = bool(np.asarray(pred(np.array([a])))[0]) if value_a is None else bool(value_a)
+    n = 0
+    while b - a > xtol and (rounds is None or n < rounds):
+        n += 1
         pts = np.linspace(a, b, k + 2)[1:-1]
         vals = np.asarray(pred(pts), dtype=bool)
         flips = np.flatnonzero(vals != va)
@@ -307,7 +322,100 @@ def refine_switch(pred: Callable[[np.ndarray], np.ndarray], a: float, b: float, 
             a = pts[j - 1] if j > 0 else a
         else:
             a = pts[-1]
-    return 0.5 * (a + b)
+    return (a, b) if bracket else 0.5 * (a + b)
+
+
+def refine_crossing(diff: Callable[[float], float], a: float, b: float, *, xtol: float = 0.0) -> float | None:
+    """Root of a continuous scalar ``diff`` (e.g. ``phi_informative - phi_uninformative``) in a
+    bracket ``[a, b]`` with ``diff(a) <= 0 < diff(b)`` by Brent's method (to ``xtol``, default
+    round-off); None when the bracket does not hold (the caller keeps its k-section estimate)."""
+    from scipy.optimize import brentq
+
+    try:
+        fa, fb = float(diff(a)), float(diff(b))
+    except (FloatingPointError, RuntimeError):
+        return None
+    if not (np.isfinite(fa) and np.isfinite(fb)) or fa > 0 or fb <= 0:
+        return None
+    if fa == 0:
+        return float(a)
+    tol = xtol if xtol > 0 else 4e-16 * max(abs(a), abs(b), 1e-300)
+    return float(brentq(diff, a, b, xtol=tol, rtol=4 * np.finfo(float).eps))
+
+
+def fixed_point_curve(step: Callable[[np.ndarray, np.ndarray], np.ndarray], x, p_lo: float, p_hi: float,
+                      *, n_bisect: int = 200) -> np.ndarray:
+    """For a scalar family whose map ``F_p(x)`` is monotone in ``p``: the parameter ``p(x)`` at
+    which ``x`` is a fixed point, ``F_{p(x)}(x) = x``, for every ``x`` at once (vectorised
+    bisection in ``p`` on ``[p_lo, p_hi]`` to round-off); NaN where ``F_p(x) - x`` keeps one sign
+    on the interval.  ``step(p, x)`` takes ``p`` of shape ``(N,)`` and ``x`` of shape ``(N, 1)``.
+    The graph of ``p(x)`` is the set of all fixed points (stable and unstable), so its local
+    extrema are the saddle-node bifurcations (:func:`saddle_nodes`)."""
+    x = np.atleast_1d(np.asarray(x, dtype=float))
+
+    def g(pp, xx):
+        with np.errstate(all="ignore"):
+            return np.asarray(step(pp, xx[:, None]), dtype=float).reshape(-1) - xx
+
+    a, b = np.full(x.shape, float(p_lo)), np.full(x.shape, float(p_hi))
+    ga, gb = g(a, x), g(b, x)
+    ok = np.isfinite(ga) & np.isfinite(gb) & (np.sign(ga) != np.sign(gb)) & (ga != 0) & (gb != 0)
+    sa = np.sign(ga)
+    for _ in range(n_bisect):
+        if not ok.any() or np.all((b - a)[ok] <= 4 * np.finfo(float).eps * np.abs(b[ok])):
+            break
+        c = 0.5 * (a + b)
+        gc = g(c, x)
+        left = np.sign(gc) == sa  # the root lies in (c, b)
+        a, b = np.where(left, c, a), np.where(left, b, c)
+    return np.where(ok, 0.5 * (a + b), np.nan)
+
+
+def saddle_nodes(step: Callable[[np.ndarray, np.ndarray], np.ndarray], x_grid, p_lo: float, p_hi: float
+                 ) -> list[tuple[str, float, float]]:
+    """Saddle-node bifurcations of a scalar fixed-point family monotone in ``p``, in ``[p_lo, p_hi]``.
+
+    On the fixed-point curve ``p(x)`` (:func:`fixed_point_curve`) a pair of fixed points (one
+    stable, one unstable) is born at a local minimum of ``p(x)`` (``"min"``: going up in ``p``, a
+    new branch appears -- the spinodal of the informative branch) and dies at a local maximum
+    (``"max"``: a branch disappears -- the algorithmic threshold when it is the uninformative
+    branch): there ``F_p(x) = x`` and ``dF_p/dx = 1`` (Strogatz, *Nonlinear Dynamics and Chaos*,
+    sec. 3.1; Zdeborova & Krzakala 2016, sec. 4.4).  The extrema are bracketed on ``x_grid`` and
+    polished by Brent's bounded minimisation of ``+-p(x)``, each ``p(x)`` by Brent's root finder
+    in ``p``: as ``p(x)`` is quadratic at the extremum, its value is accurate to a few ulps of the
+    map (no iteration counts, no critical slowing down).  Returns ``[(kind, p, x), ...]`` sorted by ``p``."""
+    from scipy.optimize import brentq, minimize_scalar
+
+    xs = np.asarray(x_grid, dtype=float)
+    P = fixed_point_curve(step, xs, p_lo, p_hi)
+
+    def p_of(x):
+        def g(pp):
+            with np.errstate(all="ignore"):
+                return float(np.asarray(step(np.array([pp]), np.array([[x]]))).reshape(-1)[0]) - x
+        ga, gb = g(p_lo), g(p_hi)
+        if not (np.isfinite(ga) and np.isfinite(gb)) or np.sign(ga) == np.sign(gb):
+            return np.nan
+        return brentq(g, p_lo, p_hi, xtol=4e-16 * abs(p_hi), rtol=4 * np.finfo(float).eps)
+
+    out = []
+    for j in range(1, len(xs) - 1):
+        t = P[j - 1:j + 2]
+        if not np.all(np.isfinite(t)):
+            continue
+        for kind, sgn in (("min", 1.0), ("max", -1.0)):
+            if sgn * t[1] < sgn * t[0] and sgn * t[1] <= sgn * t[2]:
+                def obj(x, sgn=sgn):
+                    v = p_of(x)
+                    return sgn * v if np.isfinite(v) else np.inf
+
+                r = minimize_scalar(obj, bounds=(xs[j - 1], xs[j + 1]), method="bounded",
+                                    options={"xatol": 1e-12 * max(abs(xs[j + 1]), 1e-300)})
+                x_s = float(r.x)
+                p_s = p_of(x_s)
+                if np.isfinite(p_s) and sgn * p_s <= sgn * t[1] + 1e-12 * abs(t[1]):
+                    out.append((kind, float(p_s), x_s))
+    return sorted(out, key=lambda e: e[1])
 
 
 def _switches(vals: np.ndarray, up: bool = True) -> list[int]:

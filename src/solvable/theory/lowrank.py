@@ -33,6 +33,8 @@ see :func:`_spectral_wigner` and :func:`_spectral_wishart` for the normalisation
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -41,6 +43,7 @@ from ..numerics.fixed_point import solve_fixed_point
 from ..problems.lowrank import SpikedWigner, SpikedWishart
 from ..registry import register_theory, register_transitions
 from ..results import Prediction
+from ._transitions import refine_crossing, refine_switch, saddle_nodes
 
 __all__ = ["state_evolution", "locate_branch_transitions", "pca_profile_threshold"]
 
@@ -692,24 +695,9 @@ def _predict_spectral(problem, learner: Spectral, **_) -> Prediction:
 # --------------------------------------------------------------------------------------------
 
 
-def _refine(pred, a, b, *, rounds=4, points=12):
-    """Locate the switch of a vectorised boolean predicate ``pred(x) -> bool array`` in [a, b]
-    (pred(a) False, pred(b) True) by repeated grid refinement; returns the midpoint."""
-    for _ in range(rounds):
-        xs = np.linspace(a, b, points + 2)[1:-1]
-        p = np.asarray(pred(xs), dtype=bool)
-        idx = np.flatnonzero(p)
-        if idx.size:
-            j = idx[0]
-            b = xs[j]
-            a = xs[j - 1] if j > 0 else a
-        else:
-            a = xs[-1]
-    return 0.5 * (a + b)
-
-
 def locate_branch_transitions(branches, lo: float, hi: float, *, weak_recovery: float | None = None,
-                              n_grid: int = 48, gap_tol: float = 1e-3, rounds: int = 4) -> dict:
+                              n_grid: int = 48, gap_tol: float = 1e-3, rounds: int = 4,
+                              saddles: Callable[[float, float], list] | None = None) -> dict:
     """Generic locator of the thresholds of a problem with an uninformative and an informative branch.
 
     ``branches(params) -> (s_u, s_i, phi_u, phi_i)``: for an array of parameter values, the
@@ -723,8 +711,18 @@ def locate_branch_transitions(branches, lo: float, hi: float, *, weak_recovery: 
     - ``weak_recovery``: as given (None when outside ``[lo, hi]``), ``perfect_recovery``: None,
     - ``order``: "first" or "second" (or None).
 
-    The first-order analysis follows Lesieur, Krzakala & Zdeborova (2017), sec. 6.1 (Delta_Dyn,
-    Delta_IT, Delta_Alg).  Thresholds outside ``[lo, hi]`` are None.
+    The switches of the predicates are bracketed on a geometric grid and narrowed by the shared
+    k-section :func:`._transitions.refine_switch` (``rounds`` rounds of 12 points); the
+    free-entropy crossing is then polished by Brent's method on ``phi_i - phi_u``
+    (:func:`._transitions.refine_crossing`).  ``saddles(lo, hi) -> [(kind, p, x), ...]``
+    (optional; :func:`._transitions.saddle_nodes` for one-dimensional states) gives the
+    saddle-node bifurcations: the spinodal is replaced by the local minimum (``"min"``) and the
+    algorithmic threshold by the local maximum (``"max"``) of the fixed-point curve lying in
+    (or next to) the grid cell of the switch -- exact to round-off of the map, where the
+    branch predicates are blurred near a saddle-node (two nearby roots missed between grid
+    points, critical slowing down).  The first-order analysis follows Lesieur, Krzakala &
+    Zdeborova (2017), sec. 6.1 (Delta_Dyn, Delta_IT, Delta_Alg).  Thresholds outside
+    ``[lo, hi]`` are None.
     """
     grid = np.geomspace(lo, hi, n_grid) if lo > 0 else np.linspace(lo, hi, n_grid)
     su, si, pu, pi = branches(grid)
@@ -741,15 +739,24 @@ def locate_branch_transitions(branches, lo: float, hi: float, *, weak_recovery: 
     i1 = i0
     while i1 + 1 < n_grid and gap[i1 + 1]:
         i1 += 1
+    sn = saddles(lo, hi) if saddles is not None else []
 
     def has_gap(xs):
         a, b, _, _ = branches(xs)
         return (b - a) > gap_tol
 
+    def k_section(pred, a, b):
+        return float(refine_switch(pred, a, b, xtol=0.0, k=12, rounds=rounds, value_a=False))
+
+    def saddle(kind, i):  # the saddle-node of this kind in the grid cell (i, i+1), or next to it
+        a, b = grid[max(i - 1, 0)], grid[min(i + 2, n_grid - 1)]
+        cand = [p for k, p, _ in sn if k == kind and a <= p <= b]
+        return min(cand, key=lambda p: abs(p - 0.5 * (grid[i] + grid[i + 1]))) if cand else None
+
     if i0 > 0:
-        out["spinodal"] = float(_refine(has_gap, grid[i0 - 1], grid[i0], rounds=rounds))
+        out["spinodal"] = saddle("min", i0 - 1) or k_section(has_gap, grid[i0 - 1], grid[i0])
     if i1 + 1 < n_grid:
-        out["algorithmic"] = float(_refine(lambda xs: ~has_gap(xs), grid[i1], grid[i1 + 1], rounds=rounds))
+        out["algorithmic"] = saddle("max", i1) or k_section(lambda xs: ~has_gap(xs), grid[i1], grid[i1 + 1])
     dphi = pi[i0:i1 + 1] - pu[i0:i1 + 1]
     pos = np.flatnonzero(dphi > 0)
     if pos.size:
@@ -759,8 +766,15 @@ def locate_branch_transitions(branches, lo: float, hi: float, *, weak_recovery: 
             a, b, fa, fb = branches(xs)
             return (fb > fa) & ((b - a) > gap_tol)
 
+        def dphi_at(x):
+            a, b, fa, fb = branches(np.array([x]))
+            return float(fb[0] - fa[0]) if (b[0] - a[0]) > gap_tol else np.nan
+
         if j > 0:
-            out["information_theoretic"] = float(_refine(informative_wins, grid[j - 1], grid[j], rounds=rounds))
+            a, b = refine_switch(informative_wins, grid[j - 1], grid[j], xtol=0.0, k=12, rounds=rounds,
+                                 value_a=False, bracket=True)
+            r = refine_crossing(dphi_at, a, b)
+            out["information_theoretic"] = float(0.5 * (a + b) if r is None else r)
     elif out["algorithmic"] is not None:
         out["information_theoretic"] = out["algorithmic"]
     return out
@@ -797,7 +811,11 @@ def _transitions_bayes(problem, learner, param, bounds) -> dict:
     if lo <= 0:
         raise ValueError(f"snr range must be positive, got snr={bounds!r}")
     se, branches = _branches_fn(problem)
-    return locate_branch_transitions(branches, lo, hi, weak_recovery=se.weak_recovery())
+    saddles = None
+    if se.k == 1:  # one-dimensional monotone state evolution: exact saddle-node bifurcations
+        def saddles(a, b):
+            return saddle_nodes(lambda p, x: se.step(x, p), se.upper * _M_GRID, a, b)
+    return locate_branch_transitions(branches, lo, hi, weak_recovery=se.weak_recovery(), saddles=saddles)
 
 
 @register_transitions(SpikedWigner, Spectral)

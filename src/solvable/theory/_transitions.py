@@ -121,6 +121,9 @@ class FixedPointFamily:
     accelerate: bool = False
     name: str = "state evolution"
     extra: dict = field(default_factory=dict)
+    #: scalar states only, with ``step`` monotone in ``p``: the states on which :func:`saddle_nodes`
+    #: brackets the fold where a branch disappears, which then gives the algorithmic threshold exactly
+    saddle_grid: Optional[np.ndarray] = None
 
 
 @dataclass
@@ -464,8 +467,15 @@ def locate_transitions(
     sw = _switches(B.coexist, up=False)
     if sw:
         i_alg = sw[-1]
-        out["algorithmic"] = p_c if at_pc(i_alg) else refine_switch(
-            lambda pp: ~coexist(pp), ps[i_alg], ps[i_alg + 1], xtol=xtol)
+        fold = None
+        if family.saddle_grid is not None and not at_pc(i_alg):
+            # the uninformative branch dies at a saddle-node ("max" of the fixed-point curve p(x))
+            a_, b_ = ps[max(i_alg - 1, 0)], ps[min(i_alg + 2, len(ps) - 1)]
+            cand = [p for k, p, _ in saddle_nodes(family.step, family.saddle_grid, lo, hi)
+                    if k == "max" and a_ <= p <= b_]
+            fold = min(cand, key=lambda p: abs(p - 0.5 * (ps[i_alg] + ps[i_alg + 1]))) if cand else None
+        out["algorithmic"] = p_c if at_pc(i_alg) else (fold if fold is not None else refine_switch(
+            lambda pp: ~coexist(pp), ps[i_alg], ps[i_alg + 1], xtol=xtol))
 
     # information-theoretic: phi_inf - phi_uninf becomes > 0 inside coexistence
     def it_pred(pp):
@@ -476,8 +486,17 @@ def locate_transitions(
     sw = _switches(B.select_informative, up=True)
     if sw:
         i_it = sw[0]
-        out["information_theoretic"] = p_c if at_pc(i_it) else refine_switch(
-            it_pred, ps[i_it], ps[i_it + 1], xtol=xtol)
+        if at_pc(i_it):
+            out["information_theoretic"] = p_c
+        else:
+            a_, b_ = refine_switch(it_pred, ps[i_it], ps[i_it + 1], xtol=xtol, bracket=True)
+
+            def dphi(pp):  # the free-entropy gap where both branches exist, polished by Brent
+                b = branches(family, np.array([pp]))
+                return float(b.phi_informative[0] - b.phi_uninformative[0]) if b.coexist[0] else np.nan
+
+            r = refine_crossing(dphi, a_, b_)
+            out["information_theoretic"] = r if r is not None else 0.5 * (a_ + b_)
 
     if family.perfect_tol is not None:
         def is_perfect(ov):

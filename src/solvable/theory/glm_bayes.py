@@ -846,6 +846,8 @@ def glm_family(eq: GLMEquations, *, qhat0: float = QHAT0, max_iter: int = 5000, 
         perfect_tol=PERFECT_TOL if eq.noiseless else None,
         accelerate=True,
         name=f"GLM state evolution ({type(eq.prior).__name__} prior, {type(eq.channel).__name__} channel)",
+        # E -> mmse(alpha G(rho - E)) decreases in alpha: the folds of the fixed-point curve alpha(E)
+        saddle_grid=rho * np.geomspace(1e-9, 1.0, 300),
     )
     return fam
 

@@ -134,6 +134,8 @@ def _cmd_demo(args) -> int:
     if len(summ):
         summ = summ.assign(**{"|sim-theory|/se": (summ["simulation"] - summ["theory"]).abs() / summ["se"]})
         _print_frame(summ)
+        print("(every learner sees the same data at a given seed and alpha, so their deviations from theory "
+              "move together; --seeds S averages over more)")
     th = table[table.kind == "theory"].pivot_table(index="alpha", columns="learner", values="test_error")
     print("\nTheory (test error):")
     _print_frame(th[th.index.isin([0.5, 1.0, 2.0, 3.0, 5.0])].reset_index())

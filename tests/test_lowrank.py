@@ -530,3 +530,33 @@ def test_thresholds_regression(name):
         else:
             assert abs(t[k] - v) < 1e-12 * v, (k, t[k], v)
     assert t["order"] == ("first" if old["spinodal"] is not None else "second")
+
+
+@pytest.mark.parametrize("rho, wide, narrow, bracket", [
+    (0.09, (0.3, 2.5), (0.95, 1.1), (1.016, 1.028)),
+    (0.092, (0.8, 1.3), (1.0, 1.05), (1.025, 1.031)),
+])
+def test_narrow_first_order_window_found_on_wide_range(rho, wide, narrow, bracket):
+    """Near the tricritical point (rho* ~ 0.0964) the first-order window of sparse Rademacher is
+    narrow (snr rho^2 in ~[1.015, 1.030] at rho = 0.09): a 48-point grid on a wide range used to miss
+    it (rho = 0.09 reported "second") or to miss the crossing inside it (rho = 0.092: IT reported
+    equal to the algorithmic threshold).  With one-dimensional states the window comes from the
+    saddle-nodes of the SE map, whatever the snr grid: the wide range must give the narrow range's
+    thresholds, and IT must be the root of phi_inf - phi_uninf of ``predict``'s branches (brentq on a
+    bracket inside the window, in units of snr rho^2)."""
+    prob = sv.SpikedWigner(SparseRademacher(rho), 1.0)
+    tw = sv.phase_transitions(prob, BO, snr=(wide[0] / rho**2, wide[1] / rho**2))
+    tn = sv.phase_transitions(prob, BO, snr=(narrow[0] / rho**2, narrow[1] / rho**2))
+    assert tw["order"] == tn["order"] == "first"
+    for k in ("spinodal", "information_theoretic", "algorithmic"):
+        assert abs(tw[k] - tn[k]) < 1e-9 * tn[k], (k, tw[k], tn[k])
+    assert tw["spinodal"] < tw["information_theoretic"] < tw["algorithmic"]
+
+    def dphi(x):  # x = snr rho^2
+        b = sv.predict(prob.at(snr=x / rho**2), BO).branches
+        assert b["informative"].m > b["uninformative"].m + 1e-3 * rho  # both branches exist
+        return b["informative"].free_entropy - b["uninformative"].free_entropy
+
+    it = optimize.brentq(dphi, *bracket, xtol=1e-13)
+    assert abs(tw["information_theoretic"] * rho**2 - it) < 1e-9, (tw["information_theoretic"] * rho**2, it)
+    assert tw["algorithmic"] * rho**2 - it > 1e-3  # the crossing is inside the window, not at its end

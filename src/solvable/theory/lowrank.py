@@ -720,9 +720,16 @@ def locate_branch_transitions(branches, lo: float, hi: float, *, weak_recovery: 
     algorithmic threshold by the local maximum (``"max"``) of the fixed-point curve lying in
     (or next to) the grid cell of the switch -- exact to round-off of the map, where the
     branch predicates are blurred near a saddle-node (two nearby roots missed between grid
-    points, critical slowing down).  The first-order analysis follows Lesieur, Krzakala &
-    Zdeborova (2017), sec. 6.1 (Delta_Dyn, Delta_IT, Delta_Alg).  Thresholds outside
-    ``[lo, hi]`` are None.
+    points, critical slowing down).  With ``saddles`` the coexistence window itself comes from
+    the saddle-nodes, not from the grid: a ``"min"`` (spinodal) followed by a ``"max"``
+    (algorithmic) brackets it (an end outside ``[lo, hi]`` is None), the order is "first" when
+    the branches differ (by ``gap_tol``) at some of ``n_grid`` points inside it, and the
+    free-entropy crossing is located from those points (``phi_i - phi_u`` increases with the
+    snr there: ``d phi / d snr = m^2 / 4`` on each Wigner branch, ``ratio m_u m_v / 2`` for
+    Wishart) -- so a window narrower than the grid spacing is not missed; the grid decides only
+    when no confirmed window is found (or without ``saddles``: block profiles).  The
+    first-order analysis follows Lesieur, Krzakala & Zdeborova (2017), sec. 6.1 (Delta_Dyn,
+    Delta_IT, Delta_Alg).  Thresholds outside ``[lo, hi]`` are None.
     """
     grid = np.geomspace(lo, hi, n_grid) if lo > 0 else np.linspace(lo, hi, n_grid)
     su, si, pu, pi = branches(grid)
@@ -730,6 +737,62 @@ def locate_branch_transitions(branches, lo: float, hi: float, *, weak_recovery: 
     wr = weak_recovery if (weak_recovery is not None and lo <= weak_recovery <= hi) else None
     out = {"weak_recovery": wr, "information_theoretic": None, "algorithmic": None,
            "perfect_recovery": None, "spinodal": None, "order": None}
+    sn = saddles(lo, hi) if saddles is not None else []
+
+    def has_gap(xs):
+        a, b, _, _ = branches(xs)
+        return (b - a) > gap_tol
+
+    def informative_wins(xs):
+        a, b, fa, fb = branches(xs)
+        return (fb > fa) & ((b - a) > gap_tol)
+
+    def dphi_at(x):
+        a, b, fa, fb = branches(np.array([x]))
+        return float(fb[0] - fa[0]) if (b[0] - a[0]) > gap_tol else np.nan
+
+    def k_section(pred, a, b):
+        return float(refine_switch(pred, a, b, xtol=0.0, k=12, rounds=rounds, value_a=False))
+
+    def it_in(xs, left, right, wins):
+        """The free-entropy crossing from ``informative_wins`` values ``wins`` at the increasing
+        points ``xs`` of a coexistence window whose ends ``left``/``right`` bracket them: k-section
+        of the first False -> True switch, polished by Brent; None when the informative branch never wins."""
+        pos = np.flatnonzero(wins)
+        if not pos.size:
+            return None
+        j = int(pos[0])
+        a0 = xs[j - 1] if j > 0 else left
+        if a0 is None:  # the crossing precedes the first point and the window's start is unknown
+            return None
+        a, b = refine_switch(informative_wins, a0, xs[j], xtol=0.0, k=12, rounds=rounds, value_a=False, bracket=True)
+        r = refine_crossing(dphi_at, a, b)
+        return float(0.5 * (a + b) if r is None else r)
+
+    win = _saddle_window(sn, lo, hi) if saddles is not None else None
+    if win is not None:
+        # one-dimensional states: the coexistence window is [spinodal, algorithmic] between the
+        # saddle-node bifurcations (a "min" of the fixed-point curve p(x) followed by a "max"),
+        # whatever the grid; confirmed and searched for the free-entropy crossing at points inside it
+        # (phi_inf - phi_uninf increases with snr there: d phi / d snr = m^2 / 4 on each branch)
+        sp, alg = win
+        a_, b_ = (lo if sp is None else sp), (hi if alg is None else alg)
+        t = np.linspace(0.0, 1.0, n_grid + 2)[1:-1]
+        xs = a_ + (b_ - a_) * t
+        ua, ia, fa, fb = branches(xs)
+        g = (ia - ua) > gap_tol
+        if g.any():
+            out.update(order="first", spinodal=sp, algorithmic=alg)
+            wins = g & (fb > fa)
+            if sp is None and wins[0]:  # informative already selected at lo: the crossing is below the range
+                it = None
+            else:
+                it = it_in(xs, sp, b_, wins)
+            if it is None and not wins.any() and alg is not None:
+                it = alg  # the informative branch never wins before the uninformative one disappears
+            out["information_theoretic"] = it
+            return out
+        # no gap inside the saddle window (e.g. spurious extrema of p(x)): fall back to the grid
     if not gap.any():
         if wr is not None:
             out.update(information_theoretic=wr, algorithmic=wr, order="second")
@@ -739,14 +802,6 @@ def locate_branch_transitions(branches, lo: float, hi: float, *, weak_recovery: 
     i1 = i0
     while i1 + 1 < n_grid and gap[i1 + 1]:
         i1 += 1
-    sn = saddles(lo, hi) if saddles is not None else []
-
-    def has_gap(xs):
-        a, b, _, _ = branches(xs)
-        return (b - a) > gap_tol
-
-    def k_section(pred, a, b):
-        return float(refine_switch(pred, a, b, xtol=0.0, k=12, rounds=rounds, value_a=False))
 
     def saddle(kind, i):  # the saddle-node of this kind in the grid cell (i, i+1), or next to it
         a, b = grid[max(i - 1, 0)], grid[min(i + 2, n_grid - 1)]
@@ -761,15 +816,6 @@ def locate_branch_transitions(branches, lo: float, hi: float, *, weak_recovery: 
     pos = np.flatnonzero(dphi > 0)
     if pos.size:
         j = i0 + int(pos[0])
-
-        def informative_wins(xs):
-            a, b, fa, fb = branches(xs)
-            return (fb > fa) & ((b - a) > gap_tol)
-
-        def dphi_at(x):
-            a, b, fa, fb = branches(np.array([x]))
-            return float(fb[0] - fa[0]) if (b[0] - a[0]) > gap_tol else np.nan
-
         if j > 0:
             a, b = refine_switch(informative_wins, grid[j - 1], grid[j], xtol=0.0, k=12, rounds=rounds,
                                  value_a=False, bracket=True)
@@ -778,6 +824,22 @@ def locate_branch_transitions(branches, lo: float, hi: float, *, weak_recovery: 
     elif out["algorithmic"] is not None:
         out["information_theoretic"] = out["algorithmic"]
     return out
+
+
+def _saddle_window(sn, lo: float, hi: float):
+    """The first coexistence window ``(spinodal, algorithmic)`` from saddle-nodes ``[(kind, p, x), ...]``
+    sorted by ``p`` in ``[lo, hi]``: a ``"min"`` (informative branch born) followed by the next
+    ``"max"`` (uninformative branch dies); an end outside the range is None (a lone ``"max"``: the
+    window started below ``lo``; a lone ``"min"``: it ends above ``hi``).  None without saddle-nodes."""
+    kinds = [k for k, _, _ in sn]
+    if not kinds:
+        return None
+    if kinds[0] == "max":
+        return None, sn[0][1]
+    for j in range(1, len(sn)):
+        if kinds[j] == "max":
+            return sn[0][1], sn[j][1]
+    return sn[0][1], None
 
 
 def _branches_fn(problem, *, tol=1e-11, max_iter=20000, n_quad=80):

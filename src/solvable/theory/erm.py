@@ -152,7 +152,7 @@ class _LossSide:
         sq = np.sqrt(q)
         ylab = np.array([1.0, -1.0])
         kinks = _prox_kinks_omega(loss, ylab[None, :], V[:, None]).reshape(len(V), -1)
-        s2f = np.maximum(rho - m * m / q if s2 is None else s2, 1e-300 if s2 is not None else 1e-12 * rho)
+        s2f = np.maximum(rho - m * m / q, 1e-12 * rho) if s2 is None else np.maximum(s2, 1e-300)
         bp = np.concatenate([kinks, np.zeros((len(V), 1))], axis=1)
         # near-perfect overlap: Z_out(y, m omega / q, s2) steps at omega = 0 over a width
         # sqrt(s2) q / |m| << sqrt(q); cuts at a few such widths resolve it
@@ -516,19 +516,13 @@ def erm_theory(
             return sep(mh, qh, Vh)
 
     N = len(a)
-
-    hard = isinstance(loss, HardMargin)
+    hard = isinstance(loss, HardMargin)  # solved by _solve_hard_margin, not by iterating F
 
     def F(X):
         # column 3 carries the row index (solve_fixed_point passes only the rows still running)
         idx = X[:, 3].astype(int)
         m, q, V = X[:, 0], np.maximum(X[:, 1], 1e-300), np.maximum(X[:, 2], 1e-300)
-        if hard:  # V solved exactly given (m, q): see _hard_margin_V
-            mh, qh, Vh = side(m, q, np.ones_like(V), a[idx])
-            V = _hard_margin_V(spec, l2_frac * cur["lam"][idx], Vh)
-            mh, qh, Vh = mh / V, qh / V ** 2, Vh / V
-        else:
-            mh, qh, Vh = side(m, q, V, a[idx])
+        mh, qh, Vh = side(m, q, V, a[idx])
         Vh = np.maximum(Vh, 1e-300)
         qh = np.maximum(qh, 1e-300)
         m2, q2, V2 = pen_side(mh, qh, Vh, idx)
@@ -571,7 +565,7 @@ def erm_theory(
 
     X = X0[:, :3].copy()
     all_rows = np.arange(N, dtype=float)
-    small = (lams < lam_continuation) & (not isinstance(loss, HardMargin))
+    small = (lams < lam_continuation) & (not hard)
     if x0 is None and small.any():
         # continuation in lam (stiff small-lam regime): lam_c = 1e-2, 1e-3, ... down to each row's lam
         lc = lam_continuation

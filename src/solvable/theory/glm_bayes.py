@@ -569,11 +569,7 @@ class GLMEquations:
         from scipy.special import polygamma
 
         rho = self.rho
-        q = np.clip(np.asarray(q, float), 0.0, rho)
-        V = rho - q
-        c = np.sqrt(q / rho)
-        x, w = legendre_rule(32)
-        phi = (x + 1.0) * (np.pi / 4)
+        q, V, c, phi, w = self._fold_nodes(q)
         k = c[..., None] * np.sin(phi)
         small = k < 1e-3
         kl = np.where(small, 1.0, k)
@@ -584,6 +580,14 @@ class GLMEquations:
         with np.errstate(divide="ignore", invalid="ignore"):
             G = (1.0 - np.sqrt(V / rho) * H) / V
         return np.where(q > 0, np.maximum(G, 0.0), 0.0)
+
+    def _fold_nodes(self, q):
+        """Shared by :meth:`_fold_G` and :meth:`_fold_psi`: ``q`` clipped to ``[0, rho]``,
+        ``V = rho - q``, ``c = sqrt(q / rho)`` and the 32 Gauss-Legendre nodes ``phi`` in
+        ``(0, pi/2)`` with their weights (on ``[-1, 1]``)."""
+        q = np.clip(np.asarray(q, float), 0.0, self.rho)
+        x, w = legendre_rule(32)
+        return q, self.rho - q, np.sqrt(q / self.rho), (x + 1.0) * (np.pi / 4), w
 
     def _fold_psi(self, q):
         """``psi_out(q) = E log Z_out`` for the noiseless Abs / Square channels, reduced as in
@@ -599,11 +603,7 @@ class GLMEquations:
         (32 Gauss-Legendre x 48 Gauss-Laguerre nodes, ~1e-12).  Square (``y = z^2``) adds the
         Jacobian ``-E log(2|z|) = -log 2 - log(rho)/2 + (gamma + log 2)/2``."""
         rho = self.rho
-        q = np.clip(np.asarray(q, float), 0.0, rho)
-        V = rho - q
-        c = np.sqrt(q / rho)
-        xl, wl = legendre_rule(32)
-        phi = (xl + 1.0) * (np.pi / 4)
+        q, V, c, phi, wl = self._fold_nodes(q)
         u, wg = np.polynomial.laguerre.laggauss(48)
         y = (c[..., None] * np.sin(phi))[..., None] * u  # grid + (32, 48)
         e = np.exp(-2.0 * y)

@@ -521,10 +521,11 @@ def _block_spiked_top(K, D, Theta, s, *, edge_only: bool = False):
     K, D, Theta, s = (np.asarray(a, float) for a in (K, D, Theta, s))
     # the right edge: bisection on z for the existence of the stable real branch
     z_hi = float(np.max(D) + 2.0 * np.sqrt(np.max(K.sum(axis=1))) + 1.0)
-    while _qve_real(K, D, z_hi) is None:
-        z_hi = 2.0 * z_hi + 1.0
-    z_lo = float(np.min(D) - 2.0 * np.sqrt(np.max(K.sum(axis=1))) - 1.0)
     m_hi = _qve_real(K, D, z_hi)
+    while m_hi is None:
+        z_hi = 2.0 * z_hi + 1.0
+        m_hi = _qve_real(K, D, z_hi)
+    z_lo = float(np.min(D) - 2.0 * np.sqrt(np.max(K.sum(axis=1))) - 1.0)
     for _ in range(200):  # to ~1e-5: the polish below takes it to round-off
         if z_hi - z_lo <= 1e-5 * max(1.0, abs(z_hi)):
             break

@@ -55,14 +55,12 @@ if PowerLaw is not None:
         n_sim = np.array([50.0, 200.0]) if quick else np.array([25.0, 50.0, 100.0, 200.0, 400.0])
         seeds = 12 if quick else 40
         lab_s = f"max-margin SVM ({P_SIM} modes)"
-        pb_s = sv.GLM(G, ch, alpha=pls.alpha(np.geomspace(10, 500, 20)), data=pls)
-        for n, v in zip(np.geomspace(10, 500, 20), sv.predict(pb_s, svm).test_error):
+        n_th = np.unique(np.concatenate([np.geomspace(10, 500, 20), n_sim]))  # simulated n are theory points too
+        pb_s = sv.GLM(G, ch, alpha=pls.alpha(n_th), data=pls)
+        for n, v in zip(n_th, sv.predict(pb_s, svm).test_error):
             rows.append({"kind": "theory", "classifier": lab_s, "n": float(n), "test_error": float(v)})
         for n in n_sim:
-            pb = sv.GLM(G, ch, alpha=pls.alpha(n), data=pls)
-            rows.append({"kind": "theory", "classifier": lab_s, "n": float(n),
-                         "test_error": float(sv.predict(pb, svm).test_error)})
-            si = sv.simulate(pb, svm, d=P_SIM, seeds=seeds)
+            si = sv.simulate(pb_s.at(alpha=pls.alpha(n)), svm, d=P_SIM, seeds=seeds)
             for s, v in enumerate(si.samples["test_error"]):
                 rows.append({"kind": "simulation", "classifier": lab_s, "n": float(n), "test_error": float(v),
                              "d": P_SIM, "seed": s})

@@ -194,3 +194,17 @@ def test_max_margin_on_real_random_features():
     si = sv.simulate(pb, MM, d=d, seeds=40)
     assert abs(si.test_error - th.test_error) < 4 * si.se("test_error")
     assert abs(si.q - th.q) < 4 * si.se("q") + 0.3 / np.sqrt(d)
+
+
+def test_max_margin_failure_is_reported(monkeypatch):
+    """If the root finder never lands on a root, the point is NaN, converged=False, with a
+    ConvergenceWarning that says so (never a silent last iterate)."""
+    from types import SimpleNamespace
+
+    from solvable.numerics.fixed_point import ConvergenceWarning
+    from solvable.theory import erm
+
+    monkeypatch.setattr(erm.optimize, "root", lambda G, y0, args=(), **kw: SimpleNamespace(x=np.array([5.0, 5.0]), nfev=1))
+    with pytest.warns(ConvergenceWarning, match="max-margin"):
+        p = sv.predict(sv.GLM(G, sv.channels.Sign(), alpha=2.0), MM)
+    assert p.converged is False and np.isnan(p.test_error)

@@ -631,14 +631,15 @@ def erm_theory(
     }
     bad = ~conv | ~np.all(np.isfinite(np.column_stack(list(values.values()))), axis=1)
     info = {"n_iter": n_pic, "n_newton": n_newton, "n_metric_refined": n_refine, "rho": rho,
-            "message": res.message if res is not None else "converged (Newton)",
+            "message": res.message if res is not None else (
+                "max-margin root (MINPACK hybr with continuation in alpha)" if hard else "converged (Newton)"),
             "diagnostics": res.diagnostics if res is not None else {}}
     if bad.any():
         info["last_iterate"] = X.copy()
         msg = (
             f"ERM saddle point did not converge at {int(bad.sum())} of {N} points "
             f"(alpha={alpha[bad][:5].tolist()}, lam={lams[bad][:5].tolist()}): "
-            f"{res.message if res is not None else 'Newton'}"
+            f"{res.message if res is not None else ('no root of the max-margin equations found (hybr from the previous row, a ladder in alpha and generic starts)' if hard else 'Newton')}"
             + (f"; mse / test_error not resolved to metric_rtol={metric_rtol:g} at some points" if n_refine else "")
         )
         _report_failure(values, bad, info, msg, on_fail, res)

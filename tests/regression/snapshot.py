@@ -208,6 +208,8 @@ def close(a, b, rtol=1e-10, atol=1e-13) -> bool:
         return all(close(x, y, rtol, atol) for x, y in zip(a, b))
     if isinstance(a, str) or isinstance(b, str):
         return a == b
+    if a == b:
+        return True
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
     return abs(a - b) <= atol + rtol * max(abs(a), abs(b))

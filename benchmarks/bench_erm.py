@@ -1,4 +1,4 @@
-"""Timing of the ERM theory engine (solvable.theory.erm).
+"""Timing of the ERM theory engine (solvable.families.erm.equations).
 
 Run:  OMP_NUM_THREADS=1 python benchmarks/bench_erm.py
 Prints the time per curve (median of repeats, imports and a warm-up call excluded).

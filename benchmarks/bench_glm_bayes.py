@@ -45,7 +45,7 @@ def main():
             _, tb = timed(lambda: sv.predict(prob, sv.BayesOptimal()))
             _, ta = timed(lambda: sv.predict(prob, sv.AMP()))
         print(f"{name:40s} {tb:11.3f}s {ta:11.3f}s")
-    from solvable.theory import glm_bayes
+    from solvable.families.glm_bayes import equations as glm_bayes
 
     print(f"{'noisy pair':40s} {'BO 20 pts (first, incl. build)':>31s} {'BO 20 pts':>10s} {'BO 200 pts':>11s} {'AMP 200 pts':>12s}")
     for name, prior, ch in NOISY_PAIRS:

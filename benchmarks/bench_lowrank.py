@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 import solvable as sv
-from solvable.priors import GaussBernoulli, Rademacher, SparseRademacher
+from solvable.blocks.priors import GaussBernoulli, Rademacher, SparseRademacher
 
 
 def timed(label, fn, repeat=1):

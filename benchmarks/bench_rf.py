@@ -15,8 +15,8 @@ import time
 import numpy as np
 
 import solvable as sv
-from solvable.kernels import PowerLaw, RandomFeatures
-from solvable.theory.random_features import mei_montanari_test_error
+from solvable.blocks.data.kernels import PowerLaw, RandomFeatures
+from solvable.families.random_features.equations import mei_montanari_test_error
 
 
 def timed(f, repeat=3):

@@ -1,5 +1,5 @@
 """A plain, step-by-step online SGD (no Gram trick, no batching over seeds): the reference the
-vectorised :mod:`solvable.algorithms.sgd` is tested against."""
+vectorised :mod:`solvable.families.sgd.algorithm` is tested against."""
 import numpy as np
 
 

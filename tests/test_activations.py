@@ -7,7 +7,7 @@ from math import factorial
 import numpy as np
 import pytest
 
-from solvable.activations import ACTIVATIONS, get_activation
+from solvable.blocks.activations import ACTIVATIONS, get_activation
 
 SQ2PI = np.sqrt(2 * np.pi)
 

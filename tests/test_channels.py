@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 from scipy.special import ndtr
 
-from solvable import channels as C
+from solvable.blocks import channels as C
 from solvable.numerics.special import truncnorm_moments
 
 NOISY = [

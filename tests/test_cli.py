@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 import solvable as sv
-from solvable import registry
+from solvable.core import registry as registry
 from solvable.cli import main
 
 

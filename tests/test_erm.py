@@ -1,4 +1,4 @@
-"""ERM theory (solvable.theory.erm): closed forms, published limits, errors."""
+"""ERM theory (solvable.families.erm.equations): closed forms, published limits, errors."""
 from __future__ import annotations
 
 import warnings
@@ -8,7 +8,7 @@ import pytest
 from scipy import optimize, stats
 
 import solvable as sv
-from solvable.theory.erm import erm_theory, optimal_penalty, separability_threshold
+from solvable.families.erm.equations import erm_theory, optimal_penalty, separability_threshold
 
 G = sv.priors.Gaussian()
 
@@ -178,7 +178,7 @@ def test_quadrature_converged():
 
 def test_loss_side_against_monte_carlo():
     """The (mhat, qhat, Vhat) integrals against plain Monte Carlo over (z, omega, y)."""
-    from solvable.theory.erm import _LossSide
+    from solvable.families.erm.equations import _LossSide
 
     rng = np.random.default_rng(0)
     n = 400_000
@@ -339,7 +339,7 @@ def test_krr_small_excess_error_default_tolerances(noise):
     difference of O(1) numbers).  With DEFAULT options, every point of the curve n = 10..1e7 must
     match an independent computation to 1e-6 relative (the float64 reference itself is good to
     ~1e-7 there, limited by that cancellation); the bias + variance split must add up."""
-    from solvable.kernels import PowerLaw
+    from solvable.blocks.data.kernels import PowerLaw
 
     pl = PowerLaw(2.0, 0.3, n_modes=10**15, exact_modes=2000, tail_nodes=48)
     ns = np.logspace(1, 7, 61)
@@ -366,9 +366,9 @@ def test_random_features_ridge_small_lam_converges():
     {0.3, 0.35}.  The square loss with L2 is solved by one monotone scalar equation: it converges
     down to lam = 1e-8 (across the interpolation peak at alpha = gamma) and matches Mei & Montanari
     (CPAM 2022, Thm. 1) computed independently."""
-    from solvable.activations import get_activation
-    from solvable.kernels import RandomFeatures
-    from solvable.theory.random_features import mei_montanari_test_error
+    from solvable.blocks.activations import get_activation
+    from solvable.blocks.data.kernels import RandomFeatures
+    from solvable.families.random_features.equations import mei_montanari_test_error
 
     al = np.array([0.3, 0.35, 0.5, 1.0, 2.0])
     pb = sv.GLM(G, sv.channels.Linear(0.1), alpha=al, data=RandomFeatures("erf", 1.0))
@@ -380,7 +380,7 @@ def test_random_features_ridge_small_lam_converges():
 
 
 def _huber_krr(ns, **opts):
-    from solvable.kernels import PowerLaw
+    from solvable.blocks.data.kernels import PowerLaw
 
     pl = PowerLaw(2.0, 0.3, n_modes=10**10, exact_modes=500, tail_nodes=24)
     pb = sv.GLM(G, sv.channels.Linear(0.0), alpha=pl.alpha(ns), data=pl)
@@ -418,7 +418,7 @@ def test_generic_fixed_point_small_errors_flagged_or_accurate():
 def test_separability_threshold_infinite_for_noiseless_visible_teacher():
     """A noiseless sign teacher seen by the student separates its own data at every alpha
     (alpha_c = inf); label noise makes alpha_c finite (2 for random labels, Cover 1965)."""
-    from solvable.theory.erm import separability_threshold
+    from solvable.families.erm.equations import separability_threshold
 
     assert separability_threshold(sv.channels.Sign()) == np.inf
     assert np.isfinite(separability_threshold(sv.channels.Sign(flip=0.2)))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import solvable as sv
-from solvable.algorithms.erm_solvers import kkt_residual, solve_erm
+from solvable.families.erm.solvers import kkt_residual, solve_erm
 
 G = sv.priors.Gaussian()
 

@@ -23,8 +23,8 @@ import pytest
 
 import solvable as sv
 from solvable.experiments import Store, SweepError, aggregate_table, config_key, replace_path
-from solvable.learners import Learner
-from solvable.registry import register_simulation, register_theory
+from solvable.blocks.learners import Learner
+from solvable.core.registry import register_simulation, register_theory
 
 HERE = Path(__file__).resolve().parent
 

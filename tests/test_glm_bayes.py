@@ -1,4 +1,4 @@
-"""Bayes-optimal GLM theory (solvable.theory.glm_bayes) and GAMP (solvable.algorithms.gamp).
+"""Bayes-optimal GLM theory (solvable.families.glm_bayes.equations) and GAMP (solvable.families.glm_bayes.gamp).
 
 Published values: Rademacher prior + noiseless sign (binary perceptron): alpha_IT = 1.245
 (Gyorgyi, PRA 41, 7097 (1990); Sompolinsky, Tishby & Seung, PRL 65, 1683 (1990)), alpha_alg = 1.493
@@ -15,8 +15,8 @@ from scipy.integrate import quad
 from scipy.optimize import minimize_scalar
 
 import solvable as sv
-from solvable.algorithms.gamp import gamp, side_information_start
-from solvable.theory.glm_bayes import GLMEquations, glm_phase_transitions, information_dimension
+from solvable.families.glm_bayes.gamp import gamp, side_information_start
+from solvable.families.glm_bayes.equations import GLMEquations, glm_phase_transitions, information_dimension
 
 P, C = sv.priors, sv.channels
 
@@ -292,8 +292,8 @@ def test_discontinuous_transitions_unchanged_by_the_continuous_rule():
     E = 0 moves every MSE towards 0: not for first-order transitions (compressed sensing,
     phase retrieval, Gauss-Bernoulli x ReLU, binary perceptron), whose thresholds stay those of
     the free-entropy crossing and of the spinodal (binary perceptron alg 1.49264, before and after)."""
-    from solvable.theory._transitions import continuous_perfect_transitions
-    from solvable.theory.glm_bayes import glm_family
+    from solvable.core.transitions import continuous_perfect_transitions
+    from solvable.families.glm_bayes.equations import glm_family
 
     for prior, channel, (lo, hi) in [(P.GaussBernoulli(0.2), C.Linear(0.0), (0.1, 0.5)),
                                      (P.GaussBernoulli(0.5), C.ReLU(0.0), (0.5, 1.5)),
@@ -307,7 +307,7 @@ def test_discontinuous_transitions_unchanged_by_the_continuous_rule():
 def test_transitions_machinery_continuous_toy_family():
     """_transitions on a toy deficit map F_p(d) = (2 / p) d / (1 + sqrt(d)): slope 2 / p at d = 0,
     fixed point d* = (2 / p - 1)^2 below p = 2 (continuous transition to perfect recovery at 2)."""
-    from solvable.theory._transitions import FixedPointFamily, locate_transitions
+    from solvable.core.transitions import FixedPointFamily, locate_transitions
 
     fam = FixedPointFamily(
         step=lambda p, x: (2.0 / p[:, None]) * x / (1.0 + np.sqrt(x)),
@@ -376,7 +376,7 @@ def test_transitions_machinery_on_a_toy_family():
     """_transitions on the mean-field ferromagnet m = tanh(beta m + h) in the field h (beta = 2):
     the branches m < 0 and m > 0 coexist for |h| < h_s (closed-form spinodal) and their free
     entropies cross at h = 0 by symmetry."""
-    from solvable.theory._transitions import FixedPointFamily, locate_transitions, refine_switch
+    from solvable.core.transitions import FixedPointFamily, locate_transitions, refine_switch
 
     assert abs(refine_switch(lambda p: p > 0.3712345, 0.0, 1.0, xtol=1e-8) - 0.3712345) < 1e-8
     beta = 2.0
@@ -402,7 +402,7 @@ def test_accelerated_iteration_matches_plain():
     """The safeguarded extrapolation (_transitions._aitken) changes the cost, not the fixed point:
     near weak recovery (slow escape from q ~ 0, then slow approach) and near the spinodal of
     phase retrieval, and on the toy ferromagnet with coexisting branches."""
-    from solvable.theory._transitions import FixedPointFamily, branches, locate_transitions
+    from solvable.core.transitions import FixedPointFamily, branches, locate_transitions
 
     al = np.array([0.49, 0.52, 0.9, 1.12, 2.0])
     prob = _glm(P.Gaussian(), C.Abs(), al)
@@ -522,7 +522,7 @@ def test_noisy_relu_abs_channel_integrals_match_adaptive_quadrature(channel, rho
     G <= 2.8e-8, psi <= 1e-8); the former 3D rule (local field x inner field x output noise,
     Hermite 12 x 8) was off by 1.3e-4 (ReLU(0.01), q = 0.3) and 4.4e-4 (Abs(0.01), q = 0.3) in G.
     Tolerances: a few times the largest measured deviation."""
-    from solvable.theory.glm_bayes import _pl_noisy_moments
+    from solvable.families.glm_bayes.equations import _pl_noisy_moments
 
     eq = GLMEquations(P.Gaussian(0.0, rho), channel)
     kind = "relu" if isinstance(channel, C.ReLU) else "abs"
@@ -545,7 +545,7 @@ def test_noisy_relu_abs_channel_integrals_match_adaptive_quadrature(channel, rho
 def test_noisy_relu_curve_matches_direct_integrals():
     """A BayesOptimal curve for Gaussian x ReLU(0.05) (interpolated channel integrals) is a fixed point
     of state evolution evaluated with the direct (omega, y) rule at 16 nodes per piece."""
-    from solvable.theory.glm_bayes import _pl_noisy_expect
+    from solvable.families.glm_bayes.equations import _pl_noisy_expect
 
     al = np.array([0.5, 1.5, 3.0])
     bo = sv.predict(_glm(P.Gaussian(), C.ReLU(0.05), al), sv.BayesOptimal())
@@ -563,7 +563,7 @@ def test_noisy_square_channel_integrals_match_channel_quadrature():
     quadrature of Square(0.1) at q = 0.5 -- 400 s, not run here -- gives G = 0.8996938051,
     psi = -1.2710431203: the 8-node rule is off by 8.3e-9 relative / 2.6e-9; the former 3D rule
     gave 0.8995332 / -1.2710455.)"""
-    from solvable.theory import glm_bayes as gb
+    from solvable.families.glm_bayes import equations as gb
 
     ch = C.Square(0.1)
     y = np.array([-0.3, 0.0, 0.05, 0.4, 1.0, 3.0])[:, None]

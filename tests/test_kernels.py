@@ -1,4 +1,4 @@
-"""Data models of solvable.kernels: Marchenko-Pastur quadrature, Hermite data, exact overlaps of
+"""Data models of solvable.data: Marchenko-Pastur quadrature, Hermite data, exact overlaps of
 real random features, power-law spectra (tail quadrature), validation."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from scipy import integrate
 
 import solvable as sv
 import solvable.data as D
-from solvable.activations import get_activation
-from solvable.kernels import (
+from solvable.blocks.activations import get_activation
+from solvable.blocks.data.kernels import (
     PowerLaw,
     RandomFeatures,
     _rf_overlaps,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import solvable as sv
-from solvable.kernels import PowerLaw
+from solvable.blocks.data.kernels import PowerLaw
 
 # 10^15 modes: the first 2000 summed exactly, the tail by quadrature in log k (see PowerLaw); the
 # truncation is invisible for n <= 10^11.  Default tolerances: the square-loss engine returns the
@@ -115,7 +115,7 @@ def _ridge_classification_exponent(a, r, ns):
     pb = sv.GLM(sv.priors.Gaussian(), sv.channels.Sign(), alpha=pl.alpha(ns), data=pl)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pr = sv.theory.erm.optimal_penalty(pb, sv.ERM(sv.losses.Square(), sv.penalties.L2(1.0)),
+        pr = sv.families.erm.equations.optimal_penalty(pb, sv.ERM(sv.losses.Square(), sv.penalties.L2(1.0)),
                                            lam_range=(1e-30, 1e2), tol=1e-13, rtol=1e-12)
     assert np.all(pr.converged) and not np.any(pr.info.get("at_boundary", False))
     return -np.polyfit(np.log(ns), np.log(pr.test_error), 1)[0]

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 
-from solvable import losses as L
+from solvable.blocks import losses as L
 
 LOSSES = [L.Square(), L.Logistic(), L.Hinge(), L.Huber(1.0), L.Huber(0.3), L.Absolute()]
 

@@ -7,8 +7,8 @@ import pytest
 from scipy import integrate, optimize
 
 import solvable as sv
-from solvable.priors import GaussBernoulli, Gaussian, Rademacher, SparseRademacher
-from solvable.theory.lowrank import _ScalarChannel, state_evolution
+from solvable.blocks.priors import GaussBernoulli, Gaussian, Rademacher, SparseRademacher
+from solvable.families.lowrank.equations import _ScalarChannel, state_evolution
 
 BO, AMP, SPEC = sv.BayesOptimal(), sv.AMP(), sv.Spectral()
 
@@ -358,7 +358,7 @@ def test_profile_amp_and_transformed_spectral_recover_above_not_below():
 def test_block_spectral_theory_reduces_to_bbp():
     """Equal variances split into blocks (and one block of variance 2): the quadratic-vector-equation
     route gives the closed-form BBP values, for PCA and for the transformed matrix (outlier at 1)."""
-    from solvable.theory.lowrank import _block_spiked_top
+    from solvable.families.lowrank.equations import _block_spiked_top
 
     c = np.array([0.3, 0.7])
     s = np.sqrt(c)
@@ -379,7 +379,7 @@ def test_transformed_spectral_threshold_and_outlier(profile):
     snr rho^2 lambda_max(M) = 1 of Mergny, Ko & Krzakala (2024, Thm. 2.3) says, here computed
     independently as the snr at which lambda_max(N Theta N) reaches 1 at the edge of the bulk; above
     it the outlier sits at 1 and the overlap grows continuously from 0."""
-    from solvable.theory.lowrank import _block_spiked_top, _profile_blocks
+    from solvable.families.lowrank.equations import _block_spiked_top, _profile_blocks
 
     lam = profile.top_eigenvalue
     prob = sv.SpikedWigner(Rademacher(), 1.0, profile=profile)
@@ -448,10 +448,10 @@ def _brute_saddle(se, m_lo, m_hi, s_lo, s_hi, sgn):
 def test_sparse_rademacher_thresholds_are_saddle_nodes():
     """The spinodal (informative branch born) and the algorithmic threshold (uninformative branch
     dies) of sparse Rademacher rho = 0.05 are saddle-node bifurcations of the SE map: checked against
-    a brute-force scan of F(m) - m (module docstring of :mod:`solvable.theory._transitions`) to 1e-10
+    a brute-force scan of F(m) - m (module docstring of :mod:`solvable.core.transitions`) to 1e-10
     relative (measured 1e-13-1e-15), and F'(m*) = 1 there.  The free-entropy crossing agrees with
     brentq on phi_inf - phi_uninf from ``predict`` (the branches of the Bayes-optimal prediction)."""
-    from solvable.theory import lowrank as lr
+    from solvable.families.lowrank import equations as lr
 
     prob = sv.SpikedWigner(SparseRademacher(0.05), 1.0)
     t = sv.phase_transitions(prob, BO, snr=(100.0, 600.0))
@@ -462,7 +462,7 @@ def test_sparse_rademacher_thresholds_are_saddle_nodes():
     assert abs(t["spinodal"] - sp) < 1e-10 * sp, (t["spinodal"], sp)
     assert abs(t["algorithmic"] - alg) < 1e-10 * alg, (t["algorithmic"], alg)
     # the saddle-node equations F(m) = m, F'(m) = 1 at the located point
-    from solvable.theory._transitions import saddle_nodes
+    from solvable.core.transitions import saddle_nodes
 
     for kind, p, m in saddle_nodes(lambda s, x: se.step(x, s), rho * lr._M_GRID, 100.0, 600.0):
         F = lambda x: se.step(np.array([[x]]), np.array([p]))[0, 0]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import solvable as sv
-from solvable.priors import Gaussian, Rademacher, SparseRademacher
-from solvable.theory.lowrank import state_evolution
+from solvable.blocks.priors import Gaussian, Rademacher, SparseRademacher
+from solvable.families.lowrank.equations import state_evolution
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ import pytest
 from scipy import optimize
 
 import solvable as sv
-from solvable.algorithms.erm_solvers import kkt_residual, max_margin, solve_erm
-from solvable.kernels import PowerLaw
+from solvable.families.erm.solvers import kkt_residual, max_margin, solve_erm
+from solvable.blocks.data.kernels import PowerLaw
 from test_erm import max_margin_reference
 
 G = sv.priors.Gaussian()
@@ -77,7 +77,7 @@ def test_max_margin_errors():
     # label noise: separable only below alpha_c (Candes & Sur), the max-margin classifier above
     # it does not exist
     ch = sv.channels.Sign(flip=0.1)
-    ac = sv.theory.erm.separability_threshold(ch)
+    ac = sv.families.erm.equations.separability_threshold(ch)
     with pytest.raises(ValueError, match="separable"):
         sv.predict(sv.GLM(G, ch, alpha=1.1 * ac), MM)
     p = sv.predict(sv.GLM(G, ch, alpha=0.5 * ac), MM)
@@ -183,11 +183,11 @@ def test_max_margin_on_real_random_features():
     Max margin at alpha = 0.5 against the Gaussian-equivalent theory: the 0-1 error within 4 se;
     q carries a finite-size excess measured as 0.028, 0.030, 0.014 at d = 100, 150, 400 (shrinking
     ~ d^-1/2), allowed as 0.3 / sqrt(d)."""
-    from solvable.kernels import RandomFeatures
+    from solvable.blocks.data.kernels import RandomFeatures
 
     data = RandomFeatures("relu", 2.0)
     spec = data.spectrum(G)
-    assert abs(sv.theory.erm.separability_threshold(sv.channels.Sign(), spec.rho, spec.explained) - 3.846) < 1e-3
+    assert abs(sv.families.erm.equations.separability_threshold(sv.channels.Sign(), spec.rho, spec.explained) - 3.846) < 1e-3
     pb = sv.GLM(G, sv.channels.Sign(), alpha=0.5, data=data)
     th = sv.predict(pb, MM)
     d = 100
@@ -202,7 +202,7 @@ def test_max_margin_failure_is_reported(monkeypatch):
     from types import SimpleNamespace
 
     from solvable.numerics.fixed_point import ConvergenceWarning
-    from solvable.theory import erm
+    from solvable.families.erm import equations as erm
 
     monkeypatch.setattr(erm.optimize, "root", lambda G, y0, args=(), **kw: SimpleNamespace(x=np.array([5.0, 5.0]), nfev=1))
     with pytest.warns(ConvergenceWarning, match="max-margin"):

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 
-from solvable import penalties as Pn
+from solvable.blocks import penalties as Pn
 
 PENALTIES = [Pn.L2(0.0), Pn.L2(0.7), Pn.L1(0.4), Pn.ElasticNet(0.8, 0.3), Pn.ElasticNet(1.5, 1.0), Pn.ElasticNet(0.5, 0.0)]
 

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
-from solvable import priors as P
+from solvable.blocks import priors as P
 
 PRIORS = [
     P.Gaussian(),

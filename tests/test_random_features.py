@@ -10,8 +10,8 @@ import pytest
 from scipy.optimize import minimize_scalar
 
 import solvable as sv
-from solvable.kernels import RandomFeatures
-from solvable.theory.random_features import mei_montanari_nu, mei_montanari_test_error
+from solvable.blocks.data.kernels import RandomFeatures
+from solvable.families.random_features.equations import mei_montanari_nu, mei_montanari_test_error
 
 GAUSS = sv.priors.Gaussian()
 
@@ -94,12 +94,12 @@ def test_double_descent_peak_at_p_equals_n_and_optimal_lam_removes_it():
     best = np.array(best)
     assert np.all(np.diff(best) < 0) and best.max() < 1.05  # no peak left
     # the engine's optimal_penalty (issue 4) must agree where it is available
-    from solvable.theory import erm
+    from solvable.families.erm import equations as erm
 
     try:
         opt = erm.optimal_penalty(pb.at(alpha=grid), _ridge(0.1))
     except NotImplementedError:
-        pytest.skip("solvable.theory.erm.optimal_penalty not implemented yet (issue 4)")
+        pytest.skip("solvable.families.erm.equations.optimal_penalty not implemented yet (issue 4)")
     np.testing.assert_allclose(opt.test_error, best, rtol=1e-5)
     assert np.all(np.diff(opt.test_error) < 0)
 

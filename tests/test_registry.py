@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 
 import solvable as sv
-from solvable import registry
-from solvable.channels import Linear, Sign
-from solvable.learners import AMP, ERM, BayesOptimal, Learner
-from solvable.losses import Hinge, Logistic, Square
-from solvable.penalties import L1, L2
-from solvable.priors import Gaussian, GaussBernoulli, Rademacher
-from solvable.results import Prediction, SimulationResult, aggregate
+from solvable.core import registry as registry
+from solvable.blocks.channels import Linear, Sign
+from solvable.blocks.learners import AMP, ERM, BayesOptimal, Learner
+from solvable.blocks.losses import Hinge, Logistic, Square
+from solvable.blocks.penalties import L1, L2
+from solvable.blocks.priors import Gaussian, GaussBernoulli, Rademacher
+from solvable.core.results import Prediction, SimulationResult, aggregate
 
 
 @dataclass(frozen=True)

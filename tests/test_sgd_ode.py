@@ -1,4 +1,4 @@
-"""Theory of online SGD for committee machines (solvable.theory.sgd_ode).
+"""Theory of online SGD for committee machines (solvable.families.sgd.equations).
 
 Checked three ways: the Gaussian integrals against independent computations (quadrature,
 Monte Carlo, polynomial moments); the ODE against published values (Saad & Solla's symmetric
@@ -10,8 +10,8 @@ import pytest
 from scipy.optimize import fsolve, minimize_scalar
 
 import solvable as sv
-from solvable.activations import get_activation
-from solvable.theory.sgd_ode import (
+from solvable.blocks.activations import get_activation
+from solvable.families.sgd.equations import (
     erf_integrals,
     ode_rhs,
     quadrature_integrals,

@@ -1,4 +1,4 @@
-"""Finite-d online SGD (solvable.simulations.sgd / algorithms.sgd) and its agreement with the ODEs.
+"""Finite-d online SGD (solvable.families.sgd.experiment / families.sgd.algorithm) and its agreement with the ODEs.
 
 Theory and simulation are compared *paired*: the ODE of seed s starts from the overlaps of the
 weights simulation seed s starts from (``predict(..., d=d, seed=s)``), so the remaining difference
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import solvable as sv
-from solvable.activations import get_activation
-from solvable.algorithms.sgd import online_sgd_committee
+from solvable.blocks.activations import get_activation
+from solvable.families.sgd.algorithm import online_sgd_committee
 
 from _sgd_reference import reference_sgd
 
@@ -329,7 +329,7 @@ def test_he3_finite_d_drift_tends_to_the_ode():
     He3 right-hand side) but slowly: lr a / sqrt d, the relative size of one step, is O(1) already for
     fields |lambda| ~ 3-4 where He3's a ~ lambda^5/2 carries most of E[a^2] = C, so the linearised
     renormalisation -lr^2 a^2/(2d) of the ODE overestimates the loss of overlap at finite d."""
-    from solvable.theory.sgd_ode import ode_rhs
+    from solvable.families.sgd.equations import ode_rhs
 
     he3 = get_activation("he3")
     lr = 0.1

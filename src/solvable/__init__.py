@@ -2,16 +2,22 @@
 
 Theory (``predict``) and matched finite-size simulation (``simulate``) of the same
 teacher-student problem, through one registry keyed by (problem, learner) types.
+
+Layers (imports point down): ``numerics`` -> ``core`` -> ``blocks`` -> ``families`` ->
+``experiments``.  The block namespaces are re-exported here (``sv.priors``, ``sv.losses``,
+``sv.data``, ...), the families live in ``sv.families.<name>``.
 """
 from __future__ import annotations
 
+import sys as _sys
+
 __version__ = "0.1.0"
 
-from . import activations, channels, losses, numerics, penalties, priors  # noqa: F401
-from .learners import AMP, ERM, BayesOptimal, Learner, OnlineSGD, Spectral
-from .numerics import ConvergenceError, ConvergenceWarning
-from .problems import GLM, Committee, NoiseProfile, SpikedWigner, SpikedWishart
-from .registry import (
+from solvable import numerics
+from solvable.blocks import activations, channels, data, losses, penalties, priors
+from solvable.blocks.learners import AMP, ERM, BayesOptimal, Learner, Spectral
+from solvable.blocks.problems import GLM
+from solvable.core.registry import (
     UnsupportedPairError,
     phase_transitions,
     predict,
@@ -21,21 +27,33 @@ from .registry import (
     simulate,
     supported_pairs,
 )
-from .results import Prediction, SimulationResult
-from .theory.random_features import rates  # noqa: E402  (kernel ridge decay exponents)
-from . import theory as _theory  # noqa: F401,E402  (registers the engines)
-from . import simulations as _simulations  # noqa: F401,E402
-from . import data  # noqa: F401,E402  (data models: covariance spectra, Gaussian covariate model)
-from .theory.erm import optimal_penalty  # noqa: E402
-from . import experiments  # noqa: E402
-from .experiments import plot, plot_phase_diagram, sweep  # noqa: E402
+from solvable.core.results import Prediction, SimulationResult
+from solvable.numerics import ConvergenceError, ConvergenceWarning
+from solvable import families  # registers every family
+from solvable.families.erm import optimal_penalty
+from solvable.families.lowrank import NoiseProfile, SpikedWigner, SpikedWishart
+from solvable.families.random_features import rates
+from solvable.families.sgd import Committee, OnlineSGD
+from solvable import experiments
+from solvable.experiments import plot, plot_phase_diagram, sweep
+
+# ``import solvable.priors`` (and the other block namespaces) keeps working
+for _name in ("activations", "channels", "data", "losses", "penalties", "priors"):
+    _sys.modules[f"{__name__}.{_name}"] = globals()[_name]
 
 __all__ = [
-    "__version__", "activations", "channels", "losses", "numerics", "penalties", "priors",
-    "AMP", "ERM", "BayesOptimal", "Learner", "Spectral", "GLM", "NoiseProfile", "SpikedWigner", "SpikedWishart", "OnlineSGD", "Committee",
-    "ConvergenceError", "ConvergenceWarning", "UnsupportedPairError",
-    "phase_transitions", "predict", "simulate", "supported_pairs",
-    "register_simulation", "register_theory", "register_transitions",
-    "Prediction", "SimulationResult", "rates",
-    "experiments", "sweep", "plot", "plot_phase_diagram",
+    "__version__",
+    # blocks
+    "activations", "channels", "data", "losses", "penalties", "priors", "numerics",
+    # problems and learners
+    "GLM", "SpikedWigner", "SpikedWishart", "NoiseProfile", "Committee",
+    "Learner", "BayesOptimal", "AMP", "ERM", "Spectral", "OnlineSGD",
+    # the driver
+    "predict", "simulate", "phase_transitions", "supported_pairs",
+    "register_theory", "register_simulation", "register_transitions",
+    "Prediction", "SimulationResult", "ConvergenceError", "ConvergenceWarning", "UnsupportedPairError",
+    # family helpers users expect at the top
+    "optimal_penalty", "rates",
+    # experiments
+    "families", "experiments", "sweep", "plot", "plot_phase_diagram",
 ]

@@ -88,7 +88,7 @@ def _print_frame(df, file=None) -> None:
 # ---------------------------------------------------------------------------------------------
 def _cmd_list(args) -> int:
     import solvable as sv
-    from .experiments.gallery import recipes
+    from solvable.experiments.gallery import recipes
 
     pairs = sv.supported_pairs()
     recs = recipes()
@@ -116,8 +116,8 @@ def _cmd_list(args) -> int:
 def _cmd_demo(args) -> int:
     import numpy as np
 
-    from .experiments import plot
-    from .experiments.gallery.perceptron import LAM, STYLES, perceptron_table, summary_table
+    from solvable.experiments import plot
+    from solvable.experiments.gallery.perceptron import LAM, STYLES, perceptron_table, summary_table
 
     if args.d < 2 or args.seeds < 2:
         raise UsageError("--d must be >= 2 and --seeds >= 2")
@@ -151,7 +151,7 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_reproduce(args) -> int:
-    from .experiments.gallery import reproduce
+    from solvable.experiments.gallery import reproduce
 
     out = Path(args.out) if args.out else Path(args.name)
     t0 = time.perf_counter()
@@ -172,7 +172,7 @@ def _cmd_reproduce(args) -> int:
 
 
 def _cmd_sweep(args) -> int:
-    from .experiments.spec import SpecError, load_spec
+    from solvable.experiments.spec import SpecError, load_spec
 
     try:
         spec = load_spec(args.spec)
@@ -190,7 +190,7 @@ def _cmd_sweep(args) -> int:
         table.to_csv(out / f"{spec.name}.csv", index=False)
         print(f"wrote {out / (spec.name + '.csv')}", file=sys.stderr)
         if spec.plot:
-            from .experiments import plot
+            from solvable.experiments import plot
             import matplotlib.pyplot as plt
 
             kw = dict(spec.plot)

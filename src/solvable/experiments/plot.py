@@ -170,8 +170,8 @@ def transition_lines(problem, learner, x: str, x_range: tuple[float, float], y: 
     """Transition lines of a phase diagram: for each value of the dotted field ``y`` (e.g.
     ``"channel.noise"``), ``sv.phase_transitions(problem, learner, x=x_range)``; returns
     ``{name: (x_values, y_values)}`` for every transition found at some y."""
-    from ..registry import phase_transitions
-    from .config import replace_path
+    from solvable.core.registry import phase_transitions
+    from solvable.experiments.config import replace_path
 
     found: dict[str, tuple[list, list]] = {}
     for yv in np.asarray(y_values, dtype=float):

@@ -50,23 +50,28 @@ class SpecError(ValueError):
 
 
 def _namespaces():
-    from .. import activations, channels, learners, losses, penalties, priors, problems
     import solvable
+    from solvable.blocks import activations, channels, data, learners, losses, penalties, priors
+    from solvable.core.registry import learner_types, problem_types
 
+    registered_learners = _namespace("learners", learner_types())
     blocks = {
         "prior": (priors, priors.Prior), "prior_u": (priors, priors.Prior), "prior_v": (priors, priors.Prior),
         "channel": (channels, channels.Channel), "loss": (losses, losses.Loss),
-        "penalty": (penalties, penalties.Penalty), "learner": (learners, learners.Learner),
+        "penalty": (penalties, penalties.Penalty), "learner": (registered_learners, learners.Learner),
     }
-    mods = [problems, solvable, learners, priors, channels, losses, penalties, activations]
-    import importlib
-
-    for name in ("data", "kernels"):  # data models (covariances, random features, ...)
-        try:
-            mods.append(importlib.import_module(f"solvable.{name}"))
-        except ImportError:  # pragma: no cover
-            pass
+    mods = [_namespace("problems", problem_types()), solvable, registered_learners, priors, channels, losses,
+            penalties, activations, data]
     return blocks, mods
+
+
+def _namespace(name, classes):
+    """A module-like namespace of registered classes (``__all__`` lists them)."""
+    import types
+
+    ns = types.SimpleNamespace(**{c.__name__: c for c in classes})
+    ns.__all__ = sorted(c.__name__ for c in classes)
+    return ns
 
 
 def _classes(module, base=None) -> dict[str, type]:
@@ -82,9 +87,9 @@ def _classes(module, base=None) -> dict[str, type]:
 def _find_class(key: str, name: Any, role: str) -> type:
     blocks, mods = _namespaces()
     if role == "problem":
-        from .. import problems
+        from solvable.core.registry import problem_types
 
-        choices = _classes(problems)
+        choices = {c.__name__: c for c in problem_types()}
         what = "problem"
     elif role in blocks:
         mod, base = blocks[role]
@@ -110,7 +115,7 @@ def build_object(key: str, value: Any, role: str) -> Any:
     blocks, _ = _namespaces()
     if isinstance(value, str) and (role in blocks or role == "problem"):
         if role == "loss":
-            from ..losses import get_loss
+            from solvable.blocks.losses import get_loss
 
             try:
                 return get_loss(value)
@@ -207,7 +212,7 @@ class SweepSpec:
 
     def run(self, **kw):
         """Run the sweep (``kw``: store, executor, workers, progress)."""
-        from .sweep import sweep
+        from solvable.experiments.sweep import sweep
 
         return sweep(self.problem, self.learner, self.over, simulate=self.simulate, theory=self.theory,
                      theory_options=self.theory_options, aggregate=self.aggregate, **kw)
@@ -244,7 +249,7 @@ def parse_spec(raw: Any) -> SweepSpec:
         over["learner"] = built
     else:
         learner = build_object("learner", raw["learner"], "learner")
-    from .config import resolve_path
+    from solvable.experiments.config import resolve_path
 
     for k, v in over_raw.items():
         if not isinstance(k, str):

@@ -16,11 +16,11 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .. import registry
-from ..results import Prediction
-from .config import canonical, canonical_json, config_key, replace_path, resolve_path
-from .executors import resolve_executor, run_tasks
-from .store import Store
+from solvable.core import registry as registry
+from solvable.core.results import Prediction
+from solvable.experiments.config import canonical, canonical_json, config_key, replace_path, resolve_path
+from solvable.experiments.executors import resolve_executor, run_tasks
+from solvable.experiments.store import Store
 
 __all__ = ["sweep", "SweepError", "aggregate_table", "FIELD_ORDER"]
 

@@ -1,13 +1,13 @@
 """Layer 1: Gaussian expectations, fixed points, special functions."""
-from .fixed_point import (
+from solvable.numerics.fixed_point import (
     ConvergenceError,
     ConvergenceWarning,
     FixedPointResult,
     continuation,
     solve_fixed_point,
 )
-from .gauss import gauss_expect, gauss_expect_2d, hermite_rule, legendre_rule
-from .special import (
+from solvable.numerics.gauss import gauss_expect, gauss_expect_2d, hermite_rule, legendre_rule
+from solvable.numerics.special import (
     log_phi,
     log_Phi,
     mills_ratio,

@@ -65,13 +65,13 @@ class Recipe:
     description: str = ""
 
     def available(self) -> bool:
-        from ...registry import supported_pairs
+        from solvable.core.registry import supported_pairs
 
         pairs = supported_pairs()
         return all((p, l) in pairs[kind] for p, l, kind in self.requires)
 
     def missing(self) -> list[str]:
-        from ...registry import supported_pairs
+        from solvable.core.registry import supported_pairs
 
         pairs = supported_pairs()
         return [f"{kind} of ({p}, {l})" for p, l, kind in self.requires if (p, l) not in pairs[kind]]
@@ -165,4 +165,4 @@ def _run_kw(run: dict) -> dict:
 # ---------------------------------------------------------------------------------------------
 # recipes
 # ---------------------------------------------------------------------------------------------
-from . import perceptron, double_descent, spiked_wigner, saad_solla, random_features, kernel_classification, sparse_pca, compressed_sensing  # noqa: E402,F401,E501  (register the recipes)
+from solvable.experiments.gallery import perceptron, double_descent, spiked_wigner, saad_solla, random_features, kernel_classification, sparse_pca, compressed_sensing  # noqa: E402,F401,E501  (register the recipes)

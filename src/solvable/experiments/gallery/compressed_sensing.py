@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Check, RecipeResult, _save, recipe, theory_vs_simulation
+from solvable.experiments.gallery import Check, RecipeResult, _save, recipe, theory_vs_simulation
 
 RHO_SIM = 0.2
 ALPHA_SIM = (0.30, 0.45)     # on either side of alpha_alg(0.2) = 0.3554

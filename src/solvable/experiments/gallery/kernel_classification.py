@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Check, RecipeResult, _save, recipe, theory_vs_simulation
+from solvable.experiments.gallery import Check, RecipeResult, _save, recipe, theory_vs_simulation
 
 try:
-    from ...kernels import PowerLaw
-    from ...theory.random_features import rates
+    from solvable.blocks.data.kernels import PowerLaw
+    from solvable.families.random_features.equations import rates
 except ImportError:  # pragma: no cover
     PowerLaw = None
 
@@ -36,7 +36,7 @@ if PowerLaw is not None:
         import pandas as pd
 
         import solvable as sv
-        from ...theory.erm import optimal_penalty
+        from solvable.families.erm.equations import optimal_penalty
 
         G, ch = sv.priors.Gaussian(), sv.channels.Sign()
         svm = sv.ERM("hard_margin", sv.penalties.L2(1.0))

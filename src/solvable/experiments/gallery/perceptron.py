@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import Check, RecipeResult, _run_kw, _save, recipe, theory_vs_simulation
+from solvable.experiments.gallery import Check, RecipeResult, _run_kw, _save, recipe, theory_vs_simulation
 
 #: L2 strength of the ERM learners of the figure (lam/2 |w|^2 next to the sum of n losses).
 LAM = 0.01

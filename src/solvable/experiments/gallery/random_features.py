@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Check, RecipeResult, _run_kw, _save, recipe, theory_vs_simulation
+from solvable.experiments.gallery import Check, RecipeResult, _run_kw, _save, recipe, theory_vs_simulation
 
 try:  # the random-features data model and the closed form of Mei & Montanari
-    from ...kernels import RandomFeatures
-    from ...theory.random_features import mei_montanari_test_error
+    from solvable.blocks.data.kernels import RandomFeatures
+    from solvable.families.random_features.equations import mei_montanari_test_error
 except ImportError:  # pragma: no cover  (that family is not installed: the recipe is not listed)
     RandomFeatures = None
 

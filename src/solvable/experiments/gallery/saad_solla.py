@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Check, RecipeResult, _run_kw, _save, recipe
+from solvable.experiments.gallery import Check, RecipeResult, _run_kw, _save, recipe
 
 
 @recipe(

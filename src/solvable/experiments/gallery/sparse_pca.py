@@ -11,7 +11,7 @@ import numpy as np
 
 import pandas as pd
 
-from . import Check, RecipeResult, _save, recipe, theory_vs_simulation
+from solvable.experiments.gallery import Check, RecipeResult, _save, recipe, theory_vs_simulation
 
 RHO_SIM, R2_SIM = 0.05, 0.85       # simulated point: snr rho^2 = 0.85, inside the hard phase [0.747, 1.005]
 _LINES = ("spinodal", "information_theoretic", "algorithmic")

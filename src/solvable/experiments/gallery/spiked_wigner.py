@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import Check, RecipeResult, _run_kw, _save, recipe, theory_vs_simulation
+from solvable.experiments.gallery import Check, RecipeResult, _run_kw, _save, recipe, theory_vs_simulation
 
 
 @recipe(

@@ -1,0 +1,369 @@
+"""Output channels P(y | z) of generalized linear models, z = theta . x / sqrt(d).
+
+Each channel gives ``sample(z, rng)`` and, for the Gaussian prior ``z ~ N(omega, V)``
+that appears in AMP and in the replica formulas, the output partition function
+``Z_out(y, omega, V) = int dz P(y|z) N(z; omega, V)`` with
+
+* ``log_partition(y, omega, V) = log Z_out``,
+* ``gout = d log Z_out / d omega = (E[z|y] - omega) / V``,
+* ``dgout = d gout / d omega = (Var[z|y] - V) / V^2``
+
+(Rangan, ISIT 2011, eqs. (7)-(8); Zdeborova & Krzakala, Adv. Phys. 2016, eq. (71)).
+
+Noise conventions (``noise`` is always a *variance*, ``Delta``):
+
+========== ====================================== =====================
+channel     y given z, xi ~ N(0, 1)                 kind
+========== ====================================== =====================
+Linear      y = z + sqrt(Delta) xi                  regression
+Sign        y = s * sign(z + sqrt(Delta) xi)        classification
+            (s = -1 with probability ``flip``)
+Probit      y = sign(z + sqrt(Delta) xi), Delta=1   classification
+            by default: P(y|z) = Phi(y z / sqrt(Delta))
+ReLU        y = max(0, z) + sqrt(Delta) xi          regression
+Abs         y = |z| + sqrt(Delta) xi                regression
+Square      y = z^2 + sqrt(Delta) xi                regression (phase retrieval)
+========== ====================================== =====================
+
+For noiseless regression channels the likelihood is a density with respect to the
+natural measure of y (Lebesgue, plus an atom at 0 for ReLU), used consistently in
+``log_partition`` and in ``y_given_z``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from solvable.core.validate import check_interval, check_positive
+from solvable.numerics.gauss import gauss_expect, hermite_rule
+from solvable.numerics.special import LOG_SQRT2PI, log_Phi, log_phi, truncnorm_moments
+
+__all__ = ["Channel", "Linear", "Sign", "Probit", "ReLU", "Abs", "Square"]
+
+
+def _rng(rng):
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+def _log_normal(y, mean, var):
+    return -0.5 * (y - mean) ** 2 / var - 0.5 * np.log(var) - LOG_SQRT2PI
+
+
+def _check_V(V):
+    V = np.asarray(V, dtype=float)
+    if np.any(V <= 0):
+        raise ValueError(f"channel output functions need V > 0, got min V={float(np.min(V))!r}")
+    return V
+
+
+class Channel:
+    """Base class of output channels."""
+
+    noise: float = 0.0
+    is_classification: bool = False
+    #: positions in z where P(y|z) (or y(z)) has a kink or a jump: breakpoints for quadrature
+    kinks: tuple = ()
+    name: str = "channel"
+
+    def phi(self, z):
+        """The noiseless output function y = phi(z)."""
+        raise NotImplementedError
+
+    def sample(self, z, rng=None) -> np.ndarray:
+        raise NotImplementedError
+
+    def output_moments(self, y, omega, V):
+        """``(log Z_out, gout, dgout)`` at once (vectorised)."""
+        raise NotImplementedError
+
+    def log_partition(self, y, omega, V):
+        return self.output_moments(y, omega, V)[0]
+
+    def gout(self, y, omega, V):
+        return self.output_moments(y, omega, V)[1]
+
+    def dgout(self, y, omega, V):
+        return self.output_moments(y, omega, V)[2]
+
+    def y_given_z(self, z, *, n: int = 40) -> tuple[np.ndarray, np.ndarray]:
+        """Quadrature of the law of y given z: ``(ys, ws)`` of shape ``z.shape + (m,)`` with
+        ``E[f(y) | z] = sum(ws * f(ys), -1)`` (atoms for discrete labels, Gauss-Hermite over
+        the output noise otherwise)."""
+        raise NotImplementedError
+
+    def expect_y(self, f, z, *, n: int = 40):
+        """``E[f(y) | z]`` vectorised over z."""
+        ys, ws = self.y_given_z(np.asarray(z, float), n=n)
+        return np.sum(f(ys) * ws, axis=-1)
+
+    def _from_posterior(self, logZ, mz, vz, omega, V):
+        g = (mz - omega) / V
+        dg = (vz - V) / (V * V)
+        return logZ, g, dg
+
+
+class _AdditiveNoise(Channel):
+    """y = phi(z) + sqrt(noise) xi."""
+
+    def sample(self, z, rng=None):
+        z = np.asarray(z, float)
+        y = self.phi(z)
+        if self.noise > 0:
+            y = y + np.sqrt(self.noise) * _rng(rng).standard_normal(z.shape)
+        return y
+
+    def y_given_z(self, z, *, n=40):
+        z = np.asarray(z, float)
+        if self.noise == 0:
+            return self.phi(z)[..., None], np.ones(z.shape + (1,))
+        xi, w = hermite_rule(n)
+        ys = self.phi(z)[..., None] + np.sqrt(self.noise) * xi
+        return ys, np.broadcast_to(w, ys.shape)
+
+
+@dataclass(frozen=True)
+class Linear(_AdditiveNoise):
+    """y = z + sqrt(noise) xi:  Z_out = N(y; omega, V + noise)."""
+
+    noise: float = 0.0
+    name = "linear"
+
+    def __post_init__(self):
+        check_positive("noise", self.noise, owner="Linear channel", allow_zero=True)
+        object.__setattr__(self, "noise", float(self.noise))
+
+    def phi(self, z):
+        return np.asarray(z, float)
+
+    def output_moments(self, y, omega, V):
+        y, omega = np.asarray(y, float), np.asarray(omega, float)
+        V = np.asarray(V, float)
+        s2 = V + self.noise
+        if np.any(s2 <= 0):
+            raise ValueError("Linear channel: V + noise must be > 0")
+        logZ = _log_normal(y, omega, s2)
+        g = (y - omega) / s2
+        dg = np.broadcast_to(-1.0 / s2, g.shape).copy()
+        return logZ, g, dg
+
+
+@dataclass(frozen=True)
+class Sign(Channel):
+    """y = s * sign(z + sqrt(noise) xi), s = -1 with probability ``flip`` (label noise).
+
+    Z_out = flip + (1 - 2 flip) Phi(y omega / sqrt(V + noise))
+    (Aubin et al., NeurIPS 2020, sec. 2; Zdeborova & Krzakala 2016, eq. (73)).
+    """
+
+    noise: float = 0.0
+    flip: float = 0.0
+    is_classification = True
+    kinks = (0.0,)
+    name = "sign"
+
+    def __post_init__(self):
+        owner = type(self).__name__ + " channel"
+        check_positive("noise", self.noise, owner=owner, allow_zero=True)
+        check_interval("flip", self.flip, 0.0, 0.5, owner=owner)
+        object.__setattr__(self, "noise", float(self.noise))
+        object.__setattr__(self, "flip", float(self.flip))
+
+    def phi(self, z):
+        return np.where(np.asarray(z, float) >= 0, 1.0, -1.0)
+
+    def prob(self, y, z):
+        """P(y | z)."""
+        y, z = np.asarray(y, float), np.asarray(z, float)
+        if self.noise > 0:
+            p = np.exp(log_Phi(y * z / np.sqrt(self.noise)))
+        else:
+            # at z = 0 exactly (a null event) each label gets 1/2: the midpoint value of the
+            # jump, which is what a quadrature node falling on the jump should see
+            p = (y * z > 0) + 0.5 * (z == 0)
+        return self.flip + (1.0 - 2.0 * self.flip) * p
+
+    def sample(self, z, rng=None):
+        z = np.asarray(z, float)
+        g = _rng(rng)
+        zz = z + np.sqrt(self.noise) * g.standard_normal(z.shape) if self.noise > 0 else z
+        y = np.where(zz >= 0, 1.0, -1.0)
+        if self.flip > 0:
+            y = np.where(g.random(z.shape) < self.flip, -y, y)
+        return y
+
+    def y_given_z(self, z, *, n=40):
+        z = np.asarray(z, float)
+        ys = np.broadcast_to(np.array([-1.0, 1.0]), z.shape + (2,))
+        return ys, self.prob(ys, z[..., None])
+
+    def output_moments(self, y, omega, V):
+        y, omega = np.asarray(y, float), np.asarray(omega, float)
+        V = np.asarray(V, float)
+        s2 = V + self.noise
+        if np.any(s2 <= 0):
+            raise ValueError(f"{type(self).__name__} channel: V + noise must be > 0")
+        s = np.sqrt(s2)
+        u = y * omega / s
+        lP = log_Phi(u)
+        if self.flip > 0:
+            with np.errstate(divide="ignore"):  # flip = 1/2: log(1 - 2 flip) = -inf, labels carry no information
+                logZ = np.logaddexp(np.log(self.flip), np.log1p(-2.0 * self.flip) + lP)
+            lr = np.log1p(-2.0 * self.flip) + log_phi(u) - logZ if self.flip < 0.5 else np.full_like(u, -np.inf)
+        else:
+            logZ = lP
+            lr = log_phi(u) - lP
+        r = np.exp(lr)
+        g = y * r / s
+        dg = -r * (u + r) / s2 if self.flip == 0 else -r * u / s2 - g * g
+        return logZ, g, dg
+
+
+@dataclass(frozen=True)
+class Probit(Sign):
+    """Probit channel P(y = +-1 | z) = Phi(y z / sqrt(noise)) (default noise = 1).
+
+    The same law as ``Sign(noise)``, with the conventional unit scale of the probit model.
+    """
+
+    noise: float = 1.0
+    flip: float = 0.0
+    name = "probit"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.noise <= 0:
+            raise ValueError(f"Probit channel: noise must be > 0, got noise={self.noise!r}")
+
+
+@dataclass(frozen=True)
+class ReLU(_AdditiveNoise):
+    """y = max(0, z) + sqrt(noise) xi.  Posterior of z: two truncated Gaussians."""
+
+    noise: float = 0.0
+    kinks = (0.0,)
+    name = "relu"
+
+    def __post_init__(self):
+        check_positive("noise", self.noise, owner="ReLU channel", allow_zero=True)
+        object.__setattr__(self, "noise", float(self.noise))
+
+    def phi(self, z):
+        return np.maximum(np.asarray(z, float), 0.0)
+
+    def output_moments(self, y, omega, V):
+        y, omega = np.asarray(y, float), np.asarray(omega, float)
+        V = _check_V(V)
+        y, omega, V = np.broadcast_arrays(y, omega, V)
+        D = self.noise
+        # z < 0 part: y = noise only
+        lA, mA, vA = truncnorm_moments(omega, V, upper=0.0)
+        if D > 0:
+            lA = lA + _log_normal(y, 0.0, D)
+            s2 = V + D
+            m = (omega * D + y * V) / s2
+            v = V * D / s2
+            lB, mB, vB = truncnorm_moments(m, v, lower=0.0)
+            lB = lB + _log_normal(y, omega, s2)
+            logZ = np.logaddexp(lA, lB)
+            pA, pB = np.exp(lA - logZ), np.exp(lB - logZ)
+            mz = pA * mA + pB * mB
+            vz = pA * (vA + mA**2) + pB * (vB + mB**2) - mz**2
+            return self._from_posterior(logZ, mz, np.maximum(vz, 0.0), omega, V)
+        pos = y > 0
+        logZ = np.where(pos, _log_normal(y, omega, V), lA)
+        mz = np.where(pos, y, mA)
+        vz = np.where(pos, 0.0, vA)
+        return self._from_posterior(logZ, mz, vz, omega, V)
+
+
+@dataclass(frozen=True)
+class Abs(_AdditiveNoise):
+    """y = |z| + sqrt(noise) xi (a real-valued phase retrieval)."""
+
+    noise: float = 0.0
+    kinks = (0.0,)
+    name = "abs"
+
+    def __post_init__(self):
+        check_positive("noise", self.noise, owner="Abs channel", allow_zero=True)
+        object.__setattr__(self, "noise", float(self.noise))
+
+    def phi(self, z):
+        return np.abs(np.asarray(z, float))
+
+    def output_moments(self, y, omega, V):
+        y, omega = np.asarray(y, float), np.asarray(omega, float)
+        V = _check_V(V)
+        y, omega, V = np.broadcast_arrays(y, omega, V)
+        D = self.noise
+        if D > 0:
+            s2 = V + D
+            v = V * D / s2
+            mp = (omega * D + y * V) / s2
+            mm = (omega * D - y * V) / s2
+            lP, mP, vP = truncnorm_moments(mp, v, lower=0.0)
+            lM, mM, vM = truncnorm_moments(mm, v, upper=0.0)
+            lP = lP + _log_normal(y, omega, s2)
+            lM = lM + _log_normal(-y, omega, s2)
+        else:
+            lP, mP, vP = _log_normal(y, omega, V), y, np.zeros_like(y)
+            lM, mM, vM = _log_normal(-y, omega, V), -y, np.zeros_like(y)
+        logZ = np.logaddexp(lP, lM)
+        pP, pM = np.exp(lP - logZ), np.exp(lM - logZ)
+        mz = pP * mP + pM * mM
+        vz = pP * (vP + mP**2) + pM * (vM + mM**2) - mz**2
+        return self._from_posterior(logZ, mz, np.maximum(vz, 0.0), omega, V)
+
+
+@dataclass(frozen=True)
+class Square(_AdditiveNoise):
+    """y = z^2 + sqrt(noise) xi (phase retrieval).
+
+    Noiseless: z = +-sqrt(y), Z_out = [N(sqrt y; omega, V) + N(-sqrt y; omega, V)] / (2 sqrt y).
+    Noisy: Z_out = E_{z ~ N(omega, V)} N(y; z^2, noise) by composite Gauss-Legendre
+    quadrature refined around z = +-sqrt(y).
+    """
+
+    noise: float = 0.0
+    kinks = ()
+    name = "square"
+
+    def __post_init__(self):
+        check_positive("noise", self.noise, owner="Square channel", allow_zero=True)
+        object.__setattr__(self, "noise", float(self.noise))
+
+    def phi(self, z):
+        z = np.asarray(z, float)
+        return z * z
+
+    def output_moments(self, y, omega, V):
+        y, omega = np.asarray(y, float), np.asarray(omega, float)
+        V = _check_V(V)
+        y, omega, V = np.broadcast_arrays(y, omega, V)
+        D = self.noise
+        if D == 0:
+            if np.any(y <= 0):
+                raise ValueError("Square channel without noise: y must be > 0")
+            r = np.sqrt(y)
+            lP = _log_normal(r, omega, V)
+            lM = _log_normal(-r, omega, V)
+            logZ = np.logaddexp(lP, lM) - np.log(2.0 * r)
+            t = np.tanh(r * omega / V)
+            mz = r * t
+            vz = y * (1.0 - t * t)
+            return self._from_posterior(logZ, mz, vz, omega, V)
+        sd = np.sqrt(D)
+        cs = np.array([-8.0, -4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0, 8.0])
+        roots = np.sqrt(np.maximum(y[..., None] + cs * sd, 0.0))
+        bps = np.concatenate([roots, -roots], axis=-1)
+        ll = lambda z: _log_normal(y[..., None], z * z, D)
+        # log-sum-exp shift for stability: max of the log-likelihood over z is at most -log(sqrt(2 pi D))
+        shift = -0.5 * np.log(D) - LOG_SQRT2PI
+        f0 = lambda z: np.exp(ll(z) - shift)
+        Z = gauss_expect(f0, omega, V, method="legendre", breakpoints=bps, n=16)
+        Z = np.maximum(Z, 1e-300)
+        m1 = gauss_expect(lambda z: z * f0(z), omega, V, method="legendre", breakpoints=bps, n=16) / Z
+        m2 = gauss_expect(lambda z: z * z * f0(z), omega, V, method="legendre", breakpoints=bps, n=16) / Z
+        logZ = np.log(Z) + shift
+        return self._from_posterior(logZ, m1, np.maximum(m2 - m1 * m1, 0.0), omega, V)

@@ -1,0 +1,581 @@
+"""Branches of a one-parameter family of fixed-point equations, and the location of its
+phase transitions.  Shared by the theory families (GLMs in :mod:`.glm_bayes`, spiked
+matrices in :mod:`.lowrank`, ...).
+
+The physics (Zdeborova & Krzakala, Adv. Phys. 65, 453 (2016), sec. 2.5 and 4.4; Barbier,
+Krzakala, Macris, Miolane & Zdeborova, PNAS 116, 5451 (2019), sec. "Phase transitions"):
+a replica / state-evolution fixed-point map ``x -> F_p(x)`` depending on a control
+parameter ``p`` (``alpha`` for GLMs, ``snr`` for spiked matrices) may have several stable
+fixed points.  Two are followed:
+
+* the *uninformative* branch: iterated from an uninformative start (what AMP reaches);
+* the *informative* branch: iterated from (close to) perfect knowledge of the signal.
+
+Each fixed point carries a free entropy ``phi_p(x)``; the Bayes-optimal estimator follows
+the branch of largest free entropy.  With ``p`` increasing towards easier problems:
+
+``algorithmic``
+    upper end of the coexistence region: the uninformative branch disappears and AMP
+    jumps to the informative one (spinodal);
+``information_theoretic``
+    in the coexistence region, the free entropies of the branches cross
+    (``phi_inf - phi_uninf`` changes sign from <= 0 to > 0);
+``perfect_recovery``
+    the selected branch (Bayes: largest free entropy; AMP: uninformative) reaches a
+    normalised overlap ``>= 1 - perfect_tol``;
+
+Continuous transitions to perfect recovery (e.g. Gaussian prior + noiseless ReLU or Linear
+channel): the deficit of the single branch vanishes continuously at ``p_c`` and state
+evolution slows down critically there (``delta_t ~ 1/t^2`` at ``p_c`` for ReLU), so the
+predicates above cannot be resolved by iterating.  With the family's ``perfect_slope`` hook,
+``p_c`` is where the slope of the map at the perfect-recovery fixed point crosses 1 (its
+linear stability), accepted as a continuous transition when at ``p_c`` the map moves every
+state between the uninformative start and perfect recovery strictly towards perfect
+recovery (:func:`continuous_perfect_transitions`).  Then ``information_theoretic`` (the
+free entropy passes continuously to the perfect branch: the branches merge),
+``algorithmic`` (the uninformative branch merges with the perfect one: AMP reaches it) and
+``perfect_recovery`` are all ``p_c`` (a first-order threshold found by the grid further
+below is kept), and the grid skips the critical window ``|slope - 1| < 1e-2``.
+``weak_recovery``
+    where the overlap leaves its trivial value when that value is a fixed point; the
+    family provides it through the ``weak_recovery`` hook (a linear-stability
+    computation, far more accurate than iterating at a critical point), else None.
+
+API
+---
+``FixedPointFamily(step, free_entropy, uninformative, informative, overlap, ...)``
+    ``step(p, x)``: the map for a batch, ``p`` of shape ``(N,)``, ``x`` of shape ``(N, k)``
+    (one row per parameter value), returning ``(N, k)``; ``free_entropy(p, x) -> (N,)``
+    (``+-inf`` allowed, e.g. for a perfect-recovery branch of a noiseless model);
+    ``uninformative(p)`` / ``informative(p) -> (N, k)`` the two starts;
+    ``overlap(p, x) -> (N,)`` the normalised overlap in ``[0, 1]`` used to tell branches
+    apart and to detect perfect recovery; ``lower``/``upper`` bounds of ``x``;
+    ``weak_recovery(lo, hi, learner, found)`` optional hook (``found``: the other thresholds) returning a threshold or None;
+    ``perfect_slope(p) -> (N,)`` optional hook: the slope of the map at the perfect-recovery
+    fixed point, ``lim deficit(F_p(x)) / deficit(x)`` (continuous transitions, above);
+    iteration settings ``damping``, ``tol``, ``max_iter``; ``rtol`` (None: off): a row also
+    needs ``|F(x) - x| <= rtol |x - informative(p)|`` to stop, so a slow geometric approach
+    to perfect recovery is not stopped early and an unstable perfect-recovery fixed point is
+    left (its first step is not below ``rtol`` times a zero distance); ``same_tol`` (two branches
+    with overlaps closer than this are one branch); ``perfect_tol`` (None: the family
+    never reaches perfect recovery); ``accelerate`` (scalar maps only, default False):
+    safeguarded geometric extrapolation of the iterates (:func:`_aitken`), same fixed points.
+``solve_branch(family, p, start)``
+    iterate from ``"uninformative"``, ``"informative"`` or an explicit ``(N, k)`` array;
+    returns a :class:`~solvable.numerics.FixedPointResult` (batch).  Rows that have not
+    converged after ``max_iter`` iterations are still returned (their ``converged``
+    flag is False): near a spinodal the iterate sits on the plateau of the vanishing
+    fixed point, which is the meaningful answer there.
+``branches(family, p) -> Branches``
+    both branches, their overlaps and free entropies, whether they coexist, and the
+    selected (largest free entropy) one.
+``locate_transitions(family, lo, hi, learner="bayes"|"algorithmic", n_grid=41, xtol=1e-6)``
+    scans a grid of ``n_grid`` points, then refines every switch of the relevant
+    predicate by vectorised k-section (``k = 8`` parameter values per round) to
+    ``xtol``; returns ``{"weak_recovery", "information_theoretic", "algorithmic",
+    "perfect_recovery"}`` (None where absent in ``[lo, hi]``).  For
+    ``learner="algorithmic"`` (AMP), ``perfect_recovery`` refers to the uninformative
+    branch and ``information_theoretic`` is still the problem's (reported for reference).
+``refine_switch(pred, a, b, xtol=, k=, rounds=, value_a=, bracket=)``, ``refine_crossing(diff, a, b)``
+    the k-section of a boolean predicate and Brent's root of a continuous difference (free-entropy
+    crossing) in its final bracket; shared with :func:`solvable.families.lowrank.equations.locate_branch_transitions`.
+``fixed_point_curve(step, x, p_lo, p_hi)``, ``saddle_nodes(step, x_grid, p_lo, p_hi)``
+    for scalar maps monotone in ``p``: the parameter at which each ``x`` is a fixed point, and the
+    saddle-node bifurcations (``F(x) = x``, ``F'(x) = 1``) as its local extrema, to round-off
+    (used for the spinodal / algorithmic thresholds of the spiked models).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+from solvable.numerics.fixed_point import FixedPointResult
+
+CRITICAL_WINDOW = 1e-2  # grid points with |perfect_slope - 1| below this are skipped (critical slowing down)
+
+__all__ = ["FixedPointFamily", "Branches", "solve_branch", "branches", "locate_transitions", "refine_switch",
+           "refine_crossing", "fixed_point_curve", "saddle_nodes", "continuous_perfect_transitions"]
+
+
+@dataclass
+class FixedPointFamily:
+    """A one-parameter family of batched fixed-point maps with a free entropy (see module doc)."""
+
+    step: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    free_entropy: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    uninformative: Callable[[np.ndarray], np.ndarray]
+    informative: Callable[[np.ndarray], np.ndarray]
+    overlap: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    lower: Optional[np.ndarray | float] = None
+    upper: Optional[np.ndarray | float] = None
+    weak_recovery: Optional[Callable[[float, float, str, dict], Optional[float]]] = None
+    perfect_slope: Optional[Callable[[np.ndarray], np.ndarray]] = None
+    damping: float = 0.0
+    tol: float = 1e-11
+    rtol: Optional[float] = None
+    max_iter: int = 5000
+    same_tol: float = 1e-6
+    perfect_tol: Optional[float] = 1e-9
+    accelerate: bool = False
+    name: str = "state evolution"
+    extra: dict = field(default_factory=dict)
+    #: scalar states only, with ``step`` monotone in ``p``: the states on which :func:`saddle_nodes`
+    #: brackets the fold where a branch disappears, which then gives the algorithmic threshold exactly
+    saddle_grid: Optional[np.ndarray] = None
+
+
+@dataclass
+class Branches:
+    """Both branches at parameters ``p`` (arrays over ``p``)."""
+
+    p: np.ndarray
+    x_uninformative: np.ndarray
+    x_informative: np.ndarray
+    overlap_uninformative: np.ndarray
+    overlap_informative: np.ndarray
+    phi_uninformative: np.ndarray
+    phi_informative: np.ndarray
+    converged_uninformative: np.ndarray
+    converged_informative: np.ndarray
+    coexist: np.ndarray
+    select_informative: np.ndarray
+
+    @property
+    def x_selected(self) -> np.ndarray:
+        return np.where(self.select_informative[:, None], self.x_informative, self.x_uninformative)
+
+    @property
+    def overlap_selected(self) -> np.ndarray:
+        return np.where(self.select_informative, self.overlap_informative, self.overlap_uninformative)
+
+
+def solve_branch(family: FixedPointFamily, p, start="uninformative", *, max_iter: int | None = None) -> FixedPointResult:
+    """Iterate the family's map at the parameters ``p`` (1D) from ``start`` (batched)."""
+    p = np.atleast_1d(np.asarray(p, dtype=float))
+    if isinstance(start, str):
+        if start == "uninformative":
+            x0 = family.uninformative(p)
+        elif start == "informative":
+            x0 = family.informative(p)
+        else:
+            raise ValueError(f"start must be 'uninformative', 'informative' or an array, got {start!r}")
+    else:
+        x0 = np.asarray(start, dtype=float)
+    x0 = np.asarray(x0, dtype=float).reshape(len(p), -1)
+    return _iterate(family, p, x0, max_iter or family.max_iter)
+
+
+def _iterate(family: FixedPointFamily, p: np.ndarray, x0: np.ndarray, max_iter: int) -> FixedPointResult:
+    """Damped batched iteration with per-row freezing (the solver of :mod:`numerics.fixed_point`
+    does the same, but here the map needs the parameter of every active row)."""
+    X = x0.copy()
+    N = len(p)
+    active = np.ones(N, dtype=bool)
+    converged = np.zeros(N, dtype=bool)
+    lo, hi = family.lower, family.upper
+    beta = 1.0 - family.damping
+    n_iter = 0
+    last_res = np.full(N, np.nan)
+    acc = family.accelerate and X.shape[1] == 1
+    if family.rtol is not None:  # distances are measured from the informative start (perfect recovery)
+        x_perf = np.asarray(family.informative(p), dtype=float).reshape(X.shape)
+    if acc:
+        # safeguarded geometric extrapolation for scalar maps (see _aitken)
+        d_hist = np.full((N, 2), np.nan)  # the last two plain steps of each row
+        backup = np.full(N, np.nan)  # plain iterate to fall back to if a jump is rejected
+        jumped = np.zeros(N, dtype=bool)
+        expect = np.full(N, np.nan)
+    for it in range(1, max_iter + 1):
+        idx = np.flatnonzero(active)
+        if not len(idx):
+            break
+        n_iter = it
+        xa = X[idx]
+        with np.errstate(all="ignore"):
+            fa = np.asarray(family.step(p[idx], xa), dtype=float).reshape(xa.shape)
+        bad = ~np.all(np.isfinite(fa), axis=1)
+        if bad.any():
+            raise FloatingPointError(
+                f"{family.name}: the map returned non-finite values at parameter(s) {p[idx[bad]]}"
+            )
+        if lo is not None or hi is not None:
+            fa = np.clip(fa, lo, hi)
+        r = np.max(np.abs(fa - xa), axis=1)
+        last_res[idx] = r
+        done = r < family.tol
+        if family.rtol is not None:
+            done &= r <= family.rtol * np.max(np.abs(xa - x_perf[idx]), axis=1)
+        new = xa + beta * (fa - xa)
+        if acc:
+            new = _aitken(new[:, 0], xa[:, 0], idx, d_hist, backup, jumped, done, expect)[:, None]
+            if lo is not None or hi is not None:
+                new = np.clip(new, lo, hi)
+        X[idx] = new
+        X[idx[done]] = fa[done]
+        converged[idx[done]] = True
+        active[idx[done]] = False
+    msg = "converged" if converged.all() else (
+        f"{family.name}: {int((~converged).sum())} point(s) not converged after {max_iter} iterations"
+        f" (max residual {np.nanmax(last_res[~converged]):.3g}), e.g. at parameter {p[~converged][0]:.6g}"
+    )
+    return FixedPointResult(x=X, converged=converged, n_iter=n_iter, residuals=last_res[None, :], message=msg)
+
+
+def _aitken(new, x, idx, d_hist, backup, jumped, done, expect, min_gain=1.5, growth=4.0):
+    """Safeguarded extrapolation of scalar iterations in a geometric regime (in place on the
+    per-row state ``d_hist``, ``backup``, ``jumped``, ``expect``; returns the next iterates of
+    rows ``idx``).
+
+    A jump is made only when three consecutive steps have one sign and ratios ``r`` agreeing
+    to within ``5% |1 - r|`` (the linearisation of the map holds):
+
+    * ``r < 1`` (approach to a stable fixed point): Aitken's delta-squared jump from the new
+      iterate ``x_new`` (last step ``d``) to the predicted limit ``x_new + d r / (1 - r)``
+      (only if that is worth ``1.5`` to ``10^4`` steps);
+    * ``r > 1`` (escape from an unstable fixed point, e.g. ``q = 0`` of phase retrieval just
+      above weak recovery): ``k`` steps at once, ``x_new + d r (r^k - 1) / (r - 1)`` with
+      ``r^k = growth``, i.e. while the steps grow by at most ``growth``.
+
+    The step after a jump is checked: for ``r < 1`` it must keep its sign and shrink (the
+    jump landed between the iterate and the fixed point the plain iteration was heading to)
+    or, past the fixed point, be below a quarter of the last step (a small overshoot); for
+    ``r > 1`` it must have the predicted sign and size within a factor 2; otherwise the row
+    falls back to its plain iterate.  Monotone one-dimensional maps (state evolution of Bayes-optimal models)
+    move this way, including near continuous transitions where the plain iteration slows
+    down critically."""
+    d = new - x
+    out = new.copy()
+    jr = jumped[idx]
+    if jr.any():
+        dprev = d_hist[idx, 1]
+        ex = expect[idx]
+        with np.errstate(all="ignore"):
+            same = np.sign(d) == np.sign(dprev)
+            ok = np.where(np.isnan(ex), (same & (np.abs(d) < np.abs(dprev))) | (np.abs(d) < 0.25 * np.abs(dprev)),
+                          same & (np.abs(d) > 0.5 * ex) & (np.abs(d) < 2 * ex))
+        bad = jr & ~ok & ~done
+        out[bad] = backup[idx[bad]]
+        d_hist[idx[jr]] = np.nan
+        jumped[idx[jr]] = False
+        d = np.where(jr, np.nan, d)
+    d1, d2 = d_hist[idx, 0], d_hist[idx, 1]
+    with np.errstate(all="ignore"):
+        r1 = d2 / d1
+        r = d / d2
+        geo = (r1 > 0) & (r > 0) & (np.abs(r - r1) < 0.05 * np.abs(1 - r)) & np.isfinite(d) & ~jr & ~done
+        gain = 1.0 / (1.0 - r)
+        conv = geo & (r < 1) & (gain >= min_gain) & (gain <= 1e4)
+        k = np.log(growth) / np.log(r)
+        esc = geo & (r > 1) & (k >= 2)
+        jump = np.where(conv, new + d * r * gain, new)
+        jump = np.where(esc, new + d * r * (growth - 1.0) / (r - 1.0), jump)
+    good = conv | esc
+    d_hist[idx, 0] = d2
+    d_hist[idx, 1] = d
+    gi = idx[good]
+    backup[gi] = new[good]
+    jumped[gi] = True
+    expect[idx] = np.where(esc, np.abs(d) * r * growth, np.nan)
+    return np.where(good, jump, out)
+
+
+def branches(family: FixedPointFamily, p, *, max_iter: int | None = None) -> Branches:
+    """Solve both branches at ``p`` and compare their free entropies."""
+    p = np.atleast_1d(np.asarray(p, dtype=float))
+    ru = _iterate(family, p, np.asarray(family.uninformative(p), float).reshape(len(p), -1), max_iter or family.max_iter)
+    ri = _iterate(family, p, np.asarray(family.informative(p), float).reshape(len(p), -1), max_iter or family.max_iter)
+    ou, oi = family.overlap(p, ru.x), family.overlap(p, ri.x)
+    coexist = np.abs(oi - ou) > family.same_tol
+    phu = np.full(len(p), np.nan)
+    phi = np.full(len(p), np.nan)
+    phu[:] = family.free_entropy(p, ru.x)
+    if coexist.any():
+        phi[coexist] = family.free_entropy(p[coexist], ri.x[coexist])
+    phi[~coexist] = phu[~coexist]
+    with np.errstate(invalid="ignore"):
+        sel = coexist & (phi > phu)
+    return Branches(
+        p=p, x_uninformative=ru.x, x_informative=ri.x, overlap_uninformative=ou, overlap_informative=oi,
+        phi_uninformative=phu, phi_informative=phi, converged_uninformative=np.asarray(ru.converged),
+        converged_informative=np.asarray(ri.converged), coexist=coexist, select_informative=sel,
+    )
+
+
+def refine_switch(pred: Callable[[np.ndarray], np.ndarray], a: float, b: float, *, xtol: float = 1e-6, k: int = 8,
+                  rounds: int | None = None, value_a: bool | None = None, bracket: bool = False):
+    """Locate the switch of a boolean predicate between ``a`` (value ``pred(a)``) and ``b``
+    (the other value) by vectorised k-section: ``pred`` gets ``k`` points per round, until
+    ``b - a <= xtol`` or after ``rounds`` rounds (None: no limit).  ``value_a``: ``pred(a)`` when
+    known (saves a call).  Returns the midpoint of the final bracket, or the bracket ``(a, b)``
+    itself with ``bracket=True`` (``pred`` has the value of ``a`` at its left end, the other at
+    its right end).  Shared by the GLM (:func:`locate_transitions`) and spiked-matrix
+    (:func:`solvable.families.lowrank.equations.locate_branch_transitions`) locators."""
+    va = bool(np.asarray(pred(np.array([a])))[0]) if value_a is None else bool(value_a)
+    n = 0
+    while b - a > xtol and (rounds is None or n < rounds):
+        n += 1
+        pts = np.linspace(a, b, k + 2)[1:-1]
+        vals = np.asarray(pred(pts), dtype=bool)
+        flips = np.flatnonzero(vals != va)
+        if len(flips):
+            j = flips[0]
+            b = pts[j]
+            a = pts[j - 1] if j > 0 else a
+        else:
+            a = pts[-1]
+    return (a, b) if bracket else 0.5 * (a + b)
+
+
+def refine_crossing(diff: Callable[[float], float], a: float, b: float, *, xtol: float = 0.0) -> float | None:
+    """Root of a continuous scalar ``diff`` (e.g. ``phi_informative - phi_uninformative``) in a
+    bracket ``[a, b]`` with ``diff(a) <= 0 < diff(b)`` by Brent's method (to ``xtol``, default
+    round-off); None when the bracket does not hold (the caller keeps its k-section estimate)."""
+    from scipy.optimize import brentq
+
+    try:
+        fa, fb = float(diff(a)), float(diff(b))
+    except (FloatingPointError, RuntimeError):
+        return None
+    if not (np.isfinite(fa) and np.isfinite(fb)) or fa > 0 or fb <= 0:
+        return None
+    if fa == 0:
+        return float(a)
+    tol = xtol if xtol > 0 else 4e-16 * max(abs(a), abs(b), 1e-300)
+    return float(brentq(diff, a, b, xtol=tol, rtol=4 * np.finfo(float).eps))
+
+
+def fixed_point_curve(step: Callable[[np.ndarray, np.ndarray], np.ndarray], x, p_lo: float, p_hi: float,
+                      *, n_bisect: int = 200) -> np.ndarray:
+    """For a scalar family whose map ``F_p(x)`` is monotone in ``p``: the parameter ``p(x)`` at
+    which ``x`` is a fixed point, ``F_{p(x)}(x) = x``, for every ``x`` at once (vectorised
+    bisection in ``p`` on ``[p_lo, p_hi]`` to round-off); NaN where ``F_p(x) - x`` keeps one sign
+    on the interval.  ``step(p, x)`` takes ``p`` of shape ``(N,)`` and ``x`` of shape ``(N, 1)``.
+    The graph of ``p(x)`` is the set of all fixed points (stable and unstable), so its local
+    extrema are the saddle-node bifurcations (:func:`saddle_nodes`)."""
+    x = np.atleast_1d(np.asarray(x, dtype=float))
+
+    def g(pp, xx):
+        with np.errstate(all="ignore"):
+            return np.asarray(step(pp, xx[:, None]), dtype=float).reshape(-1) - xx
+
+    a, b = np.full(x.shape, float(p_lo)), np.full(x.shape, float(p_hi))
+    ga, gb = g(a, x), g(b, x)
+    ok = np.isfinite(ga) & np.isfinite(gb) & (np.sign(ga) != np.sign(gb)) & (ga != 0) & (gb != 0)
+    sa = np.sign(ga)
+    for _ in range(n_bisect):
+        if not ok.any() or np.all((b - a)[ok] <= 4 * np.finfo(float).eps * np.abs(b[ok])):
+            break
+        c = 0.5 * (a + b)
+        gc = g(c, x)
+        left = np.sign(gc) == sa  # the root lies in (c, b)
+        a, b = np.where(left, c, a), np.where(left, b, c)
+    return np.where(ok, 0.5 * (a + b), np.nan)
+
+
+def saddle_nodes(step: Callable[[np.ndarray, np.ndarray], np.ndarray], x_grid, p_lo: float, p_hi: float
+                 ) -> list[tuple[str, float, float]]:
+    """Saddle-node bifurcations of a scalar fixed-point family monotone in ``p``, in ``[p_lo, p_hi]``.
+
+    On the fixed-point curve ``p(x)`` (:func:`fixed_point_curve`) a pair of fixed points (one
+    stable, one unstable) is born at a local minimum of ``p(x)`` (``"min"``: going up in ``p``, a
+    new branch appears -- the spinodal of the informative branch) and dies at a local maximum
+    (``"max"``: a branch disappears -- the algorithmic threshold when it is the uninformative
+    branch): there ``F_p(x) = x`` and ``dF_p/dx = 1`` (Strogatz, *Nonlinear Dynamics and Chaos*,
+    sec. 3.1; Zdeborova & Krzakala 2016, sec. 4.4).  The extrema are bracketed on ``x_grid`` and
+    polished by Brent's bounded minimisation of ``+-p(x)``, each ``p(x)`` by Brent's root finder
+    in ``p``: as ``p(x)`` is quadratic at the extremum, its value is accurate to a few ulps of the
+    map (no iteration counts, no critical slowing down).  Returns ``[(kind, p, x), ...]`` sorted by ``p``."""
+    from scipy.optimize import brentq, minimize_scalar
+
+    xs = np.asarray(x_grid, dtype=float)
+    P = fixed_point_curve(step, xs, p_lo, p_hi)
+
+    def p_of(x):
+        def g(pp):
+            with np.errstate(all="ignore"):
+                return float(np.asarray(step(np.array([pp]), np.array([[x]]))).reshape(-1)[0]) - x
+        ga, gb = g(p_lo), g(p_hi)
+        if not (np.isfinite(ga) and np.isfinite(gb)) or np.sign(ga) == np.sign(gb):
+            return np.nan
+        return brentq(g, p_lo, p_hi, xtol=4e-16 * abs(p_hi), rtol=4 * np.finfo(float).eps)
+
+    out = []
+    for j in range(1, len(xs) - 1):
+        t = P[j - 1:j + 2]
+        if not np.all(np.isfinite(t)):
+            continue
+        for kind, sgn in (("min", 1.0), ("max", -1.0)):
+            if sgn * t[1] < sgn * t[0] and sgn * t[1] <= sgn * t[2]:
+                def obj(x, sgn=sgn):
+                    v = p_of(x)
+                    return sgn * v if np.isfinite(v) else np.inf
+
+                r = minimize_scalar(obj, bounds=(xs[j - 1], xs[j + 1]), method="bounded",
+                                    options={"xatol": 1e-12 * max(abs(xs[j + 1]), 1e-300)})
+                x_s = float(r.x)
+                p_s = p_of(x_s)
+                if np.isfinite(p_s) and sgn * p_s <= sgn * t[1] + 1e-12 * abs(t[1]):
+                    out.append((kind, float(p_s), x_s))
+    return sorted(out, key=lambda e: e[1])
+
+
+def _switches(vals: np.ndarray, up: bool = True) -> list[int]:
+    """Indices i with vals[i] != vals[i+1]; with up=True only False -> True switches."""
+    v = np.asarray(vals, dtype=bool)
+    if up:
+        return list(np.flatnonzero(~v[:-1] & v[1:]))
+    return list(np.flatnonzero(v[:-1] & ~v[1:]))
+
+
+def locate_transitions(
+    family: FixedPointFamily,
+    lo: float,
+    hi: float,
+    *,
+    learner: str = "bayes",
+    n_grid: int = 41,
+    xtol: float = 1e-6,
+    grid: np.ndarray | None = None,
+) -> dict:
+    """Thresholds of ``family`` over ``[lo, hi]`` (see the module docstring)."""
+    if learner not in ("bayes", "algorithmic"):
+        raise ValueError(f"learner must be 'bayes' or 'algorithmic', got {learner!r}")
+    ps = np.linspace(lo, hi, n_grid) if grid is None else np.asarray(grid, float)
+    out = {"weak_recovery": None, "information_theoretic": None, "algorithmic": None, "perfect_recovery": None}
+    # continuous transitions to perfect recovery: there the grid predicates are blurred by
+    # critical slowing down (the iteration cannot resolve a deficit vanishing at the threshold),
+    # so the threshold p_c comes from the linear stability of the perfect-recovery fixed point
+    # and the grid skips the critical window |lambda - 1| < CRITICAL_WINDOW around it
+    cont = continuous_perfect_transitions(family, ps)
+    p_c = cont[0] if cont else None  # beyond the first one the perfect point stays stable
+    if p_c is not None:
+        keep = np.abs(np.asarray(family.perfect_slope(ps), float) - 1.0) >= CRITICAL_WINDOW
+        keep[[0, -1]] = True
+        ps = ps[keep]
+    B = branches(family, ps)
+
+    def at_pc(i):  # the grid interval (ps[i], ps[i+1]) holds the continuous transition
+        return p_c is not None and ps[i] <= p_c <= ps[i + 1]
+
+    def coexist(pp):
+        return branches(family, pp).coexist
+
+    # algorithmic: coexistence -> single branch, the last such switch in the range
+    i_alg = i_it = None
+    sw = _switches(B.coexist, up=False)
+    if sw:
+        i_alg = sw[-1]
+        fold = None
+        if family.saddle_grid is not None and not at_pc(i_alg):
+            # the uninformative branch dies at a saddle-node ("max" of the fixed-point curve p(x))
+            a_, b_ = ps[max(i_alg - 1, 0)], ps[min(i_alg + 2, len(ps) - 1)]
+            cand = [p for k, p, _ in saddle_nodes(family.step, family.saddle_grid, lo, hi)
+                    if k == "max" and a_ <= p <= b_]
+            fold = min(cand, key=lambda p: abs(p - 0.5 * (ps[i_alg] + ps[i_alg + 1]))) if cand else None
+        out["algorithmic"] = p_c if at_pc(i_alg) else (fold if fold is not None else refine_switch(
+            lambda pp: ~coexist(pp), ps[i_alg], ps[i_alg + 1], xtol=xtol))
+
+    # information-theoretic: phi_inf - phi_uninf becomes > 0 inside coexistence
+    def it_pred(pp):
+        b = branches(family, pp)
+        with np.errstate(invalid="ignore"):
+            return b.coexist & (b.phi_informative > b.phi_uninformative)
+
+    sw = _switches(B.select_informative, up=True)
+    if sw:
+        i_it = sw[0]
+        if at_pc(i_it):
+            out["information_theoretic"] = p_c
+        else:
+            a_, b_ = refine_switch(it_pred, ps[i_it], ps[i_it + 1], xtol=xtol, bracket=True)
+
+            def dphi(pp):  # the free-entropy gap where both branches exist, polished by Brent
+                b = branches(family, np.array([pp]))
+                return float(b.phi_informative[0] - b.phi_uninformative[0]) if b.coexist[0] else np.nan
+
+            r = refine_crossing(dphi, a_, b_)
+            out["information_theoretic"] = r if r is not None else 0.5 * (a_ + b_)
+
+    if family.perfect_tol is not None:
+        def is_perfect(ov):
+            return ov >= 1.0 - family.perfect_tol
+
+        def perf(pp):
+            b = branches(family, pp)
+            return is_perfect(b.overlap_selected if learner == "bayes" else b.overlap_uninformative)
+
+        pv = is_perfect(B.overlap_selected if learner == "bayes" else B.overlap_uninformative)
+        sw = _switches(pv, up=True)
+        if sw:
+            j = sw[0]
+            # the same event as a threshold already located (a jump onto a perfect branch)
+            same = i_alg if learner == "algorithmic" else i_it
+            key = "algorithmic" if learner == "algorithmic" else "information_theoretic"
+            if at_pc(j):
+                out["perfect_recovery"] = p_c
+            elif same == j and is_perfect(B.overlap_informative[j + 1]) and not is_perfect(B.overlap_uninformative[j]):
+                out["perfect_recovery"] = out[key]
+            else:
+                out["perfect_recovery"] = refine_switch(perf, ps[j], ps[j + 1], xtol=xtol)
+
+    if p_c is not None:
+        # at a continuous transition the uninformative branch merges with the perfect one: AMP
+        # reaches perfect recovery there (algorithmic), and the Bayes-optimal free entropy
+        # switches continuously to the perfect branch (information-theoretic = perfect recovery);
+        # a first-order threshold found on the grid below that window is kept
+        win = 2.0 * float(np.max(np.diff(ps)))
+        for key in ("information_theoretic", "perfect_recovery"):
+            if out[key] is None or out[key] >= p_c - win:
+                out[key] = p_c
+        out["algorithmic"] = p_c
+
+    if family.weak_recovery is not None:
+        out["weak_recovery"] = family.weak_recovery(lo, hi, learner, out)
+    return out
+
+
+def continuous_perfect_transitions(family: FixedPointFamily, ps: np.ndarray, *, n_check: int = 240) -> list[float]:
+    """Parameters in the range of ``ps`` (increasing) where the perfect-recovery fixed point
+    becomes linearly stable *and* the transition to it is continuous.
+
+    Uses the family's ``perfect_slope(p)``: the slope ``lambda(p)`` of the map at the
+    perfect-recovery fixed point, in the deficit ``delta = x - x_perfect`` (``F(delta) ~
+    lambda delta``).  The perfect point is stable iff ``lambda < 1``; ``p_s`` solves
+    ``lambda(p_s) = 1`` (Brent).  The transition there is continuous iff at ``p_s`` the map
+    moves every point between the uninformative start and the perfect point strictly
+    towards perfect recovery (normalised overlap increases), checked on ``n_check``
+    log-spaced deficits from ``1e-6`` to ``1`` of the way: then state evolution from the
+    uninformative start has no fixed point other than perfect recovery at ``p_s`` (for a
+    monotone scalar map it converges to the largest fixed point below its start), so the
+    uninformative branch's deficit vanishes as ``p -> p_s^-`` and, the map decreasing in
+    ``p``, no hard phase follows.  Otherwise (a first-order jump; e.g. noiseless compressed
+    sensing, where ``p_s = alpha_IT`` lies inside the hard phase) nothing is returned for it.
+    (Zdeborova & Krzakala 2016, sec. 4.4: continuous vs first-order transitions of state
+    evolution; the slope at ``E = 0`` of noiseless GLMs is ``d_P / (c alpha)``, Wu & Verdu 2012.)"""
+    if family.perfect_slope is None or family.perfect_tol is None or len(ps) < 2:
+        return []
+    from scipy.optimize import brentq
+
+    ps = np.asarray(ps, float)
+    lam = np.asarray(family.perfect_slope(ps), float)
+    found = []
+    for i in np.flatnonzero((lam[:-1] > 1.0) & (lam[1:] <= 1.0)):
+        if lam[i + 1] == 1.0:
+            p_s = float(ps[i + 1])
+        else:
+            g = lambda t: float(np.asarray(family.perfect_slope(np.array([t])))[0]) - 1.0
+            p_s = float(brentq(g, ps[i], ps[i + 1], xtol=1e-13 * max(1.0, abs(ps[i])), rtol=1e-14))
+        t = np.logspace(-6, 0, n_check)
+        pp = np.full(n_check, p_s)
+        x_perf = np.asarray(family.informative(pp), float).reshape(n_check, -1)
+        x_un = np.asarray(family.uninformative(pp), float).reshape(n_check, -1)
+        x = x_perf + t[:, None] * (x_un - x_perf)
+        with np.errstate(all="ignore"):
+            fx = np.asarray(family.step(pp, x), float).reshape(x.shape)
+        if family.lower is not None or family.upper is not None:
+            fx = np.clip(fx, family.lower, family.upper)
+        if np.all(family.overlap(pp, fx) > family.overlap(pp, x)):
+            found.append(p_s)
+    return found

@@ -407,3 +407,83 @@ def test_invalid_output_arguments():
         C.Linear(0.0).output_moments(0.3, 0.0, 0.0)
     with pytest.raises(ValueError, match="y must be > 0"):
         C.Square(0.0).output_moments(-0.3, 0.0, 1.0)
+
+
+def test_label_moments_closed_forms():
+    """(E[z y], E[y^2]) for z ~ N(0, rho) against closed forms."""
+    rho = 1.7
+    s = np.sqrt(2 * rho / np.pi)  # E |z|
+    cases = [(C.Linear(0.3), (rho, rho + 0.3)), (C.Sign(), (s, 1.0)), (C.Sign(0.0, flip=0.2), (0.6 * s, 1.0)),
+             (C.Sign(0.5), (rho / np.sqrt(rho + 0.5) * np.sqrt(2 / np.pi), 1.0)),
+             (C.ReLU(0.2), (rho / 2, rho / 2 + 0.2)), (C.Abs(0.1), (0.0, rho + 0.1)), (C.Square(0.0), (0.0, 3 * rho ** 2))]
+    for ch, (Ezy, Ey2) in cases:
+        np.testing.assert_allclose(ch.label_moments(rho), (Ezy, Ey2), rtol=1e-10, atol=1e-12, err_msg=repr(ch))
+
+
+def test_linear_part():
+    assert C.Linear(0.3).linear_part(2.0) == (1.0, 0.3)  # exact
+    b, ne = C.ReLU(0.2).linear_part(2.0)  # E[z relu z] = rho / 2, E y^2 = rho / 2 + noise
+    assert b == pytest.approx(0.5, rel=1e-10) and ne == pytest.approx(1.0 + 0.2 - 0.25 * 2.0, rel=1e-10)
+    assert C.Linear(0.3).is_linear and not any(ch.is_linear for ch in (C.Sign(), C.ReLU(), C.Abs(), C.Square()))
+
+
+def test_student_test_error_against_monte_carlo():
+    """E (y - omega)^2 (regression) and P(sign omega != y) (classification) for (z, omega) centred
+    Gaussian with Cov [[rho, m], [m, q]]."""
+    rng = np.random.default_rng(3)
+    n = 400_000
+    rho, m, q = 1.3, 0.7, 0.9
+    z = np.sqrt(rho) * rng.standard_normal(n)
+    om = m / rho * z + np.sqrt(q - m * m / rho) * rng.standard_normal(n)
+    for ch in (C.Linear(0.3), C.ReLU(0.1), C.Sign(), C.Sign(0.2, flip=0.1), C.Probit()):
+        y = ch.sample(z, rng)
+        mc = np.mean(np.sign(om) != y) if ch.is_classification else np.mean((y - om) ** 2)
+        th = float(ch.student_test_error(m, q, rho))
+        assert abs(th - mc) < 0.01 * max(mc, 0.1), (ch, th, mc)
+        assert float(ch.student_test_error(m, q, rho, moments=ch.label_moments(rho))) == th
+
+
+def test_sign_student_test_error_edge_cases():
+    ch = C.Sign(flip=0.1)
+    assert float(ch.student_test_error(0.0, 0.0, 1.0)) == pytest.approx(0.5)  # w = 0: chance
+    th = 0.3
+    rho, q = 2.0, 0.8
+    m = np.cos(th) * np.sqrt(rho * q)
+    assert float(ch.student_test_error(m, q, rho, angle=th)) == pytest.approx(0.1 + 0.8 * th / np.pi, rel=1e-15)
+    assert float(ch.student_test_error(m, q, rho)) == pytest.approx(0.1 + 0.8 * th / np.pi, rel=1e-12)
+    noisy = C.Sign(0.3)  # the angle is that of z, not of the noisy pre-label: not used
+    assert noisy.student_test_error(m, q, rho, angle=th) == noisy.student_test_error(m, q, rho)
+
+
+# ----------------------------------------------------------------------------- Bayes-GLM fast paths
+
+
+@pytest.mark.parametrize("ch", [C.ReLU(), C.Abs(), C.Square(), C.ReLU(0.3), C.Abs(0.2)], ids=repr)
+def test_mean_output_closed_forms_equal_the_quadrature_default(ch):
+    """ReLU / Abs / Square override E_{z ~ N(omega, V)} phi(z) by the rectified / folded normal
+    means and omega^2 + V; the base class integrates phi by composite Legendre split at the kinks."""
+    w = np.linspace(-3.0, 3.0, 13)[:, None]
+    V = np.array([1e-4, 0.1, 1.0, 4.0])[None, :]
+    w, V = np.broadcast_arrays(w, V)
+    np.testing.assert_allclose(ch.mean_output(w, V), C.Channel.mean_output(ch, w, V), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ch.mean_output(w[:, :1], np.zeros_like(w[:, :1])), ch.phi(w[:, :1]), atol=1e-15)
+
+
+def test_square_fold_free_entropy_is_the_jacobian():
+    """psi_out(y = z^2) = psi_out(y = |z|) - E log(2 |z|), z ~ N(0, rho)."""
+    rho = 0.7
+    ref = -integrate.quad(lambda z: np.log(2 * abs(z)) * stats.norm.pdf(z, scale=np.sqrt(rho)), -np.inf, np.inf,
+                          points=None, limit=200)[0]
+    assert C.Square().fold_free_entropy(1.25, rho) - 1.25 == pytest.approx(ref, abs=1e-9)
+    assert C.Abs().fold_free_entropy(1.25, rho) == 1.25
+    assert C.Abs().folds_sign and C.Square().folds_sign and not C.ReLU().folds_sign
+
+
+def test_channel_flags():
+    z = np.linspace(-2, 2, 9)
+    for ch in (C.Sign(0.3, flip=0.1), C.Probit()):  # sign_symmetric: P(y | z) = P(-y | -z)
+        assert ch.sign_symmetric
+        np.testing.assert_allclose(ch.prob(1.0, z), ch.prob(-1.0, -z), rtol=1e-14)
+    assert not C.ReLU().sign_symmetric and C.Linear().flip == 0.0 and C.Sign(flip=0.2).flip == 0.2
+    assert C.ReLU().informative_fraction == 0.5 and C.Abs().informative_fraction == 1.0
+    assert [c.phi_kind for c in (C.ReLU(), C.Abs(), C.Square(), C.Linear(), C.Sign())] == ["relu", "abs", "square", None, None]

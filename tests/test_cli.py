@@ -36,8 +36,9 @@ def broken_theory(problem, learner, **opts):
 
 @pytest.fixture
 def fake_engine(monkeypatch):
-    monkeypatch.setitem(registry._THEORY, (sv.GLM, sv.Spectral), fake_theory)
-    monkeypatch.setitem(registry._SIMULATION, (sv.GLM, sv.Spectral), (fake_sim, False))
+    pair = (sv.GLM, sv.Spectral)
+    monkeypatch.setitem(registry._THEORY, pair, registry._Engine(fake_theory, "theory", pair))
+    monkeypatch.setitem(registry._SIMULATION, pair, registry._Engine(fake_sim, "simulation", pair, reserved=("d", "rng")))
 
 
 SPEC = """
@@ -148,7 +149,8 @@ def test_sweep_learners_mapping(capsys, tmp_path, fake_engine):
 
 
 def test_failures_exit_1_with_a_message(capsys, tmp_path, monkeypatch):
-    monkeypatch.setitem(registry._THEORY, (sv.GLM, sv.Spectral), broken_theory)
+    monkeypatch.setitem(registry._THEORY, (sv.GLM, sv.Spectral),
+                        registry._Engine(broken_theory, "theory", (sv.GLM, sv.Spectral)))
     spec = tmp_path / "b.yaml"
     spec.write_text("problem: {type: GLM, prior: Gaussian, channel: Sign}\nlearner: {type: Spectral}\n")
     code, out, err = run(capsys, "sweep", str(spec), "--executor", "serial")

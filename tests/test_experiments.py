@@ -85,11 +85,11 @@ def _toy_theory_scalar(problem, learner, **opts):
     return _toy_theory(problem, ToyLearner(learner.lam))
 
 
-def _toy_sim(problem, learner, *, d, rng, **opts):
+def _toy_sim(problem, learner, *, d, rng, fail_at=None):
     delay = float(os.environ.get("SOLVABLE_TOY_DELAY", "0"))
     if delay:
         time.sleep(delay)
-    if opts.get("fail_at") is not None and problem.alpha == opts["fail_at"]:
+    if fail_at is not None and problem.alpha == fail_at:
         raise RuntimeError("toy failure")
     e = toy_error(problem.alpha, problem.noise, problem.inner.scale, learner.lam)
     return {"test_error": e + rng.normal() / np.sqrt(d), "m": problem.alpha / (1 + problem.alpha),

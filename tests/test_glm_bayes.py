@@ -124,7 +124,8 @@ def test_binary_perceptron_thresholds_bracketed():
 
 def test_phase_transitions_binary_perceptron_it():
     out = sv.phase_transitions(_glm(P.Rademacher(), C.Sign(), 1.0), sv.BayesOptimal(), alpha=(1.2, 1.3))
-    assert set(out) == {"weak_recovery", "information_theoretic", "algorithmic", "perfect_recovery"}
+    assert set(out) == set(sv.core.registry.TRANSITION_KEYS)  # one layout for every family
+    assert out["order"] == "first" and out["spinodal"] is None
     assert abs(out["information_theoretic"] - 1.245) < 1e-3  # measured 1.24468
     assert out["algorithmic"] is None and out["weak_recovery"] is None
     assert out["perfect_recovery"] == out["information_theoretic"]
@@ -187,7 +188,7 @@ def test_errors():
     prob = _glm(P.Rademacher(), C.Sign(), 1.45)
     with pytest.warns(sv.ConvergenceWarning):
         sv.predict(prob, sv.AMP(max_iter=3))
-    with pytest.raises(ValueError):
+    with pytest.raises(TypeError, match="unknown option 'bogus'; valid options: max_iter"):
         sv.predict(prob, sv.BayesOptimal(), bogus=1)
     with pytest.raises(ValueError):
         sv.phase_transitions(prob, sv.BayesOptimal(), alpha=(-1.0, 2.0))
@@ -604,3 +605,12 @@ def test_noiseless_cs_algorithmic_threshold_is_the_fold():
         m = minimize_scalar(lambda ls: -np.exp(ls) * float(P.mmse(np.exp(ls))), bounds=(-5, 12), method="bounded",
                             options={"xatol": 1e-12})
         assert abs(r["algorithmic"] / -m.fun - 1) < tol, (rho, r["algorithmic"], -m.fun)
+
+
+@pytest.mark.parametrize("channel", [C.ReLU(), C.Linear(), C.Abs(), C.Square()], ids=repr)
+def test_informative_fraction_is_the_limit_of_V_G(channel):
+    """``channel.informative_fraction`` is ``c = lim_{E -> 0} E G(rho - E)`` of the noiseless
+    channel (1/2 for ReLU), measured here with the model's own integrals (corrections ~ sqrt(E))."""
+    eq = GLMEquations(P.Gaussian(), channel)
+    E = 1e-8
+    assert E * float(eq.G(np.array([1.0 - E]))[0]) == pytest.approx(channel.informative_fraction, abs=1e-3)

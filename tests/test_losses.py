@@ -156,3 +156,47 @@ def test_get_loss_and_validation():
     with pytest.raises(ValueError, match="labels"):
         L.Logistic().prox(0.5, 0.0, 1.0)
     assert L.Logistic().is_classification and L.Hinge().is_classification and not L.Square().is_classification
+
+
+@pytest.mark.parametrize("loss", LOSSES + [L.HardMargin()], ids=repr)
+def test_prox_kinks_are_where_dprox_jumps(loss):
+    """prox_kinks(y, V) lists the omegas where dprox jumps; between them dprox is constant."""
+    V = 0.6
+    for y in ([1.0, -1.0] if loss.is_classification else [0.7, -1.3]):
+        k = np.sort(loss.prox_kinks(y, V))
+        eps = 1e-7
+        for kk in k:
+            assert loss.dprox(y, kk - eps, V) != loss.dprox(y, kk + eps, V), (loss, y, kk)
+        edges = np.concatenate([[k[0] - 5.0] if len(k) else [-5.0], k, [k[-1] + 5.0] if len(k) else [5.0]])
+        if not loss.smooth or isinstance(loss, L.Huber):  # piecewise-constant dprox between the kinks
+            for lo, hi in zip(edges[:-1], edges[1:]):
+                d = loss.dprox(y, np.linspace(lo + 1e-6, hi - 1e-6, 7), V)
+                np.testing.assert_allclose(d, d[0])
+    assert loss.prox_kinks(np.array([1.0, -1.0]), np.full((3, 1), V)).shape[:2] == (3, 2)
+
+
+def test_smooth_losses_have_no_prox_kinks():
+    for loss in (L.Square(), L.Logistic()):
+        assert loss.prox_kinks(np.ones(4), 0.5).shape == (4, 0)
+
+
+@pytest.mark.parametrize("loss", LOSSES, ids=repr)
+def test_grad_lipschitz_is_the_sup_of_the_curvature(loss):
+    z = np.linspace(-20, 20, 4001)
+    if loss.grad_lipschitz is None:
+        assert not loss.smooth
+        return
+    for y in ([1.0, -1.0] if loss.is_classification else [0.0, 2.5]):
+        h = loss.hess(y, z)
+        assert np.max(h) <= loss.grad_lipschitz * (1 + 1e-12)
+        assert np.max(h) == pytest.approx(loss.grad_lipschitz, rel=1e-6)
+
+
+def test_loss_capabilities():
+    assert all(loss.has_prox for loss in LOSSES + [L.HardMargin()]) and not L.Loss().has_prox
+    assert [loss.is_square for loss in LOSSES] == [True, False, False, False, False, False]
+    assert L.HardMargin().is_constraint and not any(loss.is_constraint for loss in LOSSES)
+    assert {type(loss).__name__: loss.solver for loss in LOSSES + [L.HardMargin()]} == {
+        "Square": "ridge", "Logistic": "newton", "Hinge": "hinge", "Huber": "newton", "Absolute": "absolute",
+        "HardMargin": "max_margin"}
+    assert L.Loss().solver is None and L.Loss().grad_lipschitz is None

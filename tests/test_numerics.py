@@ -342,3 +342,72 @@ def test_fixed_point_validation(kw, match):
     x0 = kw.pop("x0", np.zeros(1))
     with pytest.raises(ValueError, match=match):
         solve_fixed_point(lambda x: x, x0, **kw)
+
+
+# ----------------------------------------------------------------------------- kinks, interpolation, roots
+
+
+def test_kinked_gauss_expect_folded_normal():
+    """E|x| for x ~ N(m, v) (folded normal mean) with the kink at 0 as a breakpoint; without kinks
+    the 60-node Hermite rule of gauss_expect."""
+    from scipy.special import erf
+
+    from solvable.numerics.gauss import kinked_gauss_expect
+
+    m = np.linspace(-2.0, 2.0, 7)[:, None]
+    v = np.array([1e-3, 0.3, 2.0])[None, :]
+    exact = np.sqrt(2 * v / np.pi) * np.exp(-m * m / (2 * v)) + m * erf(m / np.sqrt(2 * v))
+    for n in (12, 16):
+        np.testing.assert_allclose(kinked_gauss_expect(np.abs, m, v, [0.0], n=n), exact, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(kinked_gauss_expect(lambda x: x * x, m, v, [], n=12), m * m + v, rtol=1e-13)
+
+
+def test_composite_legendre_nodes_is_public_and_integrates_the_gaussian():
+    from solvable.numerics import gauss
+
+    assert gauss._composite_legendre_nodes is gauss.composite_legendre_nodes
+    z, w = gauss.composite_legendre_nodes(np.zeros(3), np.ones(3), [0.5], 20, 12.0, 6)
+    np.testing.assert_allclose(np.sum(w, -1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(np.sum(w * z * z, -1), 1.0, rtol=1e-12)
+
+
+def test_chebyshev_panels_smooth_and_runge():
+    """Piecewise Chebyshev interpolation: a smooth pair of functions to rounding on one panel per
+    initial edge; Runge's 1/(1 + 25 x^2) needs bisection and meets the tolerance."""
+    from solvable.numerics.interpolate import ChebyshevPanels
+
+    calls = []
+
+    def f(x):
+        calls.append(x.size)
+        return np.sin(3 * x), np.exp(x)
+
+    I = ChebyshevPanels(f, [0.0, 1.0, 2.0], tol=1e-12)
+    x = np.random.default_rng(0).uniform(0, 2, (5, 7))
+    s, e = I(x)
+    assert s.shape == x.shape and I.n_evals == sum(calls)
+    np.testing.assert_allclose(s, np.sin(3 * x), atol=1e-11)
+    np.testing.assert_allclose(e, np.exp(x), rtol=1e-11)
+    R = ChebyshevPanels(lambda x: (1 / (1 + 25 * x * x),), [-1.0, 1.0], tol=1e-10)
+    assert len(R.edges) > 3
+    xx = np.linspace(-1, 1, 1001)
+    np.testing.assert_allclose(R(xx)[0], 1 / (1 + 25 * xx * xx), atol=1e-9)
+    with pytest.raises(ValueError, match="increasing"):
+        ChebyshevPanels(f, [1.0, 1.0])
+    with pytest.raises(FloatingPointError), np.errstate(invalid="ignore"):
+        ChebyshevPanels(lambda x: (np.log(x - 0.5),), [0.0, 1.0])
+
+
+def test_illinois_root_vectorised():
+    from solvable.numerics.roots import illinois_root
+
+    c = np.array([0.1, 1.0, 2.0, 7.5])
+    # brackets in either order, with g(a) >= 0 >= g(b)
+    a = np.array([2.0, 2.0, 0.0, 0.0])
+    b = np.array([0.0, 0.0, 2.0, 2.0])
+    sgn = np.array([1.0, 1.0, -1.0, -1.0])
+    r = illinois_root(lambda x: sgn * (x ** 3 - c), a, b, xtol=1e-15)
+    np.testing.assert_allclose(r, np.cbrt(c), rtol=1e-13)
+    assert illinois_root(lambda x: 1.0 - x, np.array([0.0]), np.array([3.0]), xtol=1e-14)[0] == pytest.approx(1.0, abs=1e-14)
+    with pytest.raises(ValueError, match="max_iter"):
+        illinois_root(lambda x: x, np.zeros(1), np.ones(1), xtol=1e-3, max_iter=0)

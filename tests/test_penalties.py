@@ -72,3 +72,14 @@ def test_get_penalty():
     assert isinstance(Pn.get_penalty("ridge"), Pn.L2)
     assert isinstance(Pn.get_penalty("Elastic-Net", lam=1.0), Pn.ElasticNet)
     assert Pn.get_penalty("lasso", lam=0.2).lam == 0.2
+
+
+@pytest.mark.parametrize("pen", PENALTIES, ids=repr)
+def test_l1_ratio_gives_the_elastic_net_form(pen):
+    """value = lam (r |w|_1 + (1 - r)/2 |w|^2) with r = l1_ratio, for every penalty."""
+    r = pen.l1_ratio
+    assert r == {"l2": 0.0, "l1": 1.0}.get(pen.name, getattr(pen, "l1_ratio"))
+    w = np.array([0.3, -1.2, 2.0])
+    assert float(pen.value(w)) == pytest.approx(pen.lam * (r * np.abs(w).sum() + 0.5 * (1 - r) * w @ w))
+    assert pen.l1_part == pytest.approx(pen.lam * r) and pen.l2_part == pytest.approx(pen.lam * (1 - r))
+    assert Pn.Penalty().l1_ratio is None

@@ -239,3 +239,51 @@ def test_priors_are_frozen_and_comparable():
     assert P.GaussBernoulli(0.3).second_moment == pytest.approx(0.3)
     with pytest.raises(Exception):
         P.Gaussian().var = 2.0
+
+
+# ----------------------------------------------------------------------------- state-evolution fast paths
+
+_SE_PRIORS = PRIORS + [P.GaussBernoulli(0.4, mean=0.5, var=0.8), P.SparseRademacher(0.2)]
+_QH = np.array([0.0, 1e-3, 0.5, 3.0, 20.0])
+
+
+@pytest.mark.parametrize("prior", _SE_PRIORS, ids=lambda p: repr(p))
+def test_se_fast_paths_equal_the_generic_product_rule(prior):
+    """The overrides of se_overlap / se_free_entropy (closed forms for Gaussian, the symmetric
+    Hermite rule for Rademacher, the law of B for a centred Gauss-Bernoulli) agree with the base
+    class's product rule over (x0, xi); se_mmse with the prior's own mmse and with rho - q."""
+    for name, tol in (("se_overlap", 1e-10), ("se_free_entropy", 1e-10)):
+        fast = getattr(prior, name)(_QH)
+        generic = getattr(P.Prior, name)(prior, _QH)
+        np.testing.assert_allclose(fast, generic, atol=tol, err_msg=name)
+    # (Rademacher's 80-node Hermite rule for E sech^2 is off by 4e-7 at qhat = 20)
+    np.testing.assert_allclose(prior.se_mmse(_QH), prior.mmse(_QH), atol=1e-6)
+    np.testing.assert_allclose(prior.se_mmse(_QH), prior.second_moment - prior.se_overlap(_QH), atol=1e-6)
+
+
+def test_se_gaussian_closed_forms():
+    """Gaussian N(mu, v): q = (qhat (v + mu^2) + mu^2 / v) / (qhat + 1 / v), mmse = v / (1 + qhat v),
+    psi = (qhat (v + mu^2) - log(1 + qhat v)) / 2 (Zdeborova & Krzakala 2016, sec. 4.1)."""
+    p = P.Gaussian(0.3, 0.7)
+    np.testing.assert_allclose(p.se_mmse(_QH), 0.7 / (1 + 0.7 * _QH), rtol=1e-15)
+    np.testing.assert_allclose(p.se_overlap(_QH), p.second_moment - p.se_mmse(_QH), atol=1e-15)
+    np.testing.assert_allclose(p.se_free_entropy(_QH), p.free_entropy_term(_QH), atol=1e-12)
+
+
+@pytest.mark.parametrize("prior,d", [(P.Gaussian(0.3, 0.7), 1.0), (P.Rademacher(), 0.0),
+                                     (P.GaussBernoulli(0.3), 0.3), (P.GaussBernoulli(0.4, 0.5, 0.8), 0.4)])
+def test_information_dimension_exact_values_match_the_limit(prior, d):
+    """d_P = lim s mmse(s) (Wu & Verdu 2012): the exact overrides against the base class's
+    s mmse(s) at s = 1e8 (the Gauss-Bernoulli limit converges like 1 / sqrt(log s))."""
+    assert prior.information_dimension() == d
+    assert P.Prior.information_dimension(prior) == pytest.approx(d, abs=3e-3)
+
+
+@pytest.mark.parametrize("prior", _SE_PRIORS, ids=lambda p: repr(p))
+def test_scalar_channel_mixture_reproduces_the_moments(prior):
+    w, mu, s2 = prior.scalar_channel_mixture(80)
+    assert np.all(w > 0) and np.all(s2 >= 0)
+    assert np.sum(w) == pytest.approx(1.0, abs=1e-12)
+    assert np.sum(w * mu) == pytest.approx(prior.first_moment, abs=1e-12)
+    assert np.sum(w * (mu * mu + s2)) == pytest.approx(prior.second_moment, abs=1e-12)
+    assert prior.hermite_inaccurate == isinstance(prior, P.GaussBernoulli)

@@ -56,7 +56,9 @@ def toy_registry():
 
     @registry.register_transitions(_ToyProblem, _ToyLearner)
     def transitions(problem, learner, param, rng):
-        return {"weak_recovery": 0.5 * (rng[0] + rng[1]), "param": param}
+        if param == "snr":  # a key outside the common layout
+            return {"weak_recovery": 0.5 * (rng[0] + rng[1]), "param": param}
+        return {"weak_recovery": 0.5 * (rng[0] + rng[1])}
 
     added = [(registry._THEORY, (_ToyProblem, _ToyLearner)), (registry._SIMULATION, (_ToyProblem, _ToyLearner)),
              (registry._SIMULATION, (_ToySubProblem, _OtherLearner)), (registry._TRANSITIONS, (_ToyProblem, _ToyLearner))]
@@ -132,7 +134,10 @@ def test_simulate_bad_seeds(toy_registry, seeds):
 
 def test_phase_transitions_dispatch_and_validation(toy_registry):
     out = sv.phase_transitions(_ToyProblem(), _ToyLearner(), alpha=(0.5, 1.5))
-    assert out == {"weak_recovery": 1.0, "param": "alpha"}
+    # one layout for every family: the missing thresholds are None
+    assert out == {k: (1.0 if k == "weak_recovery" else None) for k in registry.TRANSITION_KEYS}
+    with pytest.raises(RuntimeError, match="outside the common layout"):
+        sv.phase_transitions(_ToyProblem(), _ToyLearner(), snr=(0.5, 1.5))
     with pytest.raises(ValueError, match="exactly one"):
         sv.phase_transitions(_ToyProblem(), _ToyLearner(), alpha=(0, 1), snr=(0, 1))
     with pytest.raises(ValueError, match="lo < hi"):

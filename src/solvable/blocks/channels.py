@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from solvable.core.validate import check_interval, check_positive
-from solvable.numerics.gauss import gauss_expect, hermite_rule
+from solvable.numerics.gauss import composite_legendre_nodes, gauss_expect, hermite_rule, kinked_gauss_expect
 from solvable.numerics.special import LOG_SQRT2PI, log_Phi, log_phi, truncnorm_moments
 
 __all__ = ["Channel", "Linear", "Sign", "Probit", "ReLU", "Abs", "Square"]
@@ -64,11 +64,41 @@ class Channel:
     is_classification: bool = False
     #: positions in z where P(y|z) (or y(z)) has a kink or a jump: breakpoints for quadrature
     kinks: tuple = ()
+    #: True where y = z + sqrt(noise) xi (xi ~ N(0, 1) independent): (z, y) jointly Gaussian
+    is_linear: bool = False
     name: str = "channel"
+    #: label-flip probability (label noise of classification channels; 0 otherwise)
+    flip: float = 0.0
+    #: labels +-1 with P(y | z) = P(-y | -z): sums over y reduce to twice the y = +1 term
+    #: under a symmetric law of z (Sign, Probit)
+    sign_symmetric: bool = False
+    #: ``c = lim_{V -> 0} V E[gout^2]`` of the noiseless regression channel, the fraction of
+    #: outputs that reveal z (1; 1/2 for ReLU, whose y = 0 outputs do not): the perfect-recovery branch of
+    #: the Bayes GLM has free entropy +inf iff ``c alpha > d_P`` (Wu & Verdu, IEEE TIT 2012)
+    informative_fraction: float = 1.0
+    #: noiseless ``phi(z) = g(|z|)``, g injective (Abs, Square): the posterior of z given y is the
+    #: two atoms ``+-g^{-1}(y)`` (phase retrieval), which reduces the Bayes GLM integrals to 1D
+    folds_sign: bool = False
+    #: piecewise form of phi with dedicated noisy-output rules in the Bayes GLM theory
+    #: ("relu", "abs", "square"; None: generic quadrature)
+    phi_kind: str | None = None
 
     def phi(self, z):
         """The noiseless output function y = phi(z)."""
         raise NotImplementedError
+
+    def mean_output(self, omega, V):
+        """``E_{z ~ N(omega, V)} phi(z)``, the Bayes prediction of the noiseless output from a
+        Gaussian posterior of the local field: composite Gauss-Legendre split at the kinks
+        (:func:`~solvable.numerics.gauss.kinked_gauss_expect`, 12 nodes per piece); channels
+        with a closed form override it."""
+        return kinked_gauss_expect(lambda z: self.phi(z), omega, V, np.array(self.kinks, dtype=float), n=12)
+
+    def fold_free_entropy(self, psi_abs, rho):
+        """For a folding channel (``folds_sign``): ``psi_out = E log Z_out`` of this noiseless
+        channel from that of ``y = |z|`` (``psi_abs``) by the change of variables ``y = g(|z|)``,
+        at ``z ~ N(0, rho)``; the identity here (Abs)."""
+        return psi_abs
 
     def sample(self, z, rng=None) -> np.ndarray:
         raise NotImplementedError
@@ -96,6 +126,34 @@ class Channel:
         """``E[f(y) | z]`` vectorised over z."""
         ys, ws = self.y_given_z(np.asarray(z, float), n=n)
         return np.sum(f(ys) * ws, axis=-1)
+
+    def label_moments(self, rho: float) -> tuple[float, float]:
+        """``(E[z y], E[y^2])`` for ``z ~ N(0, rho)``: composite Gauss-Legendre over z (60 nodes
+        per piece, split at the channel's kinks) and :meth:`y_given_z` over y."""
+        bp = np.asarray(self.kinks, float) if self.kinks else None
+        u, wu = composite_legendre_nodes(np.zeros(()), np.sqrt(rho) * np.ones(()), bp, 60, 12.0)
+        z = np.sqrt(rho) * u
+        ys, ws = self.y_given_z(z, n=40)
+        Ey = np.sum(ys * ws, -1)
+        Ey2 = np.sum(ys * ys * ws, -1)
+        return float(np.sum(wu * z * Ey)), float(np.sum(wu * Ey2))
+
+    def linear_part(self, rho: float) -> tuple[float, float]:
+        """``(b, noise_eff)`` of the decomposition ``y = b z + eps`` with eps uncorrelated with
+        ``z ~ N(0, rho)``: ``b = E[z y] / rho``, ``noise_eff = E y^2 - b^2 rho`` (floored at 0)."""
+        Ezy, Ey2 = self.label_moments(rho)
+        b = Ezy / rho
+        return b, max(Ey2 - Ezy * b, 0.0)
+
+    def student_test_error(self, m, q, rho, *, moments=None, angle=None):
+        """Test error on a fresh sample of the linear student ``omega = w . x / sqrt(d)`` with
+        overlaps ``m = E[z omega]``, ``q = E[omega^2]`` (``(z, omega)`` centred Gaussian, ``E z^2 =
+        rho``): here ``E (y - omega)^2 = E y^2 - 2 (m / rho) E[z y] + q``.  ``moments``: the
+        :meth:`label_moments` ``(E[z y], E[y^2])`` when the caller has them; ``angle``: the
+        student-teacher angle ``arccos(m / sqrt(rho q))`` when known without cancellation
+        (unused here; classification channels may use it)."""
+        Ezy, Ey2 = self.label_moments(rho) if moments is None else moments
+        return Ey2 - 2.0 * m / rho * Ezy + q
 
     def _from_posterior(self, logZ, mz, vz, omega, V):
         g = (mz - omega) / V
@@ -128,6 +186,7 @@ class Linear(_AdditiveNoise):
 
     noise: float = 0.0
     name = "linear"
+    is_linear = True
 
     def __post_init__(self):
         check_positive("noise", self.noise, owner="Linear channel", allow_zero=True)
@@ -147,6 +206,10 @@ class Linear(_AdditiveNoise):
         dg = np.broadcast_to(-1.0 / s2, g.shape).copy()
         return logZ, g, dg
 
+    def linear_part(self, rho):
+        """Exactly ``(1, noise)``: y = z + sqrt(noise) xi."""
+        return 1.0, float(self.noise)
+
 
 @dataclass(frozen=True)
 class Sign(Channel):
@@ -161,6 +224,7 @@ class Sign(Channel):
     is_classification = True
     kinks = (0.0,)
     name = "sign"
+    sign_symmetric = True
 
     def __post_init__(self):
         owner = type(self).__name__ + " channel"
@@ -218,6 +282,18 @@ class Sign(Channel):
         dg = -r * (u + r) / s2 if self.flip == 0 else -r * u / s2 - g * g
         return logZ, g, dg
 
+    def student_test_error(self, m, q, rho, *, moments=None, angle=None):
+        """0-1 error of ``sign(omega)``: ``flip + (1 - 2 flip) arccos(m / sqrt(q (rho + noise))) / pi``
+        (Gardner & Derrida 1989; Engel & Van den Broeck 2001, eq. (2.42), with label noise);
+        ``q = 0`` (w = 0) counts as chance.  With ``noise = 0`` a given ``angle`` (``arccos(m /
+        sqrt(rho q))`` without cancellation) is used instead of m, q; ``moments`` are not needed."""
+        if angle is not None and self.noise == 0:
+            return self.flip + (1.0 - 2.0 * self.flip) * angle / np.pi
+        q = np.asarray(q, float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = np.where(q > 0, np.clip(m / np.sqrt(q * (rho + self.noise)), -1.0, 1.0), 0.0)
+        return self.flip + (1.0 - 2.0 * self.flip) * np.arccos(c) / np.pi
+
 
 @dataclass(frozen=True)
 class Probit(Sign):
@@ -243,6 +319,8 @@ class ReLU(_AdditiveNoise):
     noise: float = 0.0
     kinks = (0.0,)
     name = "relu"
+    informative_fraction = 0.5  # y = 0 (z < 0) reveals only the sign of z
+    phi_kind = "relu"
 
     def __post_init__(self):
         check_positive("noise", self.noise, owner="ReLU channel", allow_zero=True)
@@ -250,6 +328,18 @@ class ReLU(_AdditiveNoise):
 
     def phi(self, z):
         return np.maximum(np.asarray(z, float), 0.0)
+
+    def mean_output(self, omega, V):
+        """``E max(0, z)``, ``z ~ N(omega, V)``: the rectified normal mean
+        ``s phi(omega / s) + omega Phi(omega / s)``, ``s = sqrt(V)`` (Leone, Nelson & Nottingham,
+        Technometrics 3, 543 (1961)); ``max(omega, 0)`` at ``V = 0``."""
+        from scipy.special import erf
+
+        s = np.sqrt(V)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = np.where(s > 0, omega / np.where(s > 0, s, 1.0), 0.0)
+        return np.where(s > 0, s * np.exp(-0.5 * u * u) / np.sqrt(2 * np.pi) + omega * 0.5 * (1 + erf(u / np.sqrt(2))),
+                        np.maximum(omega, 0.0))
 
     def output_moments(self, y, omega, V):
         y, omega = np.asarray(y, float), np.asarray(omega, float)
@@ -284,6 +374,8 @@ class Abs(_AdditiveNoise):
     noise: float = 0.0
     kinks = (0.0,)
     name = "abs"
+    folds_sign = True
+    phi_kind = "abs"
 
     def __post_init__(self):
         check_positive("noise", self.noise, owner="Abs channel", allow_zero=True)
@@ -291,6 +383,17 @@ class Abs(_AdditiveNoise):
 
     def phi(self, z):
         return np.abs(np.asarray(z, float))
+
+    def mean_output(self, omega, V):
+        """``E |z|``, ``z ~ N(omega, V)``: the folded normal mean
+        ``s sqrt(2 / pi) exp(-omega^2 / 2V) + omega erf(omega / sqrt(2V))``, ``s = sqrt(V)`` (Leone,
+        Nelson & Nottingham, Technometrics 3, 543 (1961)); ``|omega|`` at ``V = 0``."""
+        from scipy.special import erf
+
+        s = np.sqrt(V)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = np.where(s > 0, omega / np.where(s > 0, s, 1.0), 0.0)
+        return np.where(s > 0, s * np.sqrt(2 / np.pi) * np.exp(-0.5 * u * u) + omega * erf(u / np.sqrt(2)), np.abs(omega))
 
     def output_moments(self, y, omega, V):
         y, omega = np.asarray(y, float), np.asarray(omega, float)
@@ -328,6 +431,8 @@ class Square(_AdditiveNoise):
     noise: float = 0.0
     kinks = ()
     name = "square"
+    folds_sign = True
+    phi_kind = "square"
 
     def __post_init__(self):
         check_positive("noise", self.noise, owner="Square channel", allow_zero=True)
@@ -336,6 +441,16 @@ class Square(_AdditiveNoise):
     def phi(self, z):
         z = np.asarray(z, float)
         return z * z
+
+    def mean_output(self, omega, V):
+        """``E z^2 = omega^2 + V``, ``z ~ N(omega, V)``."""
+        return omega * omega + V
+
+    def fold_free_entropy(self, psi_abs, rho):
+        """``psi_out`` of ``y = z^2`` from that of ``y = |z|``: the Jacobian of ``y = |z|^2`` adds
+        ``-E log(2|z|) = -log 2 - log(rho) / 2 + (gamma + log 2) / 2`` at ``z ~ N(0, rho)``
+        (``E log|x| = -(gamma + log 2) / 2`` for ``x ~ N(0, 1)``)."""
+        return psi_abs - np.log(2.0) - 0.5 * np.log(rho) + 0.5 * (np.euler_gamma + np.log(2.0))
 
     def output_moments(self, y, omega, V):
         y, omega = np.asarray(y, float), np.asarray(omega, float)

@@ -37,6 +37,21 @@ class Loss:
     is_classification: bool = False
     #: True where the loss is twice differentiable everywhere
     smooth: bool = True
+    #: True for the square loss (y - z)^2 / 2 exactly: its prox is linear in (y, omega), so the
+    #: ERM loss side has a closed form (and, with an L2 penalty, the whole saddle point)
+    is_square: bool = False
+    #: True for a hard constraint (0 where it holds, +inf otherwise): with an L2 penalty ERM is
+    #: then the max-margin classifier, independent of the L2 strength, existing only on
+    #: linearly separable data
+    is_constraint: bool = False
+    #: how :func:`solvable.families.erm.solvers.solve_erm` minimises it at finite size: "ridge"
+    #: (closed form), "newton" (L-BFGS then Newton steps), "hinge" (active set on the margin
+    #: kink y z = 1, multipliers in [0, 1]), "absolute" (active set on the residual kink z = y,
+    #: multipliers in [-1, 1]), "max_margin" (the dual of the hard-margin SVM); None: no solver
+    solver: str | None = None
+    #: Lipschitz constant of grad(y, .) in z (sup_z hess), for proximal-gradient steps with an
+    #: L1 penalty; None where the gradient is not Lipschitz
+    grad_lipschitz: float | None = None
 
     def value(self, y, z):
         raise NotImplementedError
@@ -67,12 +82,27 @@ class Loss:
         """Positions in z of non-differentiable points (for quadrature), shape y.shape + (k,)."""
         return np.zeros(np.shape(y) + (0,))
 
+    @property
+    def has_prox(self) -> bool:
+        """True where the loss implements :meth:`prox` (what the ERM asymptotics integrate)."""
+        return type(self).prox is not Loss.prox
+
+    def prox_kinks(self, y, V):
+        """Positions in omega where ``prox(y, omega, V)`` is not differentiable in omega (the
+        breakpoints of the ERM loss-side quadrature), shape ``broadcast(y, V).shape + (k,)``;
+        none for a smooth loss."""
+        y, V = np.broadcast_arrays(np.asarray(y, float), np.asarray(V, float))
+        return np.zeros(y.shape + (0,))
+
 
 @dataclass(frozen=True)
 class Square(Loss):
     """(y - z)^2 / 2;  prox = (omega + V y) / (1 + V)."""
 
     name = "square"
+    is_square = True
+    solver = "ridge"
+    grad_lipschitz = 1.0
 
     def value(self, y, z):
         return 0.5 * (np.asarray(y, float) - z) ** 2
@@ -127,6 +157,8 @@ class Logistic(Loss):
 
     name = "logistic"
     is_classification = True
+    solver = "newton"
+    grad_lipschitz = 0.25  # sup of sigma (1 - sigma)
 
     def value(self, y, z):
         return np.logaddexp(0.0, -np.asarray(y, float) * z)
@@ -162,6 +194,7 @@ class Hinge(Loss):
     name = "hinge"
     is_classification = True
     smooth = False
+    solver = "hinge"
 
     def value(self, y, z):
         return np.maximum(0.0, 1.0 - np.asarray(y, float) * z)
@@ -187,6 +220,11 @@ class Hinge(Loss):
     def kinks(self, y):
         return (1.0 / np.asarray(y, float))[..., None]
 
+    def prox_kinks(self, y, V):
+        """y omega = 1 and y omega = 1 - V (the ends of the flat piece of the prox; y = +-1)."""
+        y, V = np.broadcast_arrays(np.asarray(y, float), np.asarray(V, float))
+        return np.stack([y, y * (1.0 - V)], axis=-1)
+
 
 @dataclass(frozen=True)
 class HardMargin(Loss):
@@ -201,6 +239,8 @@ class HardMargin(Loss):
     name = "hard_margin"
     is_classification = True
     smooth = False
+    is_constraint = True
+    solver = "max_margin"
 
     def value(self, y, z):
         return np.where(np.asarray(y, float) * z >= 1.0 - 1e-9, 0.0, np.inf)
@@ -226,6 +266,11 @@ class HardMargin(Loss):
     def kinks(self, y):
         return (1.0 / np.asarray(y, float))[..., None]
 
+    def prox_kinks(self, y, V):
+        """y omega = 1 (where the projection on y z >= 1 starts to act; y = +-1)."""
+        y, V = np.broadcast_arrays(np.asarray(y, float), np.asarray(V, float))
+        return y[..., None]
+
 
 @dataclass(frozen=True)
 class Huber(Loss):
@@ -233,6 +278,8 @@ class Huber(Loss):
 
     delta: float = 1.0
     name = "huber"
+    solver = "newton"
+    grad_lipschitz = 1.0
 
     def __post_init__(self):
         check_positive("delta", self.delta, owner="Huber loss")
@@ -267,6 +314,12 @@ class Huber(Loss):
         y = np.asarray(y, float)
         return np.stack([y - self.delta, y + self.delta], axis=-1)
 
+    def prox_kinks(self, y, V):
+        """|y - omega| = delta (1 + V) (where the prox leaves the quadratic piece)."""
+        y, V = np.broadcast_arrays(np.asarray(y, float), np.asarray(V, float))
+        c = self.delta * (1.0 + V)
+        return np.stack([y - c, y + c], axis=-1)
+
 
 @dataclass(frozen=True)
 class Absolute(Loss):
@@ -274,6 +327,7 @@ class Absolute(Loss):
 
     name = "absolute"
     smooth = False
+    solver = "absolute"
 
     def value(self, y, z):
         return np.abs(np.asarray(y, float) - z)
@@ -296,6 +350,11 @@ class Absolute(Loss):
 
     def kinks(self, y):
         return np.asarray(y, float)[..., None]
+
+    def prox_kinks(self, y, V):
+        """|y - omega| = V (the ends of the soft-thresholding dead zone)."""
+        y, V = np.broadcast_arrays(np.asarray(y, float), np.asarray(V, float))
+        return np.stack([y - V, y + V], axis=-1)
 
 
 _LOSSES = {"square": Square, "logistic": Logistic, "hinge": Hinge, "huber": Huber, "absolute": Absolute,

@@ -19,6 +19,9 @@ __all__ = ["Penalty", "L2", "L1", "ElasticNet", "get_penalty"]
 class Penalty:
     name: str = "penalty"
     lam: float = 0.0
+    #: the share r of lam on |w|_1 when the penalty has the elastic-net form
+    #: lam (r |w|_1 + (1 - r)/2 |w|^2) (0 for L2, 1 for L1); None for a penalty of another form
+    l1_ratio: float | None = None
 
     def value(self, w) -> float:
         raise NotImplementedError
@@ -55,6 +58,7 @@ class L2(Penalty):
 
     lam: float = 0.0
     name = "l2"
+    l1_ratio = 0.0
 
     def __post_init__(self):
         check_positive("lam", self.lam, owner="L2 penalty", allow_zero=True)
@@ -81,6 +85,7 @@ class L1(Penalty):
 
     lam: float = 0.0
     name = "l1"
+    l1_ratio = 1.0
 
     def __post_init__(self):
         check_positive("lam", self.lam, owner="L1 penalty", allow_zero=True)

@@ -15,15 +15,31 @@ from typing import Callable
 import numpy as np
 
 from solvable.core.validate import check_interval, check_positive, check_real
-from solvable.numerics.gauss import gauss_expect
+from solvable.numerics.gauss import composite_legendre_nodes, gauss_expect, hermite_rule
 
 __all__ = ["Prior", "Gaussian", "Rademacher", "GaussBernoulli", "SparseRademacher"]
+
+
+def _product_expect(f, Bhat, xs, ws, xi, wxi):
+    """``E_{x0, xi} f(x0, B, Bhat)`` with ``B = Bhat x0 + sqrt(Bhat) xi`` by the product rule of the
+    nodes / weights ``(xs, ws)`` of x0 and ``(xi, wxi)`` of the standard normal xi; ``f`` gets
+    arrays of shape ``grid + (len(xs), len(xi))`` and ``Bhat[..., None, None]``."""
+    bh = Bhat[..., None, None]
+    x0 = xs[:, None]
+    B = bh * x0 + np.sqrt(bh) * xi
+    vals = f(np.broadcast_to(x0, B.shape), B, bh)
+    return np.einsum("...ij,i,j->...", vals, ws, wxi)
 
 
 class Prior:
     """Base class.  Subclasses implement ``sample``, ``log_partition`` and ``denoise``."""
 
     name: str = "prior"
+    #: product Gauss-Hermite rules over ``(x0, xi)`` resolve the scalar channel of this prior
+    #: poorly at large SNR (a Gaussian slab whose posterior weight switches on a scale
+    #: ``~sqrt(Bhat)`` inside a law of B of width ``~Bhat``): engines then use the prior's own
+    #: :meth:`overlap` / :meth:`free_entropy_term` (law of B by composite Gauss-Legendre)
+    hermite_inaccurate: bool = False
 
     @property
     def first_moment(self) -> float:
@@ -63,13 +79,63 @@ class Prior:
         Bhat = np.asarray(Bhat, dtype=float)
         check_positive("Bhat", Bhat, owner=type(self).__name__, allow_zero=True)
         xs, ws = self._quadrature(n)
-        xi, wxi = np.polynomial.hermite_e.hermegauss(n)
-        wxi = wxi / np.sqrt(2 * np.pi)
-        bh = Bhat[..., None, None]
-        x0 = xs[:, None]
-        B = bh * x0 + np.sqrt(bh) * xi[None, :]
-        vals = f(np.broadcast_to(x0, B.shape), B)
-        return np.einsum("...ij,i,j->...", vals, ws, wxi)
+        return _product_expect(lambda x0, B, bh: f(x0, B), Bhat, xs, ws, *hermite_rule(n))
+
+    def scalar_channel_mixture(self, n: int = 80) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The law of ``x0`` as a mixture of Gaussians, ``(weights, means, variances)`` of its
+        components, for integrating the scalar channel ``B = r x0 + sqrt(r) z`` by Gauss-Hermite
+        in each component of B (``N(r mu_k, r^2 s_k^2 + r)``): here the atoms of the prior's
+        ``n``-node quadrature with non-zero weight (variances 0)."""
+        xs, ws = self._quadrature(n)
+        keep = np.asarray(ws) > 0
+        return np.asarray(ws)[keep], np.asarray(xs)[keep], np.zeros(int(keep.sum()))
+
+    # --- the scalar-channel integrals of state evolution: closed forms where the prior has
+    # them (overridden below), else the product rule of scalar_channel_nodes ----------------
+
+    def scalar_channel_nodes(self, n: int = 80):
+        """``(xs, ws, xi, wxi)``: nodes / weights of x0 and of the Gaussian noise xi of the
+        product rule used by :meth:`se_overlap`, :meth:`se_mmse`, :meth:`se_free_entropy`: the
+        prior's ``n``-node quadrature and ``n``-node Gauss-Hermite; None where the prior has no
+        quadrature."""
+        try:
+            xs, ws = self._quadrature(n)
+        except (AttributeError, NotImplementedError):
+            return None
+        xi, wxi = hermite_rule(n)
+        return xs, ws, xi, wxi
+
+    def se_overlap(self, Bhat, *, n: int = 80) -> np.ndarray:
+        """``q(Bhat) = E[x0 E(x | B)]`` over the scalar channel ``B = Bhat x0 + sqrt(Bhat) xi``
+        (Zdeborova & Krzakala 2016, eq. (97)), as state evolution evaluates it: by the product
+        rule of :meth:`scalar_channel_nodes` (:meth:`overlap` without one); closed forms override."""
+        Bhat = np.asarray(Bhat, float)
+        nodes = self.scalar_channel_nodes(n)
+        if nodes is None:
+            return self.overlap(Bhat, n=n)
+        return _product_expect(lambda x0, B, A: x0 * self.denoise(B, A)[0], Bhat, *nodes)
+
+    def se_mmse(self, Bhat, *, n: int = 80) -> np.ndarray:
+        """``mmse(Bhat) = E[Var(x | B)] = rho - q(Bhat)`` over the scalar channel: ``rho -``
+        :meth:`se_overlap` here; overrides compute the mean posterior variance directly (no
+        cancellation as ``q -> rho``)."""
+        return float(self.second_moment) - self.se_overlap(Bhat, n=n)
+
+    def se_free_entropy(self, Bhat, *, n: int = 80) -> np.ndarray:
+        """``psi_P(Bhat) = E log Z(B, Bhat)`` over the scalar channel (Zdeborova & Krzakala 2016,
+        eq. (97)): the product rule of :meth:`scalar_channel_nodes` (:meth:`free_entropy_term`
+        without one); closed forms override."""
+        Bhat = np.asarray(Bhat, float)
+        nodes = self.scalar_channel_nodes(n)
+        if nodes is None:
+            return self.free_entropy_term(Bhat, n=n)
+        return _product_expect(lambda x0, B, A: self.log_partition(B, A), Bhat, *nodes)
+
+    def information_dimension(self) -> float:
+        """Renyi information dimension ``d_P = lim_{s -> inf} s mmse(s)`` (Wu & Verdu, IEEE TIT
+        58, 3721 (2012)): here ``s mmse(s)`` at ``s = 1e8``; exact values override."""
+        s = 1e8
+        return float(s * self.mmse(s))
 
     # --- expectations over the scalar channel through the law of B -----------------
     #
@@ -89,15 +155,13 @@ class Prior:
         return None
 
     def _expect_B(self, g, Bhat, *, n: int = 16, pieces: int = 48):
-        from solvable.numerics.gauss import _composite_legendre_nodes
-
         Bhat = np.asarray(Bhat, dtype=float)
         check_positive("Bhat", Bhat, owner=type(self).__name__, allow_zero=True)
         w, mu, sd = self._b_mixture(Bhat)
         bps = self._b_breakpoints(Bhat)
         if bps is not None:
             bps = np.broadcast_to(bps[..., None, :], mu.shape + bps.shape[-1:])
-        z, wz = _composite_legendre_nodes(mu, sd, bps, n, 12.0, pieces)
+        z, wz = composite_legendre_nodes(mu, sd, bps, n, 12.0, pieces)
         B = mu[..., None] + sd[..., None] * z  # grid + (k, nodes)
         vals = g(B, Bhat[..., None, None])
         return np.einsum("...kj,...kj,k->...", vals, wz, w)
@@ -194,6 +258,32 @@ class Gaussian(Prior):
         return (np.ones(1), (Bhat * self.mean)[..., None],
                 np.sqrt(Bhat * Bhat * self.var + Bhat)[..., None])
 
+    def scalar_channel_mixture(self, n: int = 80):
+        """One component ``N(mean, var)``: B is exactly Gaussian, any number of nodes is exact."""
+        return np.ones(1), np.array([self.mean]), np.array([self.var])
+
+    def se_overlap(self, Bhat, *, n: int = 80):
+        """Closed form ``q = (Bhat (var + mean^2) + mean^2 / var) / (Bhat + 1 / var)``
+        (Zdeborova & Krzakala 2016, sec. 4.1); ``n`` is unused."""
+        Bhat = np.asarray(Bhat, float)
+        mu, v = self.mean, self.var
+        return (Bhat * (v + mu * mu) + mu * mu / v) / (Bhat + 1.0 / v)
+
+    def se_mmse(self, Bhat, *, n: int = 80):
+        """Closed form ``mmse = var / (1 + Bhat var)``; ``n`` is unused."""
+        Bhat = np.asarray(Bhat, float)
+        return self.var / (1.0 + Bhat * self.var)
+
+    def se_free_entropy(self, Bhat, *, n: int = 80):
+        """Closed form ``psi = (Bhat (var + mean^2) - log(1 + Bhat var)) / 2``; ``n`` is unused."""
+        Bhat = np.asarray(Bhat, float)
+        mu, v = self.mean, self.var
+        return 0.5 * (Bhat * (v + mu * mu) - np.log1p(Bhat * v))
+
+    def information_dimension(self) -> float:
+        """1: an absolutely continuous law (Wu & Verdu 2012)."""
+        return 1.0
+
 
 @dataclass(frozen=True)
 class Rademacher(Prior):
@@ -233,6 +323,33 @@ class Rademacher(Prior):
     def _b_breakpoints(self, A):
         return np.zeros(np.shape(A) + (1,))  # tanh(B) switches at B = 0
 
+    # by the symmetry x0 -> -x0 the scalar channel reduces to x0 = 1, B = Bhat + sqrt(Bhat) xi,
+    # integrated by n-node Gauss-Hermite in xi
+    def se_overlap(self, Bhat, *, n: int = 80):
+        """``q = E tanh(Bhat + sqrt(Bhat) xi)`` (n-node Gauss-Hermite)."""
+        xi, wxi = hermite_rule(n)
+        Bhat = np.asarray(Bhat, float)[..., None]
+        return np.sum(np.tanh(Bhat + np.sqrt(Bhat) * xi) * wxi, axis=-1)
+
+    def se_mmse(self, Bhat, *, n: int = 80):
+        """``mmse = E sech^2(h)``, ``h = Bhat + sqrt(Bhat) xi``, as ``4 e^{-2|h|} / (1 + e^{-2|h|})^2``
+        (no overflow; n-node Gauss-Hermite)."""
+        xi, wxi = hermite_rule(n)
+        Bhat = np.asarray(Bhat, float)[..., None]
+        e = np.exp(-2.0 * np.abs(Bhat + np.sqrt(Bhat) * xi))
+        return np.sum(4.0 * e / (1.0 + e) ** 2 * wxi, axis=-1)
+
+    def se_free_entropy(self, Bhat, *, n: int = 80):
+        """``psi = E log cosh(Bhat + sqrt(Bhat) xi) - Bhat / 2`` (n-node Gauss-Hermite)."""
+        xi, wxi = hermite_rule(n)
+        qh = np.asarray(Bhat, float)[..., None]
+        lz = self.log_partition(qh + np.sqrt(qh) * xi, qh)
+        return np.sum(lz * wxi, axis=-1)
+
+    def information_dimension(self) -> float:
+        """0: a discrete law (Wu & Verdu 2012)."""
+        return 0.0
+
 
 @dataclass(frozen=True)
 class GaussBernoulli(Prior):
@@ -245,6 +362,7 @@ class GaussBernoulli(Prior):
     mean: float = 0.0
     var: float = 1.0
     name = "gauss-bernoulli"
+    hermite_inaccurate = True
 
     def __post_init__(self):
         check_interval("rho", self.rho, 0.0, 1.0, owner="GaussBernoulli prior", closed_lo=False)
@@ -313,6 +431,45 @@ class GaussBernoulli(Prior):
         c = -self.mean / self.var
         return np.concatenate([c + rootK[..., None] + width[..., None] * ladder,
                                c - rootK[..., None] + width[..., None] * ladder], -1)
+
+    def _se_through_b_law(self) -> bool:
+        # centred slab with a spike: the law of B by composite Legendre (_expect_B)
+        return self.mean == 0 and self.rho < 1
+
+    def scalar_channel_nodes(self, n: int = 80):
+        """Composite Gauss-Legendre (24 pieces of 8 nodes on ``[-10, 10]``) in the noise and in the
+        slab, plus the spike atom: the posterior weight of the slab is a sharp function of B at
+        large SNR, which Gauss-Hermite resolves poorly.  ``n`` is unused."""
+        u, wu = composite_legendre_nodes(np.zeros(()), np.ones(()), None, 8, 10.0, 24)
+        xs = np.concatenate([[0.0], self.mean + np.sqrt(self.var) * u])
+        ws = np.concatenate([[1.0 - self.rho], self.rho * wu / wu.sum()])
+        return xs, ws, u, wu / wu.sum()
+
+    def se_overlap(self, Bhat, *, n: int = 80):
+        """Centred slab (``mean = 0``, ``rho < 1``): :meth:`overlap` through the law of B (composite
+        Gauss-Legendre with cuts at the spike/slab switch, 1e-15 vs adaptive quadrature; ``Bhat``
+        floored at 1e-300); else the product rule of :meth:`scalar_channel_nodes`."""
+        if self._se_through_b_law():
+            return self.overlap(np.maximum(np.asarray(Bhat, float), 1e-300))
+        return super().se_overlap(Bhat, n=n)
+
+    def se_mmse(self, Bhat, *, n: int = 80):
+        """Centred slab: :meth:`mmse` (mean posterior variance) through the law of B, as in
+        :meth:`se_overlap`; else ``rho - q``."""
+        if self._se_through_b_law():
+            return self.mmse(np.maximum(np.asarray(Bhat, float), 1e-300))
+        return super().se_mmse(Bhat, n=n)
+
+    def se_free_entropy(self, Bhat, *, n: int = 80):
+        """Centred slab: :meth:`free_entropy_term` through the law of B, as in :meth:`se_overlap`;
+        else the product rule of :meth:`scalar_channel_nodes`."""
+        if self._se_through_b_law():
+            return self.free_entropy_term(np.maximum(np.asarray(Bhat, float), 1e-300))
+        return super().se_free_entropy(Bhat, n=n)
+
+    def information_dimension(self) -> float:
+        """``rho``, the weight of the absolutely continuous slab (Wu & Verdu 2012)."""
+        return float(self.rho)
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ API
     left (its first step is not below ``rtol`` times a zero distance); ``same_tol`` (two branches
     with overlaps closer than this are one branch); ``perfect_tol`` (None: the family
     never reaches perfect recovery); ``accelerate`` (scalar maps only, default False):
-    safeguarded geometric extrapolation of the iterates (:func:`_aitken`), same fixed points.
+    safeguarded geometric extrapolation of the iterates (:func:`safeguarded_aitken`), same fixed points.
 ``solve_branch(family, p, start)``
     iterate from ``"uninformative"``, ``"informative"`` or an explicit ``(N, k)`` array;
     returns a :class:`~solvable.numerics.FixedPointResult` (batch).  Rows that have not
@@ -96,7 +96,8 @@ from solvable.numerics.fixed_point import FixedPointResult
 CRITICAL_WINDOW = 1e-2  # grid points with |perfect_slope - 1| below this are skipped (critical slowing down)
 
 __all__ = ["FixedPointFamily", "Branches", "solve_branch", "branches", "locate_transitions", "refine_switch",
-           "refine_crossing", "fixed_point_curve", "saddle_nodes", "continuous_perfect_transitions"]
+           "refine_crossing", "fixed_point_curve", "saddle_nodes", "continuous_perfect_transitions",
+           "safeguarded_aitken"]
 
 
 @dataclass
@@ -182,7 +183,7 @@ def _iterate(family: FixedPointFamily, p: np.ndarray, x0: np.ndarray, max_iter: 
     if family.rtol is not None:  # distances are measured from the informative start (perfect recovery)
         x_perf = np.asarray(family.informative(p), dtype=float).reshape(X.shape)
     if acc:
-        # safeguarded geometric extrapolation for scalar maps (see _aitken)
+        # safeguarded geometric extrapolation for scalar maps (see safeguarded_aitken)
         d_hist = np.full((N, 2), np.nan)  # the last two plain steps of each row
         backup = np.full(N, np.nan)  # plain iterate to fall back to if a jump is rejected
         jumped = np.zeros(N, dtype=bool)
@@ -209,7 +210,7 @@ def _iterate(family: FixedPointFamily, p: np.ndarray, x0: np.ndarray, max_iter: 
             done &= r <= family.rtol * np.max(np.abs(xa - x_perf[idx]), axis=1)
         new = xa + beta * (fa - xa)
         if acc:
-            new = _aitken(new[:, 0], xa[:, 0], idx, d_hist, backup, jumped, done, expect)[:, None]
+            new = safeguarded_aitken(new[:, 0], xa[:, 0], idx, d_hist, backup, jumped, done, expect)[:, None]
             if lo is not None or hi is not None:
                 new = np.clip(new, lo, hi)
         X[idx] = new
@@ -223,7 +224,7 @@ def _iterate(family: FixedPointFamily, p: np.ndarray, x0: np.ndarray, max_iter: 
     return FixedPointResult(x=X, converged=converged, n_iter=n_iter, residuals=last_res[None, :], message=msg)
 
 
-def _aitken(new, x, idx, d_hist, backup, jumped, done, expect, min_gain=1.5, growth=4.0):
+def safeguarded_aitken(new, x, idx, d_hist, backup, jumped, done, expect, min_gain=1.5, growth=4.0):
     """Safeguarded extrapolation of scalar iterations in a geometric regime (in place on the
     per-row state ``d_hist``, ``backup``, ``jumped``, ``expect``; returns the next iterates of
     rows ``idx``).
@@ -231,7 +232,8 @@ def _aitken(new, x, idx, d_hist, backup, jumped, done, expect, min_gain=1.5, gro
     A jump is made only when three consecutive steps have one sign and ratios ``r`` agreeing
     to within ``5% |1 - r|`` (the linearisation of the map holds):
 
-    * ``r < 1`` (approach to a stable fixed point): Aitken's delta-squared jump from the new
+    * ``r < 1`` (approach to a stable fixed point): Aitken's delta-squared jump (Aitken, Proc. R.
+      Soc. Edinb. 46, 289 (1926)) from the new
       iterate ``x_new`` (last step ``d``) to the predicted limit ``x_new + d r / (1 - r)``
       (only if that is worth ``1.5`` to ``10^4`` steps);
     * ``r > 1`` (escape from an unstable fixed point, e.g. ``q = 0`` of phase retrieval just
@@ -579,3 +581,150 @@ def continuous_perfect_transitions(family: FixedPointFamily, ps: np.ndarray, *, 
         if np.all(family.overlap(pp, fx) > family.overlap(pp, x)):
             found.append(p_s)
     return found
+
+
+def locate_branch_transitions(branches, lo: float, hi: float, *, weak_recovery: float | None = None,
+                              n_grid: int = 48, gap_tol: float = 1e-3, rounds: int = 4,
+                              saddles: Callable[[float, float], list] | None = None) -> dict:
+    """Generic locator of the thresholds of a problem with an uninformative and an informative branch.
+
+    ``branches(params) -> (s_u, s_i, phi_u, phi_i)``: for an array of parameter values, the
+    normalised overlap (in [0, 1]) and free entropy of the fixed points reached from an
+    uninformative and from an informative start.  Returns
+
+    - ``spinodal``: lowest parameter where the two branches differ (the informative one appears),
+    - ``algorithmic``: where the uninformative branch joins the informative one (AMP succeeds),
+    - ``information_theoretic``: where the free entropies cross (first-order jump of the
+      Bayes-optimal error); for a continuous transition, the weak-recovery point,
+    - ``weak_recovery``: as given (None when outside ``[lo, hi]``), ``perfect_recovery``: None,
+    - ``order``: "first" or "second" (or None).
+
+    The switches of the predicates are bracketed on a geometric grid and narrowed by the shared
+    k-section :func:`._transitions.refine_switch` (``rounds`` rounds of 12 points); the
+    free-entropy crossing is then polished by Brent's method on ``phi_i - phi_u``
+    (:func:`._transitions.refine_crossing`).  ``saddles(lo, hi) -> [(kind, p, x), ...]``
+    (optional; :func:`._transitions.saddle_nodes` for one-dimensional states) gives the
+    saddle-node bifurcations: the spinodal is replaced by the local minimum (``"min"``) and the
+    algorithmic threshold by the local maximum (``"max"``) of the fixed-point curve lying in
+    (or next to) the grid cell of the switch -- exact to round-off of the map, where the
+    branch predicates are blurred near a saddle-node (two nearby roots missed between grid
+    points, critical slowing down).  With ``saddles`` the coexistence window itself comes from
+    the saddle-nodes, not from the grid: a ``"min"`` (spinodal) followed by a ``"max"``
+    (algorithmic) brackets it (an end outside ``[lo, hi]`` is None), the order is "first" when
+    the branches differ (by ``gap_tol``) at some of ``n_grid`` points inside it, and the
+    free-entropy crossing is located from those points (``phi_i - phi_u`` increases with the
+    snr there: ``d phi / d snr = m^2 / 4`` on each Wigner branch, ``ratio m_u m_v / 2`` for
+    Wishart) -- so a window narrower than the grid spacing is not missed; the grid decides only
+    when no confirmed window is found (or without ``saddles``: block profiles).  The
+    first-order analysis follows Lesieur, Krzakala & Zdeborova (2017), sec. 6.1 (Delta_Dyn,
+    Delta_IT, Delta_Alg).  Thresholds outside ``[lo, hi]`` are None.
+    """
+    grid = np.geomspace(lo, hi, n_grid) if lo > 0 else np.linspace(lo, hi, n_grid)
+    su, si, pu, pi = branches(grid)
+    gap = (si - su) > gap_tol
+    wr = weak_recovery if (weak_recovery is not None and lo <= weak_recovery <= hi) else None
+    out = {"weak_recovery": wr, "information_theoretic": None, "algorithmic": None,
+           "perfect_recovery": None, "spinodal": None, "order": None}
+    sn = saddles(lo, hi) if saddles is not None else []
+
+    def has_gap(xs):
+        a, b, _, _ = branches(xs)
+        return (b - a) > gap_tol
+
+    def informative_wins(xs):
+        a, b, fa, fb = branches(xs)
+        return (fb > fa) & ((b - a) > gap_tol)
+
+    def dphi_at(x):
+        a, b, fa, fb = branches(np.array([x]))
+        return float(fb[0] - fa[0]) if (b[0] - a[0]) > gap_tol else np.nan
+
+    def k_section(pred, a, b):
+        return float(refine_switch(pred, a, b, xtol=0.0, k=12, rounds=rounds, value_a=False))
+
+    def it_in(xs, left, right, wins):
+        """The free-entropy crossing from ``informative_wins`` values ``wins`` at the increasing
+        points ``xs`` of a coexistence window whose ends ``left``/``right`` bracket them: k-section
+        of the first False -> True switch, polished by Brent; None when the informative branch never wins."""
+        pos = np.flatnonzero(wins)
+        if not pos.size:
+            return None
+        j = int(pos[0])
+        a0 = xs[j - 1] if j > 0 else left
+        if a0 is None:  # the crossing precedes the first point and the window's start is unknown
+            return None
+        a, b = refine_switch(informative_wins, a0, xs[j], xtol=0.0, k=12, rounds=rounds, value_a=False, bracket=True)
+        r = refine_crossing(dphi_at, a, b)
+        return float(0.5 * (a + b) if r is None else r)
+
+    win = _saddle_window(sn, lo, hi) if saddles is not None else None
+    if win is not None:
+        # one-dimensional states: the coexistence window is [spinodal, algorithmic] between the
+        # saddle-node bifurcations (a "min" of the fixed-point curve p(x) followed by a "max"),
+        # whatever the grid; confirmed and searched for the free-entropy crossing at points inside it
+        # (phi_inf - phi_uninf increases with snr there: d phi / d snr = m^2 / 4 on each branch)
+        sp, alg = win
+        a_, b_ = (lo if sp is None else sp), (hi if alg is None else alg)
+        t = np.linspace(0.0, 1.0, n_grid + 2)[1:-1]
+        xs = a_ + (b_ - a_) * t
+        ua, ia, fa, fb = branches(xs)
+        g = (ia - ua) > gap_tol
+        if g.any():
+            out.update(order="first", spinodal=sp, algorithmic=alg)
+            wins = g & (fb > fa)
+            if sp is None and wins[0]:  # informative already selected at lo: the crossing is below the range
+                it = None
+            else:
+                it = it_in(xs, sp, b_, wins)
+            if it is None and not wins.any() and alg is not None:
+                it = alg  # the informative branch never wins before the uninformative one disappears
+            out["information_theoretic"] = it
+            return out
+        # no gap inside the saddle window (e.g. spurious extrema of p(x)): fall back to the grid
+    if not gap.any():
+        if wr is not None:
+            out.update(information_theoretic=wr, algorithmic=wr, order="second")
+        return out
+    out["order"] = "first"
+    i0 = int(np.flatnonzero(gap)[0])
+    i1 = i0
+    while i1 + 1 < n_grid and gap[i1 + 1]:
+        i1 += 1
+
+    def saddle(kind, i):  # the saddle-node of this kind in the grid cell (i, i+1), or next to it
+        a, b = grid[max(i - 1, 0)], grid[min(i + 2, n_grid - 1)]
+        cand = [p for k, p, _ in sn if k == kind and a <= p <= b]
+        return min(cand, key=lambda p: abs(p - 0.5 * (grid[i] + grid[i + 1]))) if cand else None
+
+    if i0 > 0:
+        out["spinodal"] = saddle("min", i0 - 1) or k_section(has_gap, grid[i0 - 1], grid[i0])
+    if i1 + 1 < n_grid:
+        out["algorithmic"] = saddle("max", i1) or k_section(lambda xs: ~has_gap(xs), grid[i1], grid[i1 + 1])
+    dphi = pi[i0:i1 + 1] - pu[i0:i1 + 1]
+    pos = np.flatnonzero(dphi > 0)
+    if pos.size:
+        j = i0 + int(pos[0])
+        if j > 0:
+            a, b = refine_switch(informative_wins, grid[j - 1], grid[j], xtol=0.0, k=12, rounds=rounds,
+                                 value_a=False, bracket=True)
+            r = refine_crossing(dphi_at, a, b)
+            out["information_theoretic"] = float(0.5 * (a + b) if r is None else r)
+    elif out["algorithmic"] is not None:
+        out["information_theoretic"] = out["algorithmic"]
+    return out
+
+
+def _saddle_window(sn, lo: float, hi: float):
+    """The first coexistence window ``(spinodal, algorithmic)`` from saddle-nodes ``[(kind, p, x), ...]``
+    sorted by ``p`` in ``[lo, hi]``: a ``"min"`` (informative branch born) followed by the next
+    ``"max"`` (uninformative branch dies); an end outside the range is None (a lone ``"max"``: the
+    window started below ``lo``; a lone ``"min"``: it ends above ``hi``).  None without saddle-nodes."""
+    kinds = [k for k, _, _ in sn]
+    if not kinds:
+        return None
+    if kinds[0] == "max":
+        return None, sn[0][1]
+    for j in range(1, len(sn)):
+        if kinds[j] == "max":
+            return sn[0][1], sn[j][1]
+    return sn[0][1], None

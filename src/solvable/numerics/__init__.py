@@ -1,4 +1,4 @@
-"""Layer 1: Gaussian expectations, fixed points, special functions."""
+"""Layer 1: Gaussian expectations, fixed points, roots, interpolation, special functions."""
 from solvable.numerics.fixed_point import (
     ConvergenceError,
     ConvergenceWarning,
@@ -6,7 +6,16 @@ from solvable.numerics.fixed_point import (
     continuation,
     solve_fixed_point,
 )
-from solvable.numerics.gauss import gauss_expect, gauss_expect_2d, hermite_rule, legendre_rule
+from solvable.numerics.gauss import (
+    composite_legendre_nodes,
+    gauss_expect,
+    gauss_expect_2d,
+    hermite_rule,
+    kinked_gauss_expect,
+    legendre_rule,
+)
+from solvable.numerics.interpolate import ChebyshevPanels
+from solvable.numerics.roots import illinois_root
 from solvable.numerics.special import (
     log_phi,
     log_Phi,
@@ -19,5 +28,6 @@ from solvable.numerics.special import (
 __all__ = [
     "ConvergenceError", "ConvergenceWarning", "FixedPointResult", "continuation",
     "solve_fixed_point", "gauss_expect", "gauss_expect_2d", "hermite_rule", "legendre_rule",
+    "composite_legendre_nodes", "kinked_gauss_expect", "ChebyshevPanels", "illinois_root",
     "log_phi", "log_Phi", "mills_ratio", "norm_cdf", "norm_pdf", "truncnorm_moments",
 ]

@@ -26,29 +26,32 @@ For L1 / ElasticNet (isotropic data) the penalty side is the scalar channel
 
 Numerics: all outer expectations are computed on fixed quadrature grids, vectorised over
 every alpha (and lam) of the curve and every node at once, with the loss prox evaluated in one
-call.  Classification channels (``Sign``, ``Probit``; labels +-1) integrate ``z`` analytically
-(``Z_out`` and ``gout`` of the channel at mean ``m omega / q`` and variance ``rho - m^2/q``),
-leaving a 1D composite Gauss-Legendre integral over ``omega`` split at the kinks of the prox.
-The ``Linear`` channel uses a 2D rule in ``(omega, y - omega)`` split at the prox kinks; other
-regression channels a 3D rule (``z`` split at the channel's kinks, output noise, ``omega | z``
-split at the prox kinks).  The square loss has a closed-form loss side.  The fixed point is
-iterated for all points of a curve at once (``solve_fixed_point(batch=True)``, Anderson).
+call and split at its kinks (:meth:`Loss.prox_kinks`).  Classification channels (``Sign``,
+``Probit``; labels +-1) integrate ``z`` analytically (``Z_out`` and ``gout`` of the channel at
+mean ``m omega / q`` and variance ``rho - m^2/q``), leaving a 1D composite Gauss-Legendre
+integral over ``omega`` split at the kinks of the prox.  A linear channel (``Channel.is_linear``)
+uses a 2D rule in ``(omega, y - omega)`` split at the prox kinks; other regression channels a
+3D rule (``z`` split at the channel's kinks, output noise, ``omega | z`` split at the prox
+kinks).  The square loss has a closed-form loss side (from :meth:`Channel.label_moments`).
+The fixed point is iterated for all points of a curve at once (``solve_fixed_point(batch=True)``,
+Anderson).
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any
 
 import numpy as np
 from scipy import optimize
 
-from solvable.blocks.channels import Channel, Linear, Sign
+from solvable.blocks.channels import Channel
 from solvable.blocks.data.spectra import DataModel, Isotropic, Spectrum
 from solvable.blocks.learners import ERM
-from solvable.blocks.losses import Absolute, HardMargin, Hinge, Huber, Logistic, Loss, Square
+from solvable.blocks.losses import Loss
 from solvable.numerics.fixed_point import ConvergenceError, ConvergenceWarning, solve_fixed_point
-from solvable.numerics.gauss import _composite_legendre_nodes, hermite_rule
-from solvable.blocks.penalties import L1, L2, ElasticNet, Penalty
+from solvable.numerics.gauss import composite_legendre_nodes, hermite_rule
+from solvable.blocks.penalties import Penalty
 from solvable.blocks.problems import GLM
 from solvable.core.registry import register_theory
 from solvable.core.results import Prediction
@@ -62,13 +65,12 @@ _TINY = 1e-300
 def _check_pair(loss: Loss, penalty: Penalty, channel: Channel) -> None:
     if not isinstance(loss, Loss):
         raise ValueError(f"ERM: loss must be a solvable.losses.Loss, got {loss!r}")
-    if not isinstance(loss, (Square, Logistic, Hinge, HardMargin, Huber, Absolute)):
+    if not loss.has_prox:
         raise ValueError(f"ERM theory: unsupported loss {loss!r}; supported: Square, Logistic, Hinge, HardMargin, "
                          f"Huber, Absolute")
-    if isinstance(loss, HardMargin) and not (isinstance(penalty, L2) or (
-            isinstance(penalty, ElasticNet) and penalty.l1_ratio == 0.0)):
+    if loss.is_constraint and getattr(penalty, "l1_ratio", None) != 0.0:
         raise ValueError(f"ERM: the hard-margin (max-margin) classifier needs an L2 penalty, got {penalty!r}")
-    if not isinstance(penalty, (L2, L1, ElasticNet)):
+    if getattr(penalty, "l1_ratio", None) is None:
         raise ValueError(f"ERM theory: unsupported penalty {penalty!r}; supported: L2, L1, ElasticNet")
     if loss.is_classification and not channel.is_classification:
         raise ValueError(
@@ -86,49 +88,21 @@ def _spectrum(problem: GLM) -> Spectrum:
     return data.spectrum(problem.prior)
 
 
-# --------------------------------------------------------------------------- prox kinks
-def _prox_kinks_omega(loss: Loss, y, V):
-    """Positions in omega where prox_V(y, omega) is not differentiable, shape bcast + (k,)."""
-    y, V = np.broadcast_arrays(np.asarray(y, float), np.asarray(V, float))
-    if isinstance(loss, Hinge):  # y omega = 1 and y omega = 1 - V (y = +-1)
-        return np.stack([y, y * (1.0 - V)], axis=-1)
-    if isinstance(loss, HardMargin):  # y omega = 1
-        return y[..., None]
-    if isinstance(loss, Huber):  # |y - omega| = delta (1 + V)
-        c = loss.delta * (1.0 + V)
-        return np.stack([y - c, y + c], axis=-1)
-    if isinstance(loss, Absolute):  # |y - omega| = V
-        return np.stack([y - V, y + V], axis=-1)
-    return np.zeros(y.shape + (0,))
-
-
 # --------------------------------------------------------------------------- loss side
 class _LossSide:
     """Outer expectations of the loss side for a fixed (loss, channel, rho)."""
 
     def __init__(self, loss: Loss, channel: Channel, rho: float, *, n: int = 40, n_noise: int = 16):
         self.loss, self.channel, self.rho, self.n, self.n_noise = loss, channel, float(rho), n, n_noise
-        if isinstance(loss, Square):
+        if loss.is_square:  # closed form from E[z y], E[y^2] of the channel
             self.kind = "square"
-            self._channel_moments()
-        elif isinstance(channel, Sign):
+            self.Ezy, self.Ey2 = channel.label_moments(self.rho)
+        elif channel.is_classification:
             self.kind = "classification"
-        elif isinstance(channel, Linear):
+        elif channel.is_linear:
             self.kind = "linear"
         else:
             self.kind = "regression"
-
-    # E[z y], E[y^2] of the channel (closed-form square-loss side)
-    def _channel_moments(self):
-        ch, rho = self.channel, self.rho
-        bp = np.asarray(ch.kinks, float) if ch.kinks else None
-        u, wu = _composite_legendre_nodes(np.zeros(()), np.sqrt(rho) * np.ones(()), bp, 60, 12.0)
-        z = np.sqrt(rho) * u
-        ys, ws = ch.y_given_z(z, n=40)
-        Ey = np.sum(ys * ws, -1)
-        Ey2 = np.sum(ys * ys * ws, -1)
-        self.Ezy = float(np.sum(wu * z * Ey))
-        self.Ey2 = float(np.sum(wu * Ey2))
 
     def __call__(self, m, q, V, a, *, metrics: bool = False, s2=None):
         """(mhat, qhat, Vhat) [and train_loss] for arrays of rows.  ``s2``: ``rho - m^2 / q`` when
@@ -151,7 +125,7 @@ class _LossSide:
         loss, ch, rho = self.loss, self.channel, self.rho
         sq = np.sqrt(q)
         ylab = np.array([1.0, -1.0])
-        kinks = _prox_kinks_omega(loss, ylab[None, :], V[:, None]).reshape(len(V), -1)
+        kinks = loss.prox_kinks(ylab[None, :], V[:, None]).reshape(len(V), -1)
         s2f = np.maximum(rho - m * m / q, 1e-12 * rho) if s2 is None else np.maximum(s2, 1e-300)
         bp = np.concatenate([kinks, np.zeros((len(V), 1))], axis=1)
         # near-perfect overlap: Z_out(y, m omega / q, s2) steps at omega = 0 over a width
@@ -159,7 +133,7 @@ class _LossSide:
         wpk = np.sqrt(s2f + getattr(ch, "noise", 0.0)) * q / np.maximum(np.abs(m), _TINY)
         if np.any(wpk < 0.3 * sq):
             bp = np.concatenate([bp, wpk[:, None] * np.array([-8.0, -2.5, -0.7, 0.7, 2.5, 8.0])], axis=1)
-        s, ws = _composite_legendre_nodes(np.zeros_like(sq), sq, bp, self.n, 10.0)
+        s, ws = composite_legendre_nodes(np.zeros_like(sq), sq, bp, self.n, 10.0)
         om = (sq[:, None] * s)[:, None, :]  # (N, 1, M)
         y = ylab[None, :, None]  # (1, 2, 1)
         mu = (m / q)[:, None, None] * om
@@ -173,17 +147,17 @@ class _LossSide:
         loss, rho, D = self.loss, self.rho, self.channel.noise
         N = len(V)
         sq = np.sqrt(q)
-        u, wu = _composite_legendre_nodes(np.zeros(N), sq, None, self.n, 10.0)  # omega = sq u
+        u, wu = composite_legendre_nodes(np.zeros(N), sq, None, self.n, 10.0)  # omega = sq u
         om = sq[:, None] * u  # (N, Mo)
         var_r = np.maximum(rho + D - 2 * m + q, 0.0)
         cov = m - q
         slope = cov / q
         cvar = np.maximum(var_r - slope * cov, 1e-14 * np.maximum(var_r, 1e-300))
         rc = slope[:, None] * om  # conditional mean of r
-        kin = _prox_kinks_omega(loss, np.zeros(N), V)  # kinks for y = 0: omega = -c, +c  ->  r = +-c
+        kin = loss.prox_kinks(np.zeros(N), V)  # kinks for y = 0: omega = -c, +c  ->  r = +-c
         bp = np.broadcast_to((-kin)[:, None, :], (N, om.shape[1], kin.shape[-1]))
         sd = np.broadcast_to(np.sqrt(cvar)[:, None], rc.shape)
-        v, wv = _composite_legendre_nodes(rc, sd, bp, self.n, 10.0)
+        v, wv = composite_legendre_nodes(rc, sd, bp, self.n, 10.0)
         r = rc[..., None] + sd[..., None] * v  # (N, Mo, Mr)
         omb = om[..., None]
         y = omb + r
@@ -197,7 +171,7 @@ class _LossSide:
         loss, ch, rho = self.loss, self.channel, self.rho
         N = len(V)
         bpz = np.asarray(ch.kinks, float) if ch.kinks else None
-        u, wu = _composite_legendre_nodes(np.zeros(N), np.full(N, np.sqrt(rho)), bpz, self.n, 10.0)
+        u, wu = composite_legendre_nodes(np.zeros(N), np.full(N, np.sqrt(rho)), bpz, self.n, 10.0)
         z = np.sqrt(rho) * u  # (N, Mz)
         if ch.noise > 0:
             xi, wxi = hermite_rule(self.n_noise)
@@ -207,8 +181,8 @@ class _LossSide:
         center = np.broadcast_to(((m / rho)[:, None] * z)[..., None], y.shape)
         tau = np.sqrt(np.maximum(q - m * m / rho, 1e-14 * q))
         sd = np.broadcast_to(tau[:, None, None], y.shape)
-        bp = _prox_kinks_omega(loss, y, V[:, None, None])
-        v, wv = _composite_legendre_nodes(center, sd, bp, self.n, 10.0)
+        bp = loss.prox_kinks(y, V[:, None, None])
+        v, wv = composite_legendre_nodes(center, sd, bp, self.n, 10.0)
         om = center[..., None] + sd[..., None] * v  # (N, Mz, Mx, Mo)
         yb = y[..., None]
         W = wu[:, :, None, None] * wxi[None, None, :, None] * wv
@@ -301,7 +275,7 @@ class _SeparableSide:
         center = mhat[:, None] * th  # B = mhat theta + sqrt(qhat) xi
         sd = np.broadcast_to(np.sqrt(qhat)[:, None], center.shape)
         bp = np.broadcast_to(np.stack([-l1, l1], -1)[:, None, :], (N, th.shape[1], 2))
-        v, wv = _composite_legendre_nodes(center, sd, bp, self.n, 10.0)
+        v, wv = composite_legendre_nodes(center, sd, bp, self.n, 10.0)
         B = center[..., None] + sd[..., None] * v
         l1b, l2b, Vh = l1[:, None, None], l2[:, None, None], Vhat[:, None, None]
         w = np.sign(B) * np.maximum(np.abs(B) - l1b, 0.0) / (Vh + l2b)
@@ -392,19 +366,6 @@ def _square_l2(spec: Spectrum, a, lam, b: float, noise_eff: float):
 
 
 # --------------------------------------------------------------------------- metrics
-def _test_error(channel: Channel, rho: float, m, q, *, Ezy=None, Ey2=None):
-    """0-1 error (classification) or E (y - yhat)^2 (regression) on a fresh sample.
-
-    Sign(noise, flip): flip + (1 - 2 flip) arccos(m / sqrt(q (rho + noise))) / pi
-    (Gardner & Derrida 1989; Engel & Van den Broeck 2001, eq. (2.42), with label noise).
-    Regression: E y^2 - 2 (m / rho) E[z y] + q (Gaussian (z, yhat) with Cov = m).
-    """
-    if isinstance(channel, Sign):
-        c = np.clip(m / np.sqrt(q * (rho + channel.noise)), -1.0, 1.0)
-        return channel.flip + (1.0 - 2.0 * channel.flip) * np.arccos(c) / np.pi
-    return Ey2 - 2.0 * m / rho * Ezy + q
-
-
 def separability_threshold(channel: Channel, rho: float = 1.0, explained: float | None = None) -> float:
     """alpha_c below which n = alpha d labelled Gaussian points are linearly separable (no intercept).
 
@@ -417,10 +378,10 @@ def separability_threshold(channel: Channel, rho: float = 1.0, explained: float 
         raise ValueError("separability_threshold: needs a classification channel")
     explained = rho if explained is None else explained
     c = np.sqrt(max(explained, 0.0) / rho)  # corr(z, U)
-    u, wu = _composite_legendre_nodes(np.zeros(()), np.ones(()), np.zeros(1), 60, 10.0)
+    u, wu = composite_legendre_nodes(np.zeros(()), np.ones(()), np.zeros(1), 60, 10.0)
     # z = sqrt(rho) (c U + sqrt(1 - c^2) eta); P(y | U) by quadrature over eta
-    eta, we = _composite_legendre_nodes(np.zeros(()), np.ones(()), None, 40, 10.0)
-    g, wg = _composite_legendre_nodes(np.zeros(()), np.ones(()), np.zeros(1), 60, 10.0)
+    eta, we = composite_legendre_nodes(np.zeros(()), np.ones(()), None, 40, 10.0)
+    g, wg = composite_legendre_nodes(np.zeros(()), np.ones(()), np.zeros(1), 60, 10.0)
 
     z = np.sqrt(rho) * (c * u[:, None] + np.sqrt(max(1 - c * c, 0.0)) * eta[None, :])
     Pp = np.sum(channel.prob(1.0, z) * we[None, :], axis=1) if hasattr(channel, "prob") else None
@@ -491,16 +452,17 @@ def erm_theory(
         raise ValueError(f"ERM: lam must be finite and >= 0, got lam={lam_in!r}")
     alpha, lams = _rows(problem.alpha, lam_in)
     a = alpha / spec.ratio
-    is_l2 = isinstance(pen, L2) or (isinstance(pen, ElasticNet) and pen.l1_ratio == 0.0)
+    is_l2 = pen.l1_ratio == 0.0
     if not is_l2 and not spec.is_isotropic:
         raise ValueError("ERM theory: L1 / ElasticNet penalties are supported on isotropic data only (data=None)")
-    l2_frac = 1.0 if isinstance(pen, L2) else (1.0 - getattr(pen, "l1_ratio", 0.0))
+    l2_frac = 1.0 - pen.l1_ratio
     _check_existence(loss, ch, spec, a, lams)
-    if isinstance(loss, HardMargin):  # the max-margin w does not depend on lam; lam = 0 reads as 1
+    hard = loss.is_constraint  # max margin: solved by _solve_hard_margin, not by iterating F
+    if hard:  # the max-margin w does not depend on lam; lam = 0 reads as 1
         lams = np.where(lams == 0, 1.0, lams)
     cur = {"lam": lams}
 
-    if isinstance(loss, Square) and is_l2:
+    if loss.is_square and is_l2:
         return _square_l2_prediction(problem, learner, spec, a, alpha, l2_frac * lams, lams, lam_in, on_fail)
 
     side = _LossSide(loss, ch, rho, n=n_nodes)
@@ -508,15 +470,13 @@ def erm_theory(
         def pen_side(mh, qh, Vh, idx):
             return _l2_side(spec, l2_frac * cur["lam"][idx], mh, qh, Vh)
     else:
-        r = 1.0 if isinstance(pen, L1) else pen.l1_ratio
-        sep = _SeparableSide(problem.prior, lams, r)
+        sep = _SeparableSide(problem.prior, lams, pen.l1_ratio)
 
         def pen_side(mh, qh, Vh, idx):
             sep.lam = cur["lam"][idx]
             return sep(mh, qh, Vh)
 
     N = len(a)
-    hard = isinstance(loss, HardMargin)  # solved by _solve_hard_margin, not by iterating F
 
     def F(X):
         # column 3 carries the row index (solve_fixed_point passes only the rows still running)
@@ -589,17 +549,14 @@ def erm_theory(
         X, conv, n_pic, n_newton, res = solve(X, all_rows, newton_first=nf)
 
     # metric-level check: the step of the map must resolve mse and test_error to metric_rtol
-    Ezy0, Ey20 = getattr(side, "Ezy", None), getattr(side, "Ey2", None)
-    if not isinstance(ch, Sign) and Ezy0 is None:
-        tmp0 = _LossSide(Square(), ch, rho)
-        Ezy0, Ey20 = tmp0.Ezy, tmp0.Ey2
+    moments = ch.label_moments(rho)
 
     def metric_step(Xm, ids):
         with np.errstate(all="ignore"):
             X1 = F(np.column_stack([Xm, ids]))[:, :3]
             out = np.zeros(len(Xm))
             for fn in (lambda Y: rho - 2 * Y[:, 0] + Y[:, 1],
-                       lambda Y: _test_error(ch, rho, Y[:, 0], Y[:, 1], Ezy=Ezy0, Ey2=Ey20)):
+                       lambda Y: ch.student_test_error(Y[:, 0], Y[:, 1], rho, moments=moments)):
                 v0, v1 = fn(Xm), fn(X1)
                 out = np.maximum(out, np.abs(v1 - v0) / np.maximum(np.abs(v0), 1e-13 * (1.0 + rho)))
         return np.where(np.isfinite(out), out, np.inf)
@@ -620,11 +577,8 @@ def erm_theory(
     m, q, V = X[:, 0], X[:, 1], X[:, 2]
     with np.errstate(all="ignore"):
         mh, qh, Vh, train = side(m, q, V, a, metrics=True, s2=rho * np.sin(theta_hm) ** 2 if hard else None)
-    Ezy, Ey2 = Ezy0, Ey20
-    with np.errstate(all="ignore"):
-        test = _test_error(ch, rho, m, q, Ezy=Ezy, Ey2=Ey2)
-        if hard and isinstance(ch, Sign) and ch.noise == 0:  # the angle without cancellation
-            test = ch.flip + (1.0 - 2.0 * ch.flip) * theta_hm / np.pi
+    with np.errstate(all="ignore"):  # max margin: the angle without cancellation
+        test = ch.student_test_error(m, q, rho, moments=moments, angle=theta_hm if hard else None)
     values = {
         "m": m, "q": q, "V": V, "mhat": mh, "qhat": qh, "Vhat": Vh,
         "test_error": test, "train_loss": train, "mse": rho - 2 * m + q,
@@ -666,6 +620,8 @@ def _report_failure(values: dict, bad: np.ndarray, info: dict, msg: str, on_fail
     """Blank the points that failed (NaN fields, never a silent last iterate) and report them:
     a ConvergenceError (``on_fail="raise"``) or a ConvergenceWarning (``"warn"``)."""
     info["message"] = msg
+    info["failure"] = msg
+    info["blanked"] = True  # the failed points are NaN here already (the last iterate is in info)
     for k in values:
         values[k] = np.where(bad, np.nan, values[k])
     if on_fail == "raise":
@@ -677,16 +633,11 @@ def _report_failure(values: dict, bad: np.ndarray, info: dict, msg: str, on_fail
 def _square_l2_prediction(problem, learner, spec, a, alpha, lam_l2, lams, lam_in, on_fail) -> Prediction:
     """Square loss + L2 penalty: the closed form of :func:`_square_l2` (no fixed-point iteration)."""
     ch, rho = problem.channel, spec.rho
-    if isinstance(ch, Linear):  # y = z + noise: b = 1, noise_eff = noise exactly
-        b, noise_eff = 1.0, float(ch.noise)
-    else:
-        mom = _LossSide(Square(), ch, rho)
-        b = mom.Ezy / rho
-        noise_eff = max(mom.Ey2 - mom.Ezy * b, 0.0)
+    b, noise_eff = ch.linear_part(rho)
     values, extras = _square_l2(spec, a, lam_l2, b, noise_eff)
-    if isinstance(ch, Sign):
+    if ch.is_classification:  # the 0-1 error instead of E (y - omega)^2
         with np.errstate(all="ignore"):
-            values["test_error"] = _test_error(ch, rho, values["m"], values["q"])
+            values["test_error"] = ch.student_test_error(values["m"], values["q"], rho)
     N = len(a)
     bad = ~np.all(np.isfinite(np.column_stack(list(values.values()))), axis=1)
     info = {"n_iter": 0, "n_newton": 0, "rho": rho, "message": "closed form (square loss, L2 penalty)",
@@ -846,7 +797,7 @@ def _solve_hard_margin(side, spec: Spectrum, lam, a, X0, tol: float):
 
 def _check_existence(loss, channel, spec, a, lams):
     """Errors where the ERM minimiser does not exist or is not unique (lam = 0)."""
-    if isinstance(loss, HardMargin):
+    if loss.is_constraint:
         ac = separability_threshold(channel, spec.rho, spec.explained)
         if np.any(a >= ac):
             raise ValueError(
@@ -876,9 +827,7 @@ def _check_existence(loss, channel, spec, a, lams):
             )
 
 
-@register_theory(GLM, ERM)
-def _predict_glm_erm(problem: GLM, learner: ERM, **options) -> Prediction:
-    return erm_theory(problem, learner, **options)
+register_theory(GLM, ERM)(erm_theory)  # the options of predict(GLM, ERM) are erm_theory's
 
 
 def optimal_penalty(
@@ -908,7 +857,7 @@ def optimal_penalty(
     if not 0 < lo < hi:
         raise ValueError(f"optimal_penalty: lam_range must satisfy 0 < lo < hi, got {lam_range!r}")
     if optimize_delta:
-        if not isinstance(learner.loss, Huber):
+        if not hasattr(learner.loss, "delta"):
             raise ValueError("optimal_penalty: optimize_delta=True needs the Huber loss")
         dlo, dhi = (float(t) for t in delta_range)
         if not 0 < dlo < dhi:
@@ -920,7 +869,7 @@ def optimal_penalty(
             return _stack_predictions(preds, problem, learner)
 
         def inner(logdelta):
-            lrn = learner.at(loss=Huber(float(10 ** logdelta)))
+            lrn = learner.at(loss=dataclasses.replace(learner.loss, delta=float(10 ** logdelta)))
             return optimal_penalty(problem, lrn, metric, lam_range=lam_range, n_grid=n_grid, xtol=xtol, **options)
 
         cache = {}
@@ -943,8 +892,8 @@ def optimal_penalty(
         vals_["delta"] = float(10 ** best)
         info = dict(p.info)
         info["delta_at_boundary"] = bool(k in (0, len(grid) - 1) and abs(best - grid[k]) < 1e-2)
-        return Prediction(vals_, problem=problem, learner=learner.at(loss=Huber(float(10 ** best))),
-                          converged=p.converged, info=info)
+        best_loss = dataclasses.replace(learner.loss, delta=float(10 ** best))
+        return Prediction(vals_, problem=problem, learner=learner.at(loss=best_loss), converged=p.converged, info=info)
 
     alphas = np.atleast_1d(np.asarray(problem.alpha, float))
     A = len(alphas)

@@ -6,7 +6,8 @@ Per seed: draw the teacher and n = round(alpha d) samples from the data model (i
 :func:`solvable.families.erm.solvers.solve_erm` on ``A = V / sqrt(P)``, and measure
 
 * ``m, q`` (exact population overlaps of the estimator, see :mod:`solvable.data`);
-* ``test_error``: the exact expectation over a fresh sample given ``w`` (the 0-1 error
+* ``test_error``: the exact expectation over a fresh sample given ``w``
+  (:meth:`~solvable.blocks.channels.Channel.student_test_error`, shared with the theory: the 0-1 error
   ``flip + (1 - 2 flip) arccos(m / sqrt(q (rho + noise))) / pi`` for sign/probit channels,
   ``E y^2 - 2 (m / rho) E[z y] + q`` for regression channels, with the realised ``rho``),
   so no test-set noise is added;
@@ -21,21 +22,12 @@ from __future__ import annotations
 import numpy as np
 
 from solvable.families.erm.solvers import solve_erm
-from solvable.blocks.channels import Sign
 from solvable.blocks.data.spectra import DataModel, Isotropic
 from solvable.blocks.learners import ERM
-from solvable.blocks.losses import Square
 from solvable.blocks.problems import GLM
 from solvable.core.registry import register_simulation
 
 __all__ = ["simulate_erm_once"]
-
-
-def _channel_moments(channel, rho):
-    from solvable.families.erm.equations import _LossSide  # shared quadrature of E[z y], E[y^2]
-
-    s = _LossSide(Square(), channel, rho)
-    return s.Ezy, s.Ey2
 
 
 def simulate_erm_once(problem: GLM, learner: ERM, *, d: int, rng: np.random.Generator) -> dict:
@@ -58,12 +50,7 @@ def simulate_erm_once(problem: GLM, learner: ERM, *, d: int, rng: np.random.Gene
     w = solve_erm(loss, pen, A, y)
     m, q = info["overlaps"](w)
     rho = info["rho"]
-    if isinstance(ch, Sign):
-        c = np.clip(m / np.sqrt(q * (rho + ch.noise)), -1.0, 1.0) if q > 0 else 0.0
-        test = ch.flip + (1 - 2 * ch.flip) * np.arccos(c) / np.pi
-    else:
-        Ezy, Ey2 = _channel_moments(ch, rho)
-        test = Ey2 - 2 * m / rho * Ezy + q
+    test = ch.student_test_error(m, q, rho)
     out = {
         "m": m,
         "q": q,
@@ -76,6 +63,4 @@ def simulate_erm_once(problem: GLM, learner: ERM, *, d: int, rng: np.random.Gene
     return out
 
 
-@register_simulation(GLM, ERM)
-def _simulate_glm_erm(problem: GLM, learner: ERM, *, d: int, rng: np.random.Generator, **options) -> dict:
-    return simulate_erm_once(problem, learner, d=d, rng=rng, **options)
+register_simulation(GLM, ERM)(simulate_erm_once)

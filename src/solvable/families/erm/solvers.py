@@ -29,15 +29,17 @@ L1 / EN     (square, logistic, huber) accelerated proximal gradient (FISTA) with
             ``A`` minimises ``1/n`` times the square-loss objective.
 ==========  ===============================================================================
 
-:func:`kkt_residual` measures the optimality of a solution (the distance of 0 to the
-subdifferential, relative to ``lam |w|``), and is used by the tests.
+The method is the loss's :attr:`~solvable.blocks.losses.Loss.solver` (FISTA steps use its
+:attr:`~solvable.blocks.losses.Loss.grad_lipschitz`).  :func:`kkt_residual` measures the
+optimality of a solution (the distance of 0 to the subdifferential, relative to ``lam |w|``),
+and is used by the tests.
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy import linalg, optimize
 
-from solvable.blocks.losses import Absolute, HardMargin, Hinge, Huber, Logistic, Loss, Square
+from solvable.blocks.losses import Loss
 from solvable.blocks.penalties import L2, ElasticNet, Penalty
 
 __all__ = ["solve_erm", "ridge", "max_margin", "kkt_residual", "SolverError"]
@@ -250,7 +252,7 @@ def _refine_piecewise(kind: str, A, y, lam, w, *, eps=1e-3, max_rounds=20, tol=1
 def _solve_piecewise(loss: Loss, A, y, lam):
     if lam <= 0:
         raise ValueError(f"the {loss.name} solver needs lam > 0, got lam={lam!r}")
-    kind = "hinge" if isinstance(loss, Hinge) else "absolute"
+    kind = loss.solver  # "hinge" or "absolute"
     n, P = A.shape
     w = np.zeros(P)
     if kind == "hinge":
@@ -284,7 +286,7 @@ def _solve_piecewise(loss: Loss, A, y, lam):
 # ---------------------------------------------------------------- L1 / elastic net: FISTA
 def _fista(loss: Loss, A, y, l1, l2, *, tol=1e-9, max_iter=50000):
     n, P = A.shape
-    L = np.linalg.norm(A, 2) ** 2 * (0.25 if isinstance(loss, Logistic) else 1.0) + l2
+    L = np.linalg.norm(A, 2) ** 2 * loss.grad_lipschitz + l2
     w = np.zeros(P)
     v = w.copy()
     t = 1.0
@@ -346,18 +348,18 @@ def solve_erm(loss: Loss, penalty: Penalty, A: np.ndarray, y: np.ndarray) -> np.
     y = np.asarray(y, float)
     l1, l2 = float(penalty.l1_part), float(penalty.l2_part)
     if l1 > 0:
-        if not isinstance(loss, (Square, Logistic, Huber)):
+        if loss.grad_lipschitz is None:  # FISTA needs a Lipschitz gradient
             raise ValueError(f"no finite-size solver for the {loss.name} loss with an L1 penalty")
         return _fista(loss, A, y, l1, l2)
     lam = l2
-    if isinstance(loss, HardMargin):
+    if loss.solver == "max_margin":
         return max_margin(A, y)
-    if isinstance(loss, Square):
+    if loss.solver == "ridge":
         return ridge(A, y, lam)
-    if isinstance(loss, (Logistic, Huber)):
+    if loss.solver == "newton":
         w = _lbfgs(_objective(loss, A, y, lam), np.zeros(A.shape[1]), gtol=1e-8, maxiter=5000)
         return _newton_polish(loss, A, y, lam, w)
-    if isinstance(loss, (Hinge, Absolute)):
+    if loss.solver in ("hinge", "absolute"):
         return _solve_piecewise(loss, A, y, lam)
     raise ValueError(f"no finite-size solver for the loss {loss!r}")
 
@@ -369,7 +371,7 @@ def kkt_residual(loss: Loss, penalty: Penalty, A, y, w, *, tol: float = 1e-7) ->
     A, y, w = (np.asarray(t, float) for t in (A, y, w))
     z = A @ w
     l1, l2 = float(penalty.l1_part), float(penalty.l2_part)
-    if isinstance(loss, HardMargin):  # w = sum_{margin = 1} beta y a, beta >= 0; margins >= 1
+    if loss.solver == "max_margin":  # w = sum_{margin = 1} beta y a, beta >= 0; margins >= 1
         B = y[:, None] * A
         gap = B @ w - 1.0
         on = np.abs(gap) <= tol
@@ -380,8 +382,8 @@ def kkt_residual(loss: Loss, penalty: Penalty, A, y, w, *, tol: float = 1e-7) ->
         else:
             stat = 1.0
         return float(max(stat, max(0.0, -float(np.min(gap)))))
-    if isinstance(loss, (Hinge, Absolute)):
-        if isinstance(loss, Hinge):
+    if loss.solver in ("hinge", "absolute"):  # piecewise linear: multipliers at the kinks
+        if loss.solver == "hinge":
             gap = 1.0 - y * z
             on = np.abs(gap) <= tol
             g_off = np.where(gap > 0, -y, 0.0)

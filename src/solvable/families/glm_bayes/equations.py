@@ -51,16 +51,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from solvable.blocks.channels import Abs, Channel, Linear, ReLU, Sign, Square
+from solvable.blocks.channels import Channel
 from solvable.blocks.learners import AMP, BayesOptimal
 from solvable.numerics.fixed_point import ConvergenceWarning
-from solvable.numerics.gauss import _composite_legendre_nodes, gauss_expect, hermite_rule, legendre_rule
+from solvable.numerics.gauss import composite_legendre_nodes, gauss_expect, hermite_rule, kinked_gauss_expect, legendre_rule
+from solvable.numerics.interpolate import ChebyshevPanels
 from solvable.numerics.special import log_Phi
-from solvable.blocks.priors import Gaussian, GaussBernoulli, Prior, Rademacher
+from solvable.blocks.priors import Prior
 from solvable.blocks.problems import GLM
 from solvable.core.registry import register_theory, register_transitions
 from solvable.core.results import Prediction
-from solvable.core.transitions import FixedPointFamily, _aitken, branches, locate_transitions, refine_switch
+from solvable.core.transitions import FixedPointFamily, branches, locate_transitions, refine_switch, safeguarded_aitken
 
 __all__ = ["GLMEquations", "glm_family", "state_evolution", "glm_phase_transitions", "information_dimension"]
 
@@ -71,18 +72,6 @@ RTOL = 1e-6  # a fixed point also needs |step| <= RTOL (E - E_floor): slow appro
 QHAT0 = 1e-6  # side information of the uninformative start
 _CS = np.array([-20.0, -6.0, -2.0, -0.5, 0.5, 2.0, 6.0, 20.0])  # boundary-layer breakpoints / sqrt(V + noise)
 _FIX = np.array([-6.0, -3.0, -1.5, 1.5, 3.0, 6.0])  # breakpoints / std of the integration variable
-
-
-def _kink_expect(f, mean, var, kinks, n=16):
-    """Gaussian expectation of a function with kinks at ``kinks`` (Hermite if none; else
-    composite Legendre split at the kinks and at mean +- (1.5, 3, 6) std)."""
-    mean, var = np.broadcast_arrays(np.asarray(mean, float), np.asarray(var, float))
-    kinks = np.asarray(kinks, float)
-    if kinks.size == 0:
-        return gauss_expect(f, mean, var, n=60)
-    bp = np.concatenate([np.broadcast_to(kinks, mean.shape + kinks.shape),
-                         mean[..., None] + np.sqrt(var)[..., None] * _FIX], axis=-1)
-    return gauss_expect(f, mean, var, method="legendre", breakpoints=bp, n=n)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -239,72 +228,35 @@ def _pl_noisy_expect(kind, D, rho, q, n=8):
             np.einsum("qwy,qwy->q", np.where(pos, Z * lz, 0.0), ww))
 
 
-class _ChebPanels:
-    """Piecewise Chebyshev interpolant of ``(G, psi)(q)`` in ``u = sqrt((rho - q) / rho)`` on
-    ``[0, 1]``, built adaptively: a panel is bisected until the last two of its 16 Chebyshev
-    coefficients are below ``tol`` times the largest value on the panel (local scale: relative
-    accuracy also where ``G -> 0`` at ``q -> 0``; for Abs ``G / q`` is interpolated).  ``u`` rather
-    than ``q`` because the kink of ``phi`` makes half-integer powers of ``V`` plausible; the
+class _PLInterpolant:
+    """Piecewise Chebyshev interpolant (:class:`~solvable.numerics.interpolate.ChebyshevPanels`)
+    of ``(G, psi)(q)`` in ``u = sqrt((rho - q) / rho)`` on ``[0, 1]``: a panel is bisected until
+    the last two of its 16 Chebyshev coefficients are below ``tol`` times the largest value on
+    the panel (at least 1 for ``psi``; local scale: relative accuracy also where ``G -> 0`` at
+    ``q -> 0``; for the even Abs / Square channels ``G / q`` is interpolated).  ``u`` rather than
+    ``q`` because the kink of ``phi`` makes half-integer powers of ``V`` plausible; the
     coefficients decay geometrically in ``u``.  Features sit at ``u ~ sqrt(D / rho)``, so the
-    initial panels are cut at ``(1, 4) sqrt(D / rho)``.  Standard piecewise Chebyshev
-    interpolation (Trefethen, Approximation Theory and Approximation Practice, SIAM 2013, ch. 3-4)."""
-
-    N = 16
+    initial panels are cut at ``(1, 4) sqrt(D / rho)``."""
 
     def __init__(self, f, rho, D, *, tol=1e-8, max_depth=12, even=False):
         self.rho = rho
-        k = np.arange(self.N)
-        self._x = np.cos(np.pi * (k + 0.5) / self.N)  # first kind: no node at V = 0
-        self._T = np.cos(np.outer(np.arange(self.N), np.pi * (k + 0.5) / self.N)) * (2.0 / self.N)
-        self._T[0] *= 0.5
-        s0 = np.sqrt(D / rho)
         self.even = even
-        edges = np.unique(np.clip(np.array([0.0, s0, 4 * s0, 1.0]), 0.0, 1.0))
-        todo = [(edges[i], edges[i + 1], 0) for i in range(len(edges) - 1) if edges[i + 1] > edges[i]]
-        done = []
-        while todo:
-            a = np.array([t[0] for t in todo])
-            b = np.array([t[1] for t in todo])
-            u = 0.5 * (a + b)[:, None] + 0.5 * (b - a)[:, None] * self._x
-            qq = rho * (1.0 - u * u).ravel()
+
+        def fu(u):
+            qq = rho * (1.0 - u * u)
             G, psi = f(qq)
             if not (np.all(np.isfinite(G)) and np.all(np.isfinite(psi))):
                 raise FloatingPointError("non-finite channel integral while building the interpolant")
-            if even:  # G = O(q) at q -> 0: interpolate G / q (relative accuracy there)
-                G = G / qq
-            cG = G.reshape(u.shape) @ self._T.T
-            cP = psi.reshape(u.shape) @ self._T.T
-            nxt = []
-            for i, (lo, hi, d) in enumerate(todo):
-                sG = np.abs(G.reshape(u.shape)[i]).max()
-                sP = max(np.abs(psi.reshape(u.shape)[i]).max(), 1.0)
-                ok = (np.abs(cG[i, -2:]).max() <= tol * sG) and (np.abs(cP[i, -2:]).max() <= tol * sP)
-                if ok or d >= max_depth:
-                    done.append((lo, hi, cG[i], cP[i]))
-                else:
-                    m = 0.5 * (lo + hi)
-                    nxt += [(lo, m, d + 1), (m, hi, d + 1)]
-            todo = nxt
-        done.sort(key=lambda t: t[0])
-        self.edges = np.array([t[0] for t in done] + [done[-1][1]])
-        self.cG = np.array([t[2] for t in done])
-        self.cP = np.array([t[3] for t in done])
-        self.n_evals = len(done) * self.N
+            return (G / qq if even else G), psi  # even: G = O(q) at q -> 0, interpolate G / q
+
+        s0 = np.sqrt(D / rho)
+        edges = np.unique(np.clip(np.array([0.0, s0, 4 * s0, 1.0]), 0.0, 1.0))
+        self.panels = ChebyshevPanels(fu, edges, tol=tol, max_depth=max_depth, scale_floor=(0.0, 1.0))
+        self.n_evals = self.panels.n_evals
 
     def __call__(self, q):
         q = np.asarray(q, float)
-        u = np.sqrt(np.clip(1.0 - q / self.rho, 0.0, 1.0)).ravel()
-        i = np.clip(np.searchsorted(self.edges, u, side="right") - 1, 0, len(self.cG) - 1)
-        a, b = self.edges[i], self.edges[i + 1]
-        x = (2.0 * u - a - b) / (b - a)
-        out = []
-        for C in (self.cG, self.cP):  # Clenshaw
-            c = C[i]
-            b1 = np.zeros_like(x)
-            b2 = np.zeros_like(x)
-            for k in range(self.N - 1, 0, -1):
-                b1, b2 = 2.0 * x * b1 - b2 + c[:, k], b1
-            out.append((x * b1 - b2 + c[:, 0]).reshape(q.shape))
+        out = self.panels(np.sqrt(np.clip(1.0 - q / self.rho, 0.0, 1.0)))
         if self.even:
             out[0] = out[0] * q
         return out
@@ -313,7 +265,7 @@ class _ChebPanels:
 _PL_CACHE: dict = {}
 
 
-def _pl_interpolant(kind: str, D: float, rho: float, n: int | None = None) -> _ChebPanels:
+def _pl_interpolant(kind: str, D: float, rho: float, n: int | None = None) -> _PLInterpolant:
     """The cached interpolant of ``(G, psi)(q)`` for a noisy ReLU / Abs / Square channel.  ``n`` nodes per
     piece of the (omega, y) rule: 8, or 12 for ``D < 1e-3 rho`` (the steps of the posterior at
     ``z = 0`` get sharper: measured errors at ``D = 1e-4 rho`` ~2e-6 with 8, ~5e-7 with 12)."""
@@ -332,55 +284,15 @@ def _pl_interpolant(kind: str, D: float, rho: float, n: int | None = None) -> _C
 
         # Square: each evaluation has an inner z integral (~0.1 s); a looser panel tolerance keeps
         # the build to ~250 evaluations (~40 s, once per noise and rho)
-        hit = _PL_CACHE[key] = _ChebPanels(f, rho, D, even=kind != "relu", tol=1e-7 if kind == "square" else 1e-8)
+        hit = _PL_CACHE[key] = _PLInterpolant(f, rho, D, even=kind != "relu", tol=1e-7 if kind == "square" else 1e-8)
     return hit
-
-
-def _posterior_mean_phi(channel):
-    """Closed form of ``E_{z ~ N(w, V)} phi(z)`` for the channels that have one (None otherwise):
-    Gaussian moments, and the folded / rectified normal means (Leone, Nelson & Nottingham,
-    Technometrics 3, 543 (1961))."""
-    from scipy.special import erf
-
-    if isinstance(channel, Square):
-        return lambda w, V: w * w + V
-    if isinstance(channel, Abs):
-        def m(w, V):
-            s = np.sqrt(V)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                u = np.where(s > 0, w / np.where(s > 0, s, 1.0), 0.0)
-            return np.where(s > 0, s * np.sqrt(2 / np.pi) * np.exp(-0.5 * u * u) + w * erf(u / np.sqrt(2)), np.abs(w))
-        return m
-    if isinstance(channel, ReLU):
-        def m(w, V):
-            s = np.sqrt(V)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                u = np.where(s > 0, w / np.where(s > 0, s, 1.0), 0.0)
-            return np.where(s > 0, s * np.exp(-0.5 * u * u) / np.sqrt(2 * np.pi) + w * 0.5 * (1 + erf(u / np.sqrt(2))),
-                            np.maximum(w, 0.0))
-        return m
-    return None
-
-
-def _noise(channel) -> float:
-    return float(getattr(channel, "noise", 0.0))
-
-
-def _flip(channel) -> float:
-    return float(getattr(channel, "flip", 0.0))
 
 
 def information_dimension(prior: Prior) -> float:
     """Renyi information dimension ``d_P = lim_{s -> inf} s mmse(s)`` of the prior (Wu & Verdu 2012):
-    1 for a Gaussian, the non-zero fraction for Gauss-Bernoulli, 0 for discrete priors."""
-    if isinstance(prior, Gaussian):
-        return 1.0
-    if isinstance(prior, GaussBernoulli):
-        return float(prior.rho)
-    if isinstance(prior, Rademacher):
-        return 0.0
-    s = 1e8
-    return float(s * prior.mmse(s))
+    1 for a Gaussian, the non-zero fraction for Gauss-Bernoulli, 0 for discrete priors
+    (:meth:`~solvable.blocks.priors.Prior.information_dimension`)."""
+    return prior.information_dimension()
 
 
 class GLMEquations:
@@ -397,12 +309,12 @@ class GLMEquations:
         self.prior, self.channel = prior, channel
         self.rho = float(prior.second_moment)
         self.mean = float(prior.first_moment)
-        self.noise = _noise(channel)
-        self.flip = _flip(channel)
+        self.noise = float(channel.noise)
+        self.flip = float(channel.flip)
         if self.noise < 0:
             raise ValueError(f"channel noise must be >= 0, got noise={self.noise!r}")
         self.discrete = bool(channel.is_classification)
-        self.linear = isinstance(channel, Linear)
+        self.linear = bool(channel.is_linear)
         self.noiseless = self.noise == 0 and self.flip == 0
         self.noiseless_continuous = self.noiseless and not self.discrete
         self.n_z, self.n_w, self.n_y, self.n_prior = n_z, n_w, n_y, n_prior
@@ -410,25 +322,11 @@ class GLMEquations:
             ys, _ = channel.y_given_z(np.zeros(1))
             self.labels = np.unique(ys)
         self.d_P = information_dimension(prior) if self.noiseless_continuous else None
-        # the scalar channel of the prior (Zdeborova & Krzakala 2016, eq. (97)), nodes cached
-        try:
-            self._px, self._pw = prior._quadrature(n_prior)
-        except (AttributeError, NotImplementedError):
-            self._px = None
-        self._xi, self._wxi = hermite_rule(n_prior)
-        self._gb = isinstance(prior, GaussBernoulli) and prior.mean == 0 and prior.rho < 1
-        if isinstance(prior, GaussBernoulli) and not self._gb:
-            # the spike/slab posterior weight is a sharp function of B at large qhat, which
-            # Gauss-Hermite resolves poorly: composite Legendre rules in the noise and the slab
-            u, wu = _composite_legendre_nodes(np.zeros(()), np.ones(()), None, 8, 10.0, 24)
-            self._xi, self._wxi = u, wu / wu.sum()
-            self._px = np.concatenate([[0.0], prior.mean + np.sqrt(prior.var) * u])
-            self._pw = np.concatenate([[1.0 - prior.rho], prior.rho * wu / wu.sum()])
-        self.c_out = 0.5 if isinstance(channel, ReLU) else 1.0
-        self._fold = self.noiseless and isinstance(channel, (Abs, Square))
+        self.c_out = float(channel.informative_fraction)
+        self._fold = self.noiseless and bool(channel.folds_sign)
         # noisy ReLU / Abs / Square: local field integrated out (closed form; 1D for Square),
         # 2D (omega, y) rule, interpolated in q
-        self._pl = ({ReLU: "relu", Abs: "abs", Square: "square"}.get(type(channel)) if self.noise > 0 else None)
+        self._pl = channel.phi_kind if self.noise > 0 else None
         self._cache: dict = {}  # channel integrals at the last few arrays of overlaps (they depend on q only)
 
     # ---------------------------------------------------------------- channel integrals
@@ -439,7 +337,7 @@ class GLMEquations:
         s = np.sqrt(V + self.noise)
         bp = np.concatenate([np.zeros(q.shape + (1,)), s[..., None] * _CS, np.sqrt(q)[..., None] * _FIX], axis=-1)
         labels = self.labels
-        if isinstance(self.channel, Sign) and "correct" not in what:
+        if self.channel.sign_symmetric and "correct" not in what:
             # P(y | z) = P(-y | -z) and the omega grid is symmetric: the y = -1 term equals the
             # y = +1 term at -omega, so sum_y = 2 x (y = +1 term) under E_omega
             labels = np.array([1.0])
@@ -480,7 +378,7 @@ class GLMEquations:
         kinks = np.array(sorted(set((0.0,) + tuple(self.channel.kinks))))
         bp = np.concatenate([np.broadcast_to(kinks, q.shape + kinks.shape), (s[..., None] * _CS),
                              np.full(q.shape + _FIX.shape, np.sqrt(rho) * _FIX)], axis=-1)
-        u, wu = _composite_legendre_nodes(np.zeros_like(q), np.full_like(q, np.sqrt(rho)), bp, self.n_z, 12.0)
+        u, wu = composite_legendre_nodes(np.zeros_like(q), np.full_like(q, np.sqrt(rho)), bp, self.n_z, 12.0)
         z = np.sqrt(rho) * u  # grid + (Nz,)
         v, wv = hermite_rule(self.n_w)
         om = (q / rho)[..., None, None] * z[..., None] + np.sqrt(q * V / rho)[..., None, None] * v  # grid+(Nz,nw)
@@ -615,15 +513,13 @@ class GLMEquations:
             xat = np.where(x < 1e-2, x * x2 * (1 / 3 - x2 * (1 / 5 - x2 * (1 / 7 - x2 / 9))), x - np.arctan(x))
             mid = np.where(q > 0, 2.0 * q / (np.pi * V) * xat, 0.0)
         psi = -0.5 * np.log(2 * np.pi * V) - 0.5 + mid + np.sqrt(V / rho) * J
-        if isinstance(self.channel, Square):
-            psi = psi - np.log(2.0) - 0.5 * np.log(rho) + 0.5 * (np.euler_gamma + np.log(2.0))
-        return psi
+        return self.channel.fold_free_entropy(psi, rho)
 
     def _channel_expect_generic(self, q, what):
         # chunk the grid to bound memory (noisy channels have an output-noise axis too)
         flat = q.reshape(-1)
         per_row = (10 * self.n_z * (len(_CS) + 2)) * self.n_w * (1 if self.noise == 0 else self.n_y)
-        if type(self.channel).__name__ == "Square" and self.noise > 0:
+        if self.channel.phi_kind == "square" and self.noise > 0:
             per_row *= 300
         chunk = max(1, int(4e6 // per_row))
         parts = [self._expect_continuous(flat[i:i + chunk], what) for i in range(0, len(flat), chunk)]
@@ -633,70 +529,20 @@ class GLMEquations:
         return self.channel_expect(q, ("G",))["G"]
 
     # ---------------------------------------------------------------- prior integrals
-    def _prior_expect(self, f, qhat):
-        """``E_{x0, xi} f(x0, B, qhat)`` with ``B = qhat x0 + sqrt(qhat) xi`` (cached nodes)."""
-        qhat = np.asarray(qhat, float)
-        bh = qhat[..., None, None]
-        x0 = self._px[:, None]
-        B = bh * x0 + np.sqrt(bh) * self._xi
-        vals = f(np.broadcast_to(x0, B.shape), B, bh)
-        return np.einsum("...ij,i,j->...", vals, self._pw, self._wxi)
-
-    def _gb_expect(self, fB, qhat):
-        """Gauss-Bernoulli: ``E fB(B, qhat)`` over the marginal law of ``B = qhat x0 + sqrt(qhat) xi``
-        through the prior's composite Gauss-Legendre rule in B (:meth:`Prior._expect_B`: equal
-        pieces plus a ladder of cuts at the spike/slab switch; 1e-15 vs adaptive quadrature).  The
-        former 10-node x 8-piece rule with cuts at 0.7, 1, 1.5 |B*| was off by up to 3e-4
-        (rho = 0.2) and 1e-2 (rho = 0.9) in the mmse, which moved the algorithmic threshold of
-        noiseless compressed sensing at rho = 0.9 by 9e-3."""
-        qhat = np.maximum(np.asarray(qhat, float), 1e-300)
-        return self.prior._expect_B(fB, qhat)
-
     def prior_overlap(self, qhat):
-        """q(qhat) = E[x0 E(x | B)] = E[E(x | B)^2] (``prior.overlap``; Nishimori identity)."""
-        if isinstance(self.prior, Gaussian):  # closed form (Zdeborova & Krzakala 2016, sec. 4.1)
-            qhat = np.asarray(qhat, float)
-            mu, v = self.prior.mean, self.prior.var
-            return (qhat * (v + mu * mu) + mu * mu / v) / (qhat + 1.0 / v)
-        if isinstance(self.prior, Rademacher):  # q = E tanh(qhat + sqrt(qhat) xi)
-            qhat = np.asarray(qhat, float)[..., None]
-            return np.sum(np.tanh(qhat + np.sqrt(qhat) * self._xi) * self._wxi, axis=-1)
-        if self._gb:
-            return self._gb_expect(lambda B, A: self.prior.denoise(B, A)[0] ** 2, qhat)
-        if self._px is None:
-            return self.prior.overlap(qhat, n=self.n_prior)
-        return self._prior_expect(lambda x0, B, A: x0 * self.prior.denoise(B, A)[0], qhat)
+        """q(qhat) = E[x0 E(x | B)] = E[E(x | B)^2] (:meth:`~solvable.blocks.priors.Prior.se_overlap`)."""
+        return self.prior.se_overlap(qhat, n=self.n_prior)
 
     def prior_mmse(self, qhat):
-        """mmse(qhat) = E[Var(x | B)] = rho - q(qhat), computed as the mean posterior variance
-        (no cancellation when q -> rho: the fold of noiseless compressed sensing at rho = 0.9 sits
-        at qhat ~ 100, where ``rho - q`` lost ~1e-2 of the threshold)."""
-        if isinstance(self.prior, Gaussian):
-            qhat = np.asarray(qhat, float)
-            return self.prior.var / (1.0 + qhat * self.prior.var)
-        if isinstance(self.prior, Rademacher):  # E[1 - tanh^2] = E[sech^2], sech^2 = 4 e^-2|h| / (1 + e^-2|h|)^2
-            qhat = np.asarray(qhat, float)[..., None]
-            e = np.exp(-2.0 * np.abs(qhat + np.sqrt(qhat) * self._xi))
-            return np.sum(4.0 * e / (1.0 + e) ** 2 * self._wxi, axis=-1)
-        if self._gb:
-            return self._gb_expect(lambda B, A: self.prior.denoise(B, A)[1], qhat)
-        return self.rho - self.prior_overlap(qhat)
+        """mmse(qhat) = E[Var(x | B)] = rho - q(qhat) (:meth:`~solvable.blocks.priors.Prior.se_mmse`;
+        the priors with a closed form or a law of B compute the mean posterior variance, free of
+        cancellation when q -> rho: the fold of noiseless compressed sensing at rho = 0.9 sits at
+        qhat ~ 100, where ``rho - q`` lost ~1e-2 of the threshold)."""
+        return self.prior.se_mmse(qhat, n=self.n_prior)
 
     def prior_free_entropy(self, qhat):
-        """psi_P0(qhat) = E log Z0(B, qhat) (``prior.free_entropy_term``)."""
-        if isinstance(self.prior, Gaussian):  # closed form: (qhat (var + mean^2) - log(1 + qhat var)) / 2
-            qhat = np.asarray(qhat, float)
-            mu, v = self.prior.mean, self.prior.var
-            return 0.5 * (qhat * (v + mu * mu) - np.log1p(qhat * v))
-        if isinstance(self.prior, Rademacher):  # E log cosh(qhat + sqrt(qhat) xi) - qhat / 2
-            qh = np.asarray(qhat, float)[..., None]
-            lz = self.prior.log_partition(qh + np.sqrt(qh) * self._xi, qh)
-            return np.sum(lz * self._wxi, axis=-1)
-        if self._gb:
-            return self._gb_expect(lambda B, A: self.prior.log_partition(B, A), qhat)
-        if self._px is None:
-            return self.prior.free_entropy_term(qhat, n=self.n_prior)
-        return self._prior_expect(lambda x0, B, A: self.prior.log_partition(B, A), qhat)
+        """psi_P0(qhat) = E log Z0(B, qhat) (:meth:`~solvable.blocks.priors.Prior.se_free_entropy`)."""
+        return self.prior.se_free_entropy(qhat, n=self.n_prior)
 
     # ---------------------------------------------------------------- state evolution
     def qhat_of(self, alpha, E):
@@ -786,16 +632,14 @@ class GLMEquations:
         ch = self.channel
         kinks = np.array(ch.kinks, dtype=float)
         V = E
-        Ey2 = _kink_expect(lambda z: ch.phi(z) ** 2, 0.0, self.rho, kinks, n=30)
+        Ey2 = kinked_gauss_expect(lambda z: ch.phi(z) ** 2, 0.0, self.rho, kinks, n=30)
         s = np.sqrt(V)
         bp = np.concatenate([np.broadcast_to(kinks, q.shape + kinks.shape), s[..., None] * _CS,
                              np.sqrt(q)[..., None] * _FIX], axis=-1)
 
-        closed = _posterior_mean_phi(ch)
-
         def outer(w):  # w: grid + (nodes,)
             Vb = np.broadcast_to(V[..., None], w.shape)
-            m = closed(w, Vb) if closed is not None else _kink_expect(lambda z: ch.phi(z), w, Vb, kinks, n=12)
+            m = ch.mean_output(w, Vb)
             return m * m
 
         Em2 = gauss_expect(outer, 0.0, q, method="legendre", breakpoints=bp, n=16)
@@ -868,11 +712,10 @@ def _alphas(problem: GLM) -> tuple[np.ndarray, bool]:
     return a, np.ndim(problem.alpha) == 0
 
 
-def _equations(problem: GLM, options: dict) -> GLMEquations:
+def _equations(problem: GLM, quadrature: dict) -> GLMEquations:
     if problem.data is not None:
         raise ValueError("the Bayes-optimal GLM theory covers isotropic Gaussian inputs only (data=None)")
-    kw = {k: options.pop(k) for k in ("n_z", "n_w", "n_y", "n_prior") if k in options}
-    return GLMEquations(problem.prior, problem.channel, **kw)
+    return GLMEquations(problem.prior, problem.channel, **{k: v for k, v in quadrature.items() if v is not None})
 
 
 def _fields(eq: GLMEquations, alpha, E, phi=None) -> dict:
@@ -895,38 +738,30 @@ def _pack(values: dict, scalar: bool) -> dict:
     return {k: (np.asarray(v, float) if np.ndim(v) else float(v)) for k, v in values.items()}
 
 
-def _check_converged(conv, alphas, message, on_fail):
+def _failure(conv, alphas, message) -> dict:
+    """``{"failure": message}`` where state evolution did not converge (the driver reports it)."""
     if np.all(conv):
-        return
-    msg = f"{message}: state evolution did not converge at alpha = {np.asarray(alphas)[~np.asarray(conv)]}"
-    if on_fail == "raise":
-        raise RuntimeError(msg)
-    if on_fail == "warn":
-        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        return {}
+    return {"failure": f"{message}: state evolution did not converge at alpha = {np.asarray(alphas)[~np.asarray(conv)]}"}
 
 
 @register_theory(GLM, BayesOptimal)
-def predict_bayes_optimal(problem: GLM, learner: BayesOptimal, **options: Any) -> Prediction:
+def predict_bayes_optimal(problem: GLM, learner: BayesOptimal, *, max_iter: int = 5000, tol: float = 1e-11,
+                          qhat0: float = QHAT0, n_z: int | None = None, n_w: int | None = None,
+                          n_y: int | None = None, n_prior: int | None = None) -> Prediction:
     """Bayes-optimal GLM: the fixed point of largest free entropy (PNAS 2019, Thm. 1).
 
     Options: ``max_iter`` (default 5000), ``tol`` (1e-11, relative to rho), ``qhat0`` (side
-    information of the uninformative start, 1e-6), ``on_fail`` ("warn"|"raise"|"ignore"),
-    quadrature sizes ``n_z, n_w, n_y, n_prior``.  Returns q (= m), mse, qhat, test_error,
+    information of the uninformative start, 1e-6), quadrature sizes ``n_z, n_w, n_y, n_prior``
+    (None: the defaults of :class:`GLMEquations`).  Returns q (= m), mse, qhat, test_error,
     free_entropy, mutual_information, alpha, rho; ``branches`` holds both branches
     ("uninformative", "informative") wherever they differ somewhere on the curve.
     """
-    options = dict(options)
     alphas, scalar = _alphas(problem)
-    eq = _equations(problem, options)
-    fam = glm_family(eq, qhat0=options.pop("qhat0", QHAT0), max_iter=options.pop("max_iter", 5000),
-                     tol=options.pop("tol", 1e-11))
-    on_fail = options.pop("on_fail", "warn")
-    if options:
-        raise ValueError(f"unknown options for predict(GLM, BayesOptimal): {sorted(options)}")
+    eq = _equations(problem, dict(n_z=n_z, n_w=n_w, n_y=n_y, n_prior=n_prior))
+    fam = glm_family(eq, qhat0=qhat0, max_iter=max_iter, tol=tol)
     B = branches(fam, alphas)
-    E_sel = B.x_selected[:, 0]
     conv = np.where(B.select_informative, B.converged_informative, B.converged_uninformative)
-    _check_converged(conv, alphas, fam.name, on_fail)
     # the fields of each branch are computed once (where the branches differ) and selected
     f_un = _fields(eq, alphas, B.x_uninformative[:, 0], B.phi_uninformative)
     f_in = dict(f_un)
@@ -947,7 +782,7 @@ def predict_bayes_optimal(problem: GLM, learner: BayesOptimal, **options: Any) -
                                    converged=bool(cv[0]) if scalar else cv)
     info = {"selected": np.where(B.select_informative, "informative", "uninformative") if not scalar
             else ("informative" if B.select_informative[0] else "uninformative"),
-            "coexist": B.coexist[0] if scalar else B.coexist}
+            "coexist": B.coexist[0] if scalar else B.coexist, **_failure(conv, alphas, fam.name)}
     return Prediction(_pack(vals, scalar), problem=problem, learner=learner,
                       converged=bool(conv[0]) if scalar else conv, branches=brs, info=info)
 
@@ -959,7 +794,7 @@ def state_evolution(eq: GLMEquations, alphas, *, E0, iterations: int, damping: f
     with NaN after a row stopped, converged flags, number of iterations per row).
 
     ``accelerate`` (only with ``tol``): safeguarded geometric extrapolation of the iterates
-    (:func:`._transitions._aitken`); the fixed point and the stopping rule are unchanged, but
+    (:func:`~solvable.core.transitions.safeguarded_aitken`); the fixed point and the stopping rule are unchanged, but
     the history then holds the accelerated iterates and the counts are map evaluations."""
     alphas = np.asarray(alphas, float)
     E = np.broadcast_to(np.asarray(E0, float), alphas.shape).copy()
@@ -981,7 +816,7 @@ def state_evolution(eq: GLMEquations, alphas, *, E0, iterations: int, damping: f
         delta = np.abs(En - E[idx])
         done = delta < tol * eq.rho if tol is not None else np.zeros(len(idx), bool)
         if acc:
-            Ea = _aitken(En, E[idx], idx, *state, done, expect)
+            Ea = safeguarded_aitken(En, E[idx], idx, *state, done, expect)
             En = np.where(done, En, np.clip(Ea, E_FLOOR * eq.rho, eq.rho))
         E[idx] = En
         n_it[idx] += 1
@@ -995,13 +830,15 @@ def state_evolution(eq: GLMEquations, alphas, *, E0, iterations: int, damping: f
 
 
 @register_theory(GLM, AMP)
-def predict_amp(problem: GLM, learner: AMP, **options: Any) -> Prediction:
+def predict_amp(problem: GLM, learner: AMP, *, iterations: int | None = None, qhat0: float = QHAT0,
+                q0: float | None = None, accelerate: bool = True, n_z: int | None = None, n_w: int | None = None,
+                n_y: int | None = None, n_prior: int | None = None) -> Prediction:
     """State evolution of GAMP (Rangan, ISIT 2011; PNAS 2019 eq. (9)) from the learner's start.
 
     ``init="uninformative"``: ``q0 = overlap(qhat0)`` (prior mean plus side information
     ``qhat0``, default 1e-6); ``"informative"``: ``E0 = 1e-13 rho``.  Options:
     ``iterations`` (run exactly that many steps, no early stop; the trajectory then has
-    ``iterations + 1`` rows), ``qhat0``, ``q0`` (explicit initial overlap), ``on_fail``,
+    ``iterations + 1`` rows), ``qhat0``, ``q0`` (explicit initial overlap),
     quadrature sizes.  Without ``iterations`` it runs up to ``learner.max_iter`` steps and
     stops at ``|E_{t+1} - E_t| < learner.tol rho``; ``converged`` tells whether it did.
     There the iteration is accelerated by safeguarded geometric extrapolation (same fixed
@@ -1009,16 +846,9 @@ def predict_amp(problem: GLM, learner: AMP, **options: Any) -> Prediction:
     iterates) unless ``accelerate=False`` (the plain state-evolution trajectory).
     ``trajectory``: DataFrame with columns alpha, iteration, q, m, mse.
     """
-    options = dict(options)
     alphas, scalar = _alphas(problem)
-    eq = _equations(problem, options)
-    iterations = options.pop("iterations", None)
-    qhat0 = options.pop("qhat0", QHAT0)
-    q0 = options.pop("q0", None)
-    on_fail = options.pop("on_fail", "warn")
-    accelerate = bool(options.pop("accelerate", True))
-    if options:
-        raise ValueError(f"unknown options for predict(GLM, AMP): {sorted(options)}")
+    eq = _equations(problem, dict(n_z=n_z, n_w=n_w, n_y=n_y, n_prior=n_prior))
+    failure = {}
     if learner.init == "informative":
         E0 = E_FLOOR * eq.rho
     elif q0 is not None:
@@ -1034,8 +864,8 @@ def predict_amp(problem: GLM, learner: AMP, **options: Any) -> Prediction:
         conv = np.ones(alphas.shape, bool)
     else:
         E, hist, conv, n_it = state_evolution(eq, alphas, E0=E0, iterations=learner.max_iter,
-                                             damping=learner.damping, tol=learner.tol, accelerate=accelerate)
-        _check_converged(conv, alphas, "GLM AMP state evolution", on_fail)
+                                             damping=learner.damping, tol=learner.tol, accelerate=bool(accelerate))
+        failure = _failure(conv, alphas, "GLM AMP state evolution")
     vals = _fields(eq, alphas, E)
     rows = []
     T = hist.shape[0]
@@ -1048,7 +878,7 @@ def predict_amp(problem: GLM, learner: AMP, **options: Any) -> Prediction:
     vals["n_iter"] = n_it.astype(float)
     return Prediction(_pack(vals, scalar), problem=problem, learner=learner,
                       converged=bool(conv[0]) if scalar else conv, trajectory=traj,
-                      info={"E0": E0})
+                      info={"E0": E0, **failure})
 
 
 def glm_phase_transitions(problem: GLM, lo: float, hi: float, *, kind: str = "bayes", n_grid: int = 41,
@@ -1073,7 +903,15 @@ def _transitions(problem: GLM, learner, param: str, rng: tuple[float, float], ki
     if param != "alpha":
         raise ValueError(f"GLM phase transitions are located in alpha, got {param}=...")
     lo, hi = rng
-    return glm_phase_transitions(problem, lo, hi, kind=kind)
+    out = glm_phase_transitions(problem, lo, hi, kind=kind)
+    it, alg = out.get("information_theoretic"), out.get("algorithmic")
+    if it is not None and (alg is None or alg - it > 1e-6 * alg):
+        out["order"] = "first"  # a coexistence window: the free entropies cross before AMP succeeds
+    elif any(v is not None for v in out.values()):
+        out["order"] = "second"
+    else:
+        out["order"] = None
+    return out
 
 
 @register_transitions(GLM, BayesOptimal)

@@ -24,23 +24,11 @@ import numpy as np
 
 from solvable.families.glm_bayes.gamp import gamp, side_information_start
 from solvable.blocks.learners import AMP, BayesOptimal
-from solvable.numerics.gauss import gauss_expect
+from solvable.numerics.gauss import kinked_gauss_expect
 from solvable.blocks.problems import GLM
 from solvable.core.registry import register_simulation
 
 QHAT0 = 1e-6
-
-
-def _kink_expect(f, mean, var, kinks, n=12):
-    """Gaussian expectation of ``f`` with kinks (Hermite if none; else Legendre split at the
-    kinks and at mean +- (1.5, 3, 6) std)."""
-    mean, var = np.broadcast_arrays(np.asarray(mean, float), np.asarray(var, float))
-    if kinks.size == 0:
-        return gauss_expect(f, mean, var, n=60)
-    fix = np.array([-6.0, -3.0, -1.5, 1.5, 3.0, 6.0])
-    bp = np.concatenate([np.broadcast_to(kinks, mean.shape + kinks.shape),
-                         mean[..., None] + np.sqrt(var)[..., None] * fix], axis=-1)
-    return gauss_expect(f, mean, var, method="legendre", breakpoints=bp, n=n)
 
 
 def _bayes_prediction_error(channel, omega, V, z, y):
@@ -51,7 +39,7 @@ def _bayes_prediction_error(channel, omega, V, z, y):
         yhat = ys[np.argmax(lz, axis=0)]
         return float(np.mean(yhat != y))
     Vb = np.full_like(omega, V)
-    yhat = _kink_expect(lambda t: channel.phi(t), omega, Vb, np.array(channel.kinks, float), n=12)
+    yhat = kinked_gauss_expect(lambda t: channel.phi(t), omega, Vb, np.array(channel.kinks, float), n=12)
     return float(np.mean((y - yhat) ** 2))
 
 
@@ -96,13 +84,7 @@ def run_gamp(problem: GLM, learner, *, d: int, rng: np.random.Generator, iterati
     }
 
 
-@register_simulation(GLM, AMP)
-def simulate_amp(problem: GLM, learner: AMP, *, d: int, rng: np.random.Generator, **options) -> dict:
-    """GAMP on a sampled GLM (options: ``iterations``, ``qhat0``, ``n_test``)."""
-    return run_gamp(problem, learner, d=d, rng=rng, **options)
-
-
-@register_simulation(GLM, BayesOptimal)
-def simulate_bayes(problem: GLM, learner: BayesOptimal, *, d: int, rng: np.random.Generator, **options) -> dict:
-    """The Bayes-optimal estimator approximated by GAMP (exact outside the hard phase)."""
-    return run_gamp(problem, learner, d=d, rng=rng, **options)
+# GAMP on a sampled GLM, for AMP and for the Bayes-optimal estimator (which GAMP approximates,
+# exactly outside the hard phase); the options of simulate are run_gamp's.
+register_simulation(GLM, AMP)(run_gamp)
+register_simulation(GLM, BayesOptimal)(run_gamp)

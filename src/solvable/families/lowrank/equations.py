@@ -40,12 +40,13 @@ import pandas as pd
 
 from solvable.blocks.learners import AMP, BayesOptimal, Spectral
 from solvable.numerics.fixed_point import solve_fixed_point
+from solvable.numerics.roots import illinois_root
 from solvable.families.lowrank.problem import SpikedWigner, SpikedWishart
 from solvable.core.registry import register_theory, register_transitions
 from solvable.core.results import Prediction
-from solvable.core.transitions import refine_crossing, refine_switch, saddle_nodes
+from solvable.core.transitions import locate_branch_transitions, saddle_nodes
 
-__all__ = ["state_evolution", "locate_branch_transitions", "pca_profile_threshold"]
+__all__ = ["state_evolution", "pca_profile_threshold"]
 
 _START_EPS = 1e-6  # relative perturbation of an uninformative start (breaks the x -> -x symmetry)
 
@@ -64,9 +65,10 @@ class _ScalarChannel:
     """``overlap(r) = E[x0 f(B)] = E[f(B)^2]`` (Nishimori identity) and ``psi(r) = E log Z(B, r)`` for
     ``B = r x0 + sqrt(r) z`` (Zdeborova & Krzakala, Adv. Phys. 2016, eq. (97)).
 
-    The law of ``x0`` is a set of atoms (the prior's own quadrature nodes; a Gaussian prior is one
-    component of variance ``var``), so ``B`` is a mixture of Gaussians ``N(r mu_k, r^2 s_k^2 + r)``
-    integrated by Gauss-Hermite.  A Gauss-Bernoulli slab instead uses the prior's own
+    The law of ``x0`` is a mixture of Gaussian components (:meth:`~solvable.blocks.priors.Prior.scalar_channel_mixture`:
+    atoms, the prior's own quadrature nodes; a Gaussian prior is one component of variance ``var``), so
+    ``B`` is a mixture of Gaussians ``N(r mu_k, r^2 s_k^2 + r)`` integrated by Gauss-Hermite.  Priors
+    with ``hermite_inaccurate`` (a Gauss-Bernoulli slab) instead use the prior's own
     :meth:`~solvable.priors.Prior.overlap` and :meth:`~solvable.priors.Prior.free_entropy_term`:
     B's two-component mixture law by composite Gauss-Legendre with cuts where the denoiser switches
     (on a scale ``~sqrt(r)``, much narrower than the slab's ``~r``), within 1e-15 of adaptive
@@ -75,16 +77,12 @@ class _ScalarChannel:
     """
 
     def __init__(self, prior, n: int = 80):
-        from solvable.blocks.priors import Gaussian, GaussBernoulli
-
         self.prior = prior
-        self.delegate = isinstance(prior, GaussBernoulli)
-        if isinstance(prior, Gaussian):  # the denoiser is linear: B is exactly Gaussian, any n is exact
-            w, mu, s2 = [1.0], [prior.mean], [prior.var]
-        else:  # atoms (Rademacher, sparse Rademacher) or the prior's own nodes (Gauss-Bernoulli slab)
-            xs, ws = prior._quadrature(n)
-            keep = np.asarray(ws) > 0
-            w, mu, s2 = np.asarray(ws)[keep], np.asarray(xs)[keep], np.zeros(int(keep.sum()))
+        # Gauss-Bernoulli (prior.hermite_inaccurate): the prior's own B-law integrals
+        self.delegate = bool(prior.hermite_inaccurate)
+        # components of x0 (Prior.scalar_channel_mixture): one exact Gaussian for a Gaussian
+        # prior, else atoms (Rademacher, sparse Rademacher) or the prior's own quadrature nodes
+        w, mu, s2 = prior.scalar_channel_mixture(n)
         self.w, self.mu, self.s2 = (np.asarray(a, dtype=float) for a in (w, mu, s2))
         z, wz = np.polynomial.hermite_e.hermegauss(n)
         self.z, self.wz = z, wz / np.sqrt(2 * np.pi)
@@ -263,7 +261,8 @@ def _solve_monotone(se, snr, m0: float, *, n_bisect: int = 60):
     The Bayes-optimal SE map ``F`` is non-decreasing in ``m`` (the overlap of a scalar channel grows
     with its SNR), so the iteration from ``m0`` converges monotonically to the nearest root of
     ``F(m) - m`` in the direction of ``F(m0) - m0``.  That root is bracketed on a fixed grid of ``m``
-    (one vectorised call) and refined by bisection: no critical slowing down near thresholds.
+    (one vectorised call) and refined by the Illinois method (:func:`~solvable.numerics.roots.illinois_root`): no critical
+    slowing down near thresholds.
     For zero-mean priors ``m = 0`` is a root, reached when the start falls below every other root."""
     snr = np.atleast_1d(np.asarray(snr, dtype=float))
     N = snr.shape[0]
@@ -304,24 +303,8 @@ def _solve_monotone(se, snr, m0: float, *, n_bisect: int = 60):
             root[i] = m0
     todo = np.isnan(root)
     if todo.any():
-        aa, bb, ss = a[todo], b[todo], snr[todo]
-        ga, gb = g(aa, ss), g(bb, ss)
-        side = np.zeros(aa.shape, dtype=int)
-        for _ in range(n_bisect):  # Illinois (regula falsi); invariant: g(aa) >= 0 >= g(bb)
-            den = ga - gb
-            c = np.where(den > 0, aa + ga * (bb - aa) / np.where(den > 0, den, 1.0), 0.5 * (aa + bb))
-            c = np.clip(c, np.minimum(aa, bb), np.maximum(aa, bb))
-            gc = g(c, ss)
-            pos = gc > 0
-            aa, ga = np.where(pos, c, aa), np.where(pos, gc, ga)
-            bb, gb = np.where(pos, bb, c), np.where(pos, gb, gc)
-            # Illinois: halve the function value at the end point that stays twice in a row
-            gb = np.where(pos & (side == 1), 0.5 * gb, gb)
-            ga = np.where(~pos & (side == -1), 0.5 * ga, ga)
-            side = np.where(pos, 1, -1)
-            if np.all((np.abs(bb - aa) < 1e-14 * up) | (gc == 0)):
-                break
-        root[todo] = np.where(np.abs(gc) <= np.minimum(np.abs(g(aa, ss)), np.abs(g(bb, ss))), c, 0.5 * (aa + bb))
+        ss = snr[todo]
+        root[todo] = illinois_root(lambda m: g(m, ss), a[todo], b[todo], xtol=1e-14 * up, max_iter=n_bisect)
     return root[:, None]
 
 
@@ -390,7 +373,7 @@ def _prediction_from(se, problem, learner, m, snr, converged, *, branches=None, 
 @register_theory(SpikedWigner, BayesOptimal)
 @register_theory(SpikedWishart, BayesOptimal)
 def _predict_bayes(problem, learner, *, tol: float = 1e-11, max_iter: int = 20000, on_fail: str = "warn",
-                   n_quad: int = 80, **_) -> Prediction:
+                   n_quad: int = 80) -> Prediction:
     """Bayes-optimal overlaps: the SE fixed point of largest free entropy among the branches from
     an uninformative and an informative start (Lesieur et al. 2017, sec. 6.1; Lelarge & Miolane 2019)."""
     se = _se_for(problem, n_quad)
@@ -406,15 +389,17 @@ def _predict_bayes(problem, learner, *, tol: float = 1e-11, max_iter: int = 2000
         "uninformative": _prediction_from(se, problem, learner, mu, snr, cu),
         "informative": _prediction_from(se, problem, learner, mi, snr, ci),
     }
-    return _prediction_from(se, problem, learner, m, snr, conv, branches=branches,
-                            info={"branch": np.where(take_i, "informative", "uninformative")
-                                  if problem.is_curve else ("informative" if take_i[0] else "uninformative")})
+    info = {"branch": np.where(take_i, "informative", "uninformative")
+            if problem.is_curve else ("informative" if take_i[0] else "uninformative")}
+    if not np.all(conv):
+        info["failure"] = f"low-rank state evolution did not converge at snr = {snr[~np.asarray(conv, bool)]}"
+    return _prediction_from(se, problem, learner, m, snr, conv, branches=branches, info=info)
 
 
 @register_theory(SpikedWigner, AMP)
 @register_theory(SpikedWishart, AMP)
 def _predict_amp(problem, learner: AMP, *, init_snr: float | None = None, n_quad: int = 80,
-                 on_fail: str = "warn", **_) -> Prediction:
+                 on_fail: str = "warn") -> Prediction:
     """AMP: the state-evolution fixed point reached from ``learner.init`` (or from a side observation
     of SNR ``init_snr``; Lesieur et al. 2017, eq. (76)).  Damping changes the path, not the fixed
     point.  For one snr the trajectory (``learner.max_iter`` steps at most, stopped at
@@ -436,14 +421,9 @@ def _predict_amp(problem, learner: AMP, *, init_snr: float | None = None, n_quad
             conv = np.zeros_like(conv)
             msg = (f"AMP state evolution at snr={snr[0]:g} did not reach its fixed point within "
                    f"max_iter={learner.max_iter} iterations (critical slowing down near a threshold?)")
-            info["message"] = msg
-            if on_fail == "raise":
-                raise RuntimeError(msg)
-            if on_fail == "warn":
-                import warnings
-
-                from solvable.numerics import ConvergenceWarning
-                warnings.warn(msg, ConvergenceWarning, stacklevel=2)
+            info["failure"] = msg  # reported by the driver (sv.predict's on_fail)
+    if not np.all(conv) and "failure" not in info:
+        info["failure"] = f"AMP state evolution did not converge at snr = {snr[~np.asarray(conv, bool)]}"
     return _prediction_from(se, problem, learner, m, snr, conv, trajectory=traj, info=info)
 
 
@@ -681,7 +661,7 @@ def _spectral_wishart(problem: SpikedWishart) -> dict:
 
 @register_theory(SpikedWigner, Spectral)
 @register_theory(SpikedWishart, Spectral)
-def _predict_spectral(problem, learner: Spectral, **_) -> Prediction:
+def _predict_spectral(problem, learner: Spectral) -> Prediction:
     """PCA (``method="pca"``) or, for an inhomogeneous profile, also the transformed matrix of Mergny et
     al. (``method="transformed"``); profiles go through :func:`_spectral_profile`."""
     if learner.method not in ("pca", "transformed"):
@@ -694,153 +674,6 @@ def _predict_spectral(problem, learner: Spectral, **_) -> Prediction:
 # --------------------------------------------------------------------------------------------
 # Phase transitions
 # --------------------------------------------------------------------------------------------
-
-
-def locate_branch_transitions(branches, lo: float, hi: float, *, weak_recovery: float | None = None,
-                              n_grid: int = 48, gap_tol: float = 1e-3, rounds: int = 4,
-                              saddles: Callable[[float, float], list] | None = None) -> dict:
-    """Generic locator of the thresholds of a problem with an uninformative and an informative branch.
-
-    ``branches(params) -> (s_u, s_i, phi_u, phi_i)``: for an array of parameter values, the
-    normalised overlap (in [0, 1]) and free entropy of the fixed points reached from an
-    uninformative and from an informative start.  Returns
-
-    - ``spinodal``: lowest parameter where the two branches differ (the informative one appears),
-    - ``algorithmic``: where the uninformative branch joins the informative one (AMP succeeds),
-    - ``information_theoretic``: where the free entropies cross (first-order jump of the
-      Bayes-optimal error); for a continuous transition, the weak-recovery point,
-    - ``weak_recovery``: as given (None when outside ``[lo, hi]``), ``perfect_recovery``: None,
-    - ``order``: "first" or "second" (or None).
-
-    The switches of the predicates are bracketed on a geometric grid and narrowed by the shared
-    k-section :func:`._transitions.refine_switch` (``rounds`` rounds of 12 points); the
-    free-entropy crossing is then polished by Brent's method on ``phi_i - phi_u``
-    (:func:`._transitions.refine_crossing`).  ``saddles(lo, hi) -> [(kind, p, x), ...]``
-    (optional; :func:`._transitions.saddle_nodes` for one-dimensional states) gives the
-    saddle-node bifurcations: the spinodal is replaced by the local minimum (``"min"``) and the
-    algorithmic threshold by the local maximum (``"max"``) of the fixed-point curve lying in
-    (or next to) the grid cell of the switch -- exact to round-off of the map, where the
-    branch predicates are blurred near a saddle-node (two nearby roots missed between grid
-    points, critical slowing down).  With ``saddles`` the coexistence window itself comes from
-    the saddle-nodes, not from the grid: a ``"min"`` (spinodal) followed by a ``"max"``
-    (algorithmic) brackets it (an end outside ``[lo, hi]`` is None), the order is "first" when
-    the branches differ (by ``gap_tol``) at some of ``n_grid`` points inside it, and the
-    free-entropy crossing is located from those points (``phi_i - phi_u`` increases with the
-    snr there: ``d phi / d snr = m^2 / 4`` on each Wigner branch, ``ratio m_u m_v / 2`` for
-    Wishart) -- so a window narrower than the grid spacing is not missed; the grid decides only
-    when no confirmed window is found (or without ``saddles``: block profiles).  The
-    first-order analysis follows Lesieur, Krzakala & Zdeborova (2017), sec. 6.1 (Delta_Dyn,
-    Delta_IT, Delta_Alg).  Thresholds outside ``[lo, hi]`` are None.
-    """
-    grid = np.geomspace(lo, hi, n_grid) if lo > 0 else np.linspace(lo, hi, n_grid)
-    su, si, pu, pi = branches(grid)
-    gap = (si - su) > gap_tol
-    wr = weak_recovery if (weak_recovery is not None and lo <= weak_recovery <= hi) else None
-    out = {"weak_recovery": wr, "information_theoretic": None, "algorithmic": None,
-           "perfect_recovery": None, "spinodal": None, "order": None}
-    sn = saddles(lo, hi) if saddles is not None else []
-
-    def has_gap(xs):
-        a, b, _, _ = branches(xs)
-        return (b - a) > gap_tol
-
-    def informative_wins(xs):
-        a, b, fa, fb = branches(xs)
-        return (fb > fa) & ((b - a) > gap_tol)
-
-    def dphi_at(x):
-        a, b, fa, fb = branches(np.array([x]))
-        return float(fb[0] - fa[0]) if (b[0] - a[0]) > gap_tol else np.nan
-
-    def k_section(pred, a, b):
-        return float(refine_switch(pred, a, b, xtol=0.0, k=12, rounds=rounds, value_a=False))
-
-    def it_in(xs, left, right, wins):
-        """The free-entropy crossing from ``informative_wins`` values ``wins`` at the increasing
-        points ``xs`` of a coexistence window whose ends ``left``/``right`` bracket them: k-section
-        of the first False -> True switch, polished by Brent; None when the informative branch never wins."""
-        pos = np.flatnonzero(wins)
-        if not pos.size:
-            return None
-        j = int(pos[0])
-        a0 = xs[j - 1] if j > 0 else left
-        if a0 is None:  # the crossing precedes the first point and the window's start is unknown
-            return None
-        a, b = refine_switch(informative_wins, a0, xs[j], xtol=0.0, k=12, rounds=rounds, value_a=False, bracket=True)
-        r = refine_crossing(dphi_at, a, b)
-        return float(0.5 * (a + b) if r is None else r)
-
-    win = _saddle_window(sn, lo, hi) if saddles is not None else None
-    if win is not None:
-        # one-dimensional states: the coexistence window is [spinodal, algorithmic] between the
-        # saddle-node bifurcations (a "min" of the fixed-point curve p(x) followed by a "max"),
-        # whatever the grid; confirmed and searched for the free-entropy crossing at points inside it
-        # (phi_inf - phi_uninf increases with snr there: d phi / d snr = m^2 / 4 on each branch)
-        sp, alg = win
-        a_, b_ = (lo if sp is None else sp), (hi if alg is None else alg)
-        t = np.linspace(0.0, 1.0, n_grid + 2)[1:-1]
-        xs = a_ + (b_ - a_) * t
-        ua, ia, fa, fb = branches(xs)
-        g = (ia - ua) > gap_tol
-        if g.any():
-            out.update(order="first", spinodal=sp, algorithmic=alg)
-            wins = g & (fb > fa)
-            if sp is None and wins[0]:  # informative already selected at lo: the crossing is below the range
-                it = None
-            else:
-                it = it_in(xs, sp, b_, wins)
-            if it is None and not wins.any() and alg is not None:
-                it = alg  # the informative branch never wins before the uninformative one disappears
-            out["information_theoretic"] = it
-            return out
-        # no gap inside the saddle window (e.g. spurious extrema of p(x)): fall back to the grid
-    if not gap.any():
-        if wr is not None:
-            out.update(information_theoretic=wr, algorithmic=wr, order="second")
-        return out
-    out["order"] = "first"
-    i0 = int(np.flatnonzero(gap)[0])
-    i1 = i0
-    while i1 + 1 < n_grid and gap[i1 + 1]:
-        i1 += 1
-
-    def saddle(kind, i):  # the saddle-node of this kind in the grid cell (i, i+1), or next to it
-        a, b = grid[max(i - 1, 0)], grid[min(i + 2, n_grid - 1)]
-        cand = [p for k, p, _ in sn if k == kind and a <= p <= b]
-        return min(cand, key=lambda p: abs(p - 0.5 * (grid[i] + grid[i + 1]))) if cand else None
-
-    if i0 > 0:
-        out["spinodal"] = saddle("min", i0 - 1) or k_section(has_gap, grid[i0 - 1], grid[i0])
-    if i1 + 1 < n_grid:
-        out["algorithmic"] = saddle("max", i1) or k_section(lambda xs: ~has_gap(xs), grid[i1], grid[i1 + 1])
-    dphi = pi[i0:i1 + 1] - pu[i0:i1 + 1]
-    pos = np.flatnonzero(dphi > 0)
-    if pos.size:
-        j = i0 + int(pos[0])
-        if j > 0:
-            a, b = refine_switch(informative_wins, grid[j - 1], grid[j], xtol=0.0, k=12, rounds=rounds,
-                                 value_a=False, bracket=True)
-            r = refine_crossing(dphi_at, a, b)
-            out["information_theoretic"] = float(0.5 * (a + b) if r is None else r)
-    elif out["algorithmic"] is not None:
-        out["information_theoretic"] = out["algorithmic"]
-    return out
-
-
-def _saddle_window(sn, lo: float, hi: float):
-    """The first coexistence window ``(spinodal, algorithmic)`` from saddle-nodes ``[(kind, p, x), ...]``
-    sorted by ``p`` in ``[lo, hi]``: a ``"min"`` (informative branch born) followed by the next
-    ``"max"`` (uninformative branch dies); an end outside the range is None (a lone ``"max"``: the
-    window started below ``lo``; a lone ``"min"``: it ends above ``hi``).  None without saddle-nodes."""
-    kinds = [k for k, _, _ in sn]
-    if not kinds:
-        return None
-    if kinds[0] == "max":
-        return None, sn[0][1]
-    for j in range(1, len(sn)):
-        if kinds[j] == "max":
-            return sn[0][1], sn[j][1]
-    return sn[0][1], None
 
 
 def _branches_fn(problem, *, tol=1e-11, max_iter=20000, n_quad=80):

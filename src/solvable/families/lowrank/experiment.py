@@ -32,7 +32,7 @@ def _profile_args(problem, d):
 
 @register_simulation(SpikedWigner, AMP)
 def _simulate_wigner_amp(problem: SpikedWigner, learner: AMP, *, d: int, rng, init_snr: float | None = None,
-                         n_iter: int | None = None, **_) -> dict:
+                         n_iter: int | None = None) -> dict:
     """Sample Y at n = d, run :func:`amp_wigner`; with ``n_iter`` run exactly that many iterations and
     return the trajectories ``m_traj``, ``mse_traj`` (t = 0..n_iter) for comparison with
     :func:`solvable.families.lowrank.equations.state_evolution`."""
@@ -60,7 +60,7 @@ def _simulate_wigner_amp(problem: SpikedWigner, learner: AMP, *, d: int, rng, in
 
 @register_simulation(SpikedWishart, AMP)
 def _simulate_wishart_amp(problem: SpikedWishart, learner: AMP, *, d: int, rng, init_snr: float | None = None,
-                          n_iter: int | None = None, **_) -> dict:
+                          n_iter: int | None = None) -> dict:
     """Sample the n x m matrix (n = d), run :func:`amp_wishart` (trajectories with ``n_iter``)."""
     snr = _scalar_snr(problem)
     Y, u, v = sample_spiked_wishart(problem.prior_u, problem.prior_v, snr, d, problem.ratio, rng)
@@ -81,7 +81,7 @@ def _simulate_wishart_amp(problem: SpikedWishart, learner: AMP, *, d: int, rng, 
 
 
 @register_simulation(SpikedWigner, Spectral)
-def _simulate_wigner_spectral(problem: SpikedWigner, learner: Spectral, *, d: int, rng, **_) -> dict:
+def _simulate_wigner_spectral(problem: SpikedWigner, learner: Spectral, *, d: int, rng) -> dict:
     """PCA of Y/sqrt(n) (``method="pca"``) or the top eigenvector of the transformed matrix
     (``method="transformed"``, for profiles): squared cosine ``overlap`` and ``top_eigenvalue``."""
     if learner.method not in ("pca", "transformed"):
@@ -94,7 +94,7 @@ def _simulate_wigner_spectral(problem: SpikedWigner, learner: Spectral, *, d: in
 
 
 @register_simulation(SpikedWishart, Spectral)
-def _simulate_wishart_spectral(problem: SpikedWishart, learner: Spectral, *, d: int, rng, **_) -> dict:
+def _simulate_wishart_spectral(problem: SpikedWishart, learner: Spectral, *, d: int, rng) -> dict:
     """Top singular triplet of Y/sqrt(n): squared cosines ``overlap_u``, ``overlap_v``, ``top_singular_value``."""
     snr = _scalar_snr(problem)
     Y, u, v = sample_spiked_wishart(problem.prior_u, problem.prior_v, snr, d, problem.ratio, rng)

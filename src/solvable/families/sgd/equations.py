@@ -574,7 +574,6 @@ def predict_committee_sgd(
     solver: str = "LSODA",
     rtol: float | None = None,
     atol: float | None = None,
-    on_fail: str = "warn",
 ) -> Prediction:
     """The ODE learning curve of online SGD (Saad & Solla 1995; Goldt et al. 2019).
 
@@ -588,10 +587,8 @@ def predict_committee_sgd(
     ``"closed"`` or ``"quadrature"``; ``orders``: Gauss-Hermite nodes per dimension (2D, 3D, 4D).
     Returns arrays over the time grid: ``t``, ``test_error``, ``Q``, ``R``, ``T``, ``v``, and
     ``trajectory`` (a DataFrame, one row per time).  If the ODE blows up (learning rate too large)
-    the remaining times are NaN and ``converged`` is False (``on_fail="raise"`` raises instead).
+    the remaining times are NaN and ``converged`` is False (reported by ``sv.predict``'s ``on_fail``).
     """
-    if on_fail not in ("warn", "raise", "ignore"):
-        raise ValueError(f"on_fail must be 'warn', 'raise' or 'ignore', got on_fail={on_fail!r}")
     K, M = learner.width, problem.k
     ic = initial_order_parameters(problem, learner, d=d, seed=seed)
     Q0 = ic["Q"] if Q0 is None else np.asarray(Q0, float)
@@ -636,22 +633,13 @@ def predict_committee_sgd(
         "T": np.broadcast_to(Tm, (t.size, M, M)).copy(),
         "v": out["v"][sl],
     }
-    if not out["success"]:
-        import warnings
-
-        msg = f"online-SGD ODE integration failed: {out['message']}"
-        if on_fail == "raise":
-            from solvable.numerics import ConvergenceError
-
-            raise ConvergenceError(msg, None)
-        if on_fail == "warn":
-            from solvable.numerics import ConvergenceWarning
-
-            warnings.warn(msg, ConvergenceWarning, stacklevel=2)
     info = {
         "message": out["message"], "nfev": out["nfev"], "seconds": _time.perf_counter() - t0,
         "integrals": _integral_method(learner.activation, problem.activation, method),
         "init_d": ic["d"], "init_seed": seed,
     }
+    if not out["success"]:  # the times after the failure are NaN already; the driver reports it
+        info["failure"] = f"online-SGD ODE integration failed: {out['message']}"
+        info["blanked"] = True
     return Prediction(fields, problem=problem, learner=learner, converged=out["success"],
                       trajectory=_trajectory_frame(t, fields), info=info)

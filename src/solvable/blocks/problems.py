@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from solvable.core.contract import Problem
 from solvable.core.validate import as_param, check_positive
 from solvable.blocks.channels import Channel
 from solvable.blocks.priors import Prior
@@ -14,7 +15,7 @@ __all__ = ["GLM"]
 
 
 @dataclass(frozen=True, eq=False)
-class GLM:
+class GLM(Problem):
     """Teacher-student GLM: theta ~ prior (i.i.d. coordinates), x ~ N(0, I_d) (or ``data``),
     y = channel(theta . x / sqrt(d)), n = alpha d samples.
 
@@ -28,6 +29,8 @@ class GLM:
     alpha: Any = 1.0
     data: Any = None
 
+    curve_params = ("alpha",)
+
     def __post_init__(self):
         if not isinstance(self.prior, Prior):
             raise ValueError(f"GLM: prior must be a solvable.priors.Prior, got prior={self.prior!r}")
@@ -40,24 +43,3 @@ class GLM:
     def rho(self) -> float:
         """rho = E theta_i^2 = |theta|^2 / d."""
         return self.prior.second_moment
-
-    @property
-    def is_curve(self) -> bool:
-        return np.ndim(self.alpha) > 0
-
-    def at(self, **changes) -> "GLM":
-        """A copy with some fields changed (e.g. ``problem.at(alpha=2.0)``)."""
-        from dataclasses import replace
-
-        return replace(self, **changes)
-
-    def __eq__(self, other):
-        return (
-            isinstance(other, GLM)
-            and self.prior == other.prior
-            and self.channel == other.channel
-            and np.array_equal(self.alpha, other.alpha)
-            and self.data == other.data
-        )
-
-    __hash__ = None

@@ -13,11 +13,12 @@ Conventions (docs/conventions.md, "Spiked matrix models"):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from solvable.core.contract import Problem
 from solvable.core.validate import as_param, check_positive
 from solvable.blocks.priors import Prior
 
@@ -133,7 +134,7 @@ def _as_profile(profile) -> NoiseProfile | None:
 
 
 @dataclass(frozen=True, eq=False)
-class SpikedWigner:
+class SpikedWigner(Problem):
     """Symmetric rank-one spiked matrix: ``Y = sqrt(snr / n) x x^T + W`` (see the module docstring).
 
     ``snr`` may be a scalar or a 1D array (a curve).  ``profile`` (a :class:`NoiseProfile` or a
@@ -144,6 +145,8 @@ class SpikedWigner:
     prior: Prior
     snr: Any = 1.0
     profile: Any = None
+
+    curve_params = ("snr",)
 
     def __post_init__(self):
         if not isinstance(self.prior, Prior):
@@ -160,31 +163,13 @@ class SpikedWigner:
         return self.prior.second_moment
 
     @property
-    def is_curve(self) -> bool:
-        return np.ndim(self.snr) > 0
-
-    @property
     def noise_profile(self) -> NoiseProfile:
         """The profile, or the homogeneous one-block profile when ``profile`` is None."""
         return self.profile if self.profile is not None else NoiseProfile.homogeneous()
 
-    def at(self, **changes) -> "SpikedWigner":
-        """A copy with some fields changed (e.g. ``problem.at(snr=2.0)``)."""
-        return replace(self, **changes)
-
-    def __eq__(self, other):
-        return (
-            isinstance(other, SpikedWigner)
-            and self.prior == other.prior
-            and np.array_equal(self.snr, other.snr)
-            and self.profile == other.profile
-        )
-
-    __hash__ = None
-
 
 @dataclass(frozen=True, eq=False)
-class SpikedWishart:
+class SpikedWishart(Problem):
     """Rectangular rank-one spiked matrix: ``Y = sqrt(snr / n) u v^T + W``, ``Y`` of shape ``(n, m)``,
     ``ratio = m / n``, ``u ~ prior_u`` (n coordinates), ``v ~ prior_v`` (m coordinates), ``W_ij ~ N(0, 1)``.
 
@@ -197,6 +182,8 @@ class SpikedWishart:
     prior_v: Prior
     snr: Any = 1.0
     ratio: float = 1.0
+
+    curve_params = ("snr",)
 
     def __post_init__(self):
         for name in ("prior_u", "prior_v"):
@@ -220,20 +207,4 @@ class SpikedWishart:
     def rho_v(self) -> float:
         return self.prior_v.second_moment
 
-    @property
-    def is_curve(self) -> bool:
-        return np.ndim(self.snr) > 0
 
-    def at(self, **changes) -> "SpikedWishart":
-        return replace(self, **changes)
-
-    def __eq__(self, other):
-        return (
-            isinstance(other, SpikedWishart)
-            and self.prior_u == other.prior_u
-            and self.prior_v == other.prior_v
-            and np.array_equal(self.snr, other.snr)
-            and self.ratio == other.ratio
-        )
-
-    __hash__ = None

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from solvable.core.contract import Problem
 from solvable.core.validate import check_int, check_positive, check_real
 from solvable.blocks.activations import Activation, get_activation
 
@@ -21,7 +22,7 @@ __all__ = ["Committee", "draw_committee_init"]
 
 
 @dataclass(frozen=True, eq=False)
-class Committee:
+class Committee(Problem):
     """Soft-committee / two-layer teacher ``y = sum_m v*_m g(w*_m.x/sqrt d) + sqrt(noise) xi``.
 
     ``k``: number of teacher hidden units; ``activation``: name or Activation (``g``);
@@ -71,12 +72,6 @@ class Committee:
     def T(self) -> np.ndarray:
         """The teacher overlap ``T = W* W*^T / d`` of the asymptotic theory."""
         return np.eye(self.k) if self.teacher_overlap is None else np.array(self.teacher_overlap)
-
-    def at(self, **changes) -> "Committee":
-        """A copy with some fields changed."""
-        from dataclasses import replace
-
-        return replace(self, **changes)
 
     def sample_teacher(self, d: int, rng: np.random.Generator) -> np.ndarray:
         """Teacher first-layer weights ``W*`` (shape ``(k, d)``, i.i.d. N(0, 1))."""

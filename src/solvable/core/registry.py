@@ -65,6 +65,7 @@ __all__ = [
     "axis_labels",
     "UnsupportedPairError",
     "Family",
+    "Example",
     "TRANSITION_KEYS",
     "ON_FAIL",
 ]
@@ -86,15 +87,33 @@ class UnsupportedPairError(NotImplementedError, ValueError):
 
 
 @dataclass(frozen=True)
+class Example:
+    """A small instance of a pair, for the contract checks (:mod:`solvable.core.checks`):
+    ``problem`` and ``learner`` (scalar parameters), the simulation size ``d``, options of the
+    theory (``theory_options``), and options (``fail_options``, optionally with ``fail_learner``)
+    under which the theory cannot converge (None: the pair has no such knob)."""
+
+    problem: Any
+    learner: Any
+    d: int = 60
+    theory_options: dict = field(default_factory=dict)
+    fail_options: dict | None = None
+    fail_learner: Any = None
+
+
+@dataclass(frozen=True)
 class Family:
-    """A registered family: its name, docs page, pairs, axis labels and gallery recipes
-    (module names imported by the gallery)."""
+    """A registered family: its name, docs page, pairs, the fields that theory and simulation
+    of a pair both return (``fields``: ``{(P, L): names}``), examples for the contract checks,
+    axis labels and gallery recipe modules."""
 
     name: str
     doc: str = ""
     theory: tuple = ()
     simulation: tuple = ()
     transitions: tuple = ()
+    fields: dict = field(default_factory=dict)
+    examples: tuple = ()
     axis_labels: dict = field(default_factory=dict)
     recipes: tuple = ()
 
@@ -109,18 +128,15 @@ class _Engine:
     """A registered function with the options read from its signature."""
 
     def __init__(self, fn: Callable, kind: str, pair: tuple[type, type], *, batched: bool = False,
-                 positional: int = 2, reserved: Iterable[str] = ()):
+                 positional: int = 2, reserved: Iterable[str] = (), defaults: dict | None = None):
         self.fn, self.kind, self.pair, self.batched = fn, kind, pair, batched
-        sig = inspect.signature(fn)
-        params = list(sig.parameters.values())[positional:]
-        skip = set(reserved)
-        self.defaults: dict[str, Any] = {}
-        self.var_kw = False
-        for p in params:
-            if p.kind is p.VAR_KEYWORD:
-                self.var_kw = True
-            elif p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in skip:
-                self.defaults[p.name] = None if p.default is p.empty else p.default
+        if defaults is not None:  # a contract class: its Options dataclass
+            self.defaults = dict(defaults)
+        else:  # a function: its keyword parameters
+            params = list(inspect.signature(fn).parameters.values())[positional:]
+            skip = set(reserved)
+            self.defaults = {p.name: (None if p.default is p.empty else p.default) for p in params
+                             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in skip}
         self.takes_on_fail = "on_fail" in self.defaults
         if kind == "theory":  # the driver owns the failure policy
             self.defaults["on_fail"] = "warn"
@@ -193,23 +209,61 @@ def register_transitions(problem_type: type, learner_type: type):
 
 def register_family(name: str, *, doc: str = "", theory: dict | None = None, simulation: dict | None = None,
                     transitions: dict | None = None, batched: Iterable[tuple[type, type]] = (),
+                    fields: dict | None = None, examples: Iterable[Example] = (),
                     axis_labels: dict | None = None, recipes: Iterable[str] = ()) -> Family:
-    """Register a family in one call: its (problem, learner) pairs (``{(P, L): fn}`` for theory,
-    simulation and transitions; pairs of batched simulations listed in ``batched``), the axis
-    labels of its parameters and fields (used by ``sv.plot``) and its gallery recipe modules."""
+    """Register a family in one call.
+
+    ``theory``, ``simulation``, ``transitions``: ``{(ProblemType, LearnerType): engine}``, where an
+    engine is a function (``fn(problem, learner, *, option=default, ...)``) or a contract class of
+    :mod:`solvable.core.contract` (:class:`SaddlePoint`, :class:`Dynamics`, :class:`Experiment`;
+    a SaddlePoint with a free entropy and an overlap also gets ``phase_transitions``);
+    ``batched``: the pairs whose simulation takes all seeds at once; ``fields``: per pair, the
+    field names theory and simulation both return (checked by the contract tests);
+    ``examples``: :class:`Example` instances for the contract tests; ``axis_labels``: labels of
+    the family's parameters and fields (``sv.plot``); ``recipes``: gallery recipe modules.
+    """
+    from solvable.core import contract
+
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"register_family: name must be an identifier, got {name!r}")
     batched = set(batched)
-    for pair, fn in (theory or {}).items():
-        register_theory(*pair)(fn)
-    for pair, fn in (simulation or {}).items():
-        register_simulation(*pair, batched=pair in batched)(fn)
-    for pair, fn in (transitions or {}).items():
+    transitions = dict(transitions or {})
+    for pair, eng in (theory or {}).items():
+        if isinstance(eng, type) and issubclass(eng, (contract.SaddlePoint, contract.Dynamics)):
+            cls, run = eng, (contract.run_saddle_point if issubclass(eng, contract.SaddlePoint) else contract.run_dynamics)
+            fn = _contract_engine(cls, run, "theory")
+            _register(_THEORY, *pair, _Engine(fn, "theory", pair, defaults=contract.option_defaults(cls)))
+            if (issubclass(cls, contract.SaddlePoint) and cls.free_entropy is not None and cls.overlap is not None
+                    and pair not in transitions):
+                transitions[pair] = lambda problem, learner, param, bounds, _c=cls: contract.saddle_point_transitions(
+                    _c, problem, learner, param, bounds)
+        else:
+            register_theory(*pair)(eng)
+    for pair, eng in (simulation or {}).items():
+        if isinstance(eng, type) and issubclass(eng, contract.Experiment):
+            fn = _contract_engine(eng, contract.run_experiment, "simulation")
+            _register(_SIMULATION, *pair, _Engine(fn, "simulation", pair, defaults=contract.option_defaults(eng)))
+        else:
+            register_simulation(*pair, batched=pair in batched)(eng)
+    for pair, fn in transitions.items():
         register_transitions(*pair)(fn)
-    fam = Family(name, doc, tuple(theory or ()), tuple(simulation or ()), tuple(transitions or ()),
-                 dict(axis_labels or {}), tuple(recipes))
+    fam = Family(name, doc, tuple(theory or ()), tuple(simulation or ()), tuple(transitions),
+                 dict(fields or {}), tuple(examples), dict(axis_labels or {}), tuple(recipes))
     _FAMILIES[name] = fam
     return fam
+
+
+def _contract_engine(cls, run, kind):
+    if kind == "theory":
+        def engine(problem, learner, **options):
+            return run(cls, problem, learner, **options)
+    else:
+        def engine(problem, learner, *, d, rng, **options):
+            return run(cls, problem, learner, d=d, rng=rng, **options)
+    engine.__qualname__ = f"{cls.__qualname__} ({run.__name__})"
+    engine.__module__ = cls.__module__
+    engine.__doc__ = cls.__doc__
+    return engine
 
 
 def families() -> dict[str, Family]:
@@ -281,9 +335,10 @@ def apply_failure_policy(pred: Prediction, on_fail: str, label: str) -> Predicti
     if conv.ndim and "did not converge" not in msg and "failed" not in msg:
         msg = f"{msg} (at {int(bad.sum())} of {bad.size} points)"
     values, last = {}, {}
+    keep = set(getattr(pred.problem, "curve_params", ()))  # the curve's x axis is not a result
     for k, v in (() if pred.info.get("blanked") else pred.items()):
         a = np.asarray(v) if not isinstance(v, (str, bytes)) else None
-        if a is None or a.dtype.kind not in "fc":
+        if a is None or a.dtype.kind not in "fc" or k in keep:
             values[k] = v
             continue
         last[k] = v
@@ -325,8 +380,18 @@ def predict(problem, learner, **options) -> Prediction:
     on_fail = opts.pop("on_fail", "warn")
     if eng.takes_on_fail:
         opts["on_fail"] = "ignore"
-    pred = eng.fn(problem, learner, **opts)
+    pred = _with_params(eng.fn(problem, learner, **opts), problem)
     return apply_failure_policy(pred, on_fail, f"predict({type(problem).__name__}, {type(learner).__name__})")
+
+
+def _with_params(pred: Prediction, problem) -> Prediction:
+    """Add the problem's curve parameters (``alpha``, ``snr``, ...) to the fields where missing."""
+    missing = [p for p in getattr(problem, "curve_params", ()) if p not in pred]
+    if not missing:
+        return pred
+    values = {**{p: getattr(problem, p) for p in missing}, **dict(pred.items())}
+    return Prediction(values, problem=pred.problem, learner=pred.learner, converged=pred.converged,
+                      branches=pred.branches, trajectory=pred.trajectory, info=pred.info)
 
 
 def _seed_list(seeds) -> list[int]:

@@ -10,24 +10,17 @@ import pandas as pd
 
 __all__ = ["plot", "plot_phase_diagram", "transition_lines", "AXIS_LABELS", "axis_label"]
 
-#: Axis labels of the conventional field and parameter names (docs/conventions.md).
+#: Axis labels of the field names every family shares (docs/conventions.md); each family adds
+#: the labels of its own parameters and fields when it registers (``register_family(axis_labels=...)``).
 AXIS_LABELS = {
-    "alpha": r"sample ratio $\alpha = n/d$",
-    "gamma": r"width ratio $\gamma = p/d$",
-    "snr": r"signal-to-noise ratio $\lambda$",
     "m": r"overlap $m = w\cdot\theta/d$",
     "q": r"self-overlap $q = |w|^2/d$",
-    "V": r"variance $V$",
     "test_error": "test error",
-    "train_loss": "training loss",
-    "train_error": "training error",
     "mse": r"estimation error $|w-\theta|^2/d$",
     "free_entropy": "free entropy",
     "mutual_information": "mutual information per variable",
     "generalization_error": "generalisation error",
-    "time": r"time $t$",
-    "lam": r"regularisation $\lambda$",
-    "penalty.lam": r"regularisation $\lambda$",
+    "gamma": r"width ratio $\gamma = p/d$",
     "noise": r"noise variance $\Delta$",
     "channel.noise": r"noise variance $\Delta$",
     "d": "dimension $d$",
@@ -38,7 +31,10 @@ _FORMATS = {".png", ".pdf", ".svg"}
 
 def axis_label(name: str) -> str:
     """The conventional label of a column (the name itself when there is none)."""
-    return AXIS_LABELS.get(name, AXIS_LABELS.get(name.rsplit(".", 1)[-1], name))
+    from solvable.core.registry import axis_labels
+
+    labels = {**axis_labels(), **AXIS_LABELS}
+    return labels.get(name, labels.get(name.rsplit(".", 1)[-1], name))
 
 
 def _check_save(save):

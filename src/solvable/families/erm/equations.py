@@ -53,7 +53,6 @@ from solvable.numerics.fixed_point import ConvergenceError, ConvergenceWarning, 
 from solvable.numerics.gauss import composite_legendre_nodes, hermite_rule
 from solvable.blocks.penalties import Penalty
 from solvable.blocks.problems import GLM
-from solvable.core.registry import register_theory
 from solvable.core.results import Prediction
 
 __all__ = ["erm_theory", "optimal_penalty", "separability_threshold"]
@@ -827,7 +826,6 @@ def _check_existence(loss, channel, spec, a, lams):
             )
 
 
-register_theory(GLM, ERM)(erm_theory)  # the options of predict(GLM, ERM) are erm_theory's
 
 
 def optimal_penalty(

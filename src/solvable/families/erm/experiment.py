@@ -25,7 +25,6 @@ from solvable.families.erm.solvers import solve_erm
 from solvable.blocks.data.spectra import DataModel, Isotropic
 from solvable.blocks.learners import ERM
 from solvable.blocks.problems import GLM
-from solvable.core.registry import register_simulation
 
 __all__ = ["simulate_erm_once"]
 
@@ -61,6 +60,3 @@ def simulate_erm_once(problem: GLM, learner: ERM, *, d: int, rng: np.random.Gene
     if "evaluate" in info:  # data models whose population metrics are measured otherwise (e.g. real features)
         out.update(info["evaluate"](w, ch))
     return out
-
-
-register_simulation(GLM, ERM)(simulate_erm_once)

@@ -59,7 +59,6 @@ from solvable.numerics.interpolate import ChebyshevPanels
 from solvable.numerics.special import log_Phi
 from solvable.blocks.priors import Prior
 from solvable.blocks.problems import GLM
-from solvable.core.registry import register_theory, register_transitions
 from solvable.core.results import Prediction
 from solvable.core.transitions import FixedPointFamily, branches, locate_transitions, refine_switch, safeguarded_aitken
 
@@ -745,7 +744,6 @@ def _failure(conv, alphas, message) -> dict:
     return {"failure": f"{message}: state evolution did not converge at alpha = {np.asarray(alphas)[~np.asarray(conv)]}"}
 
 
-@register_theory(GLM, BayesOptimal)
 def predict_bayes_optimal(problem: GLM, learner: BayesOptimal, *, max_iter: int = 5000, tol: float = 1e-11,
                           qhat0: float = QHAT0, n_z: int | None = None, n_w: int | None = None,
                           n_y: int | None = None, n_prior: int | None = None) -> Prediction:
@@ -829,7 +827,6 @@ def state_evolution(eq: GLMEquations, alphas, *, E0, iterations: int, damping: f
     return E, np.array(hist), conv, n_it
 
 
-@register_theory(GLM, AMP)
 def predict_amp(problem: GLM, learner: AMP, *, iterations: int | None = None, qhat0: float = QHAT0,
                 q0: float | None = None, accelerate: bool = True, n_z: int | None = None, n_w: int | None = None,
                 n_y: int | None = None, n_prior: int | None = None) -> Prediction:
@@ -914,13 +911,11 @@ def _transitions(problem: GLM, learner, param: str, rng: tuple[float, float], ki
     return out
 
 
-@register_transitions(GLM, BayesOptimal)
 def transitions_bayes_optimal(problem: GLM, learner: BayesOptimal, param: str, rng) -> dict:
     """Thresholds of the Bayes-optimal GLM in ``alpha`` (see :mod:`._transitions`)."""
     return _transitions(problem, learner, param, rng, "bayes")
 
 
-@register_transitions(GLM, AMP)
 def transitions_amp(problem: GLM, learner: AMP, param: str, rng) -> dict:
     """Thresholds for GAMP: ``algorithmic`` (where it starts to succeed), ``perfect_recovery``
     of the uninformative branch, ``weak_recovery`` (linear instability of q = 0), and the

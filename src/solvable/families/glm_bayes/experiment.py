@@ -26,7 +26,6 @@ from solvable.families.glm_bayes.gamp import gamp, side_information_start
 from solvable.blocks.learners import AMP, BayesOptimal
 from solvable.numerics.gauss import kinked_gauss_expect
 from solvable.blocks.problems import GLM
-from solvable.core.registry import register_simulation
 
 QHAT0 = 1e-6
 
@@ -82,9 +81,3 @@ def run_gamp(problem: GLM, learner, *, d: int, rng: np.random.Generator, iterati
         "n_iter": float(res.n_iter), "converged": float(res.converged),
         "m_t": pad(h["m"]), "q_t": pad(h["q"]), "mse_t": pad(h["mse"]),
     }
-
-
-# GAMP on a sampled GLM, for AMP and for the Bayes-optimal estimator (which GAMP approximates,
-# exactly outside the hard phase); the options of simulate are run_gamp's.
-register_simulation(GLM, AMP)(run_gamp)
-register_simulation(GLM, BayesOptimal)(run_gamp)

@@ -42,7 +42,6 @@ from solvable.blocks.learners import AMP, BayesOptimal, Spectral
 from solvable.numerics.fixed_point import solve_fixed_point
 from solvable.numerics.roots import illinois_root
 from solvable.families.lowrank.problem import SpikedWigner, SpikedWishart
-from solvable.core.registry import register_theory, register_transitions
 from solvable.core.results import Prediction
 from solvable.core.transitions import locate_branch_transitions, saddle_nodes
 
@@ -370,8 +369,6 @@ def _prediction_from(se, problem, learner, m, snr, converged, *, branches=None, 
                       trajectory=trajectory, info=info or {})
 
 
-@register_theory(SpikedWigner, BayesOptimal)
-@register_theory(SpikedWishart, BayesOptimal)
 def _predict_bayes(problem, learner, *, tol: float = 1e-11, max_iter: int = 20000, on_fail: str = "warn",
                    n_quad: int = 80) -> Prediction:
     """Bayes-optimal overlaps: the SE fixed point of largest free entropy among the branches from
@@ -396,8 +393,6 @@ def _predict_bayes(problem, learner, *, tol: float = 1e-11, max_iter: int = 2000
     return _prediction_from(se, problem, learner, m, snr, conv, branches=branches, info=info)
 
 
-@register_theory(SpikedWigner, AMP)
-@register_theory(SpikedWishart, AMP)
 def _predict_amp(problem, learner: AMP, *, init_snr: float | None = None, n_quad: int = 80,
                  on_fail: str = "warn") -> Prediction:
     """AMP: the state-evolution fixed point reached from ``learner.init`` (or from a side observation
@@ -659,8 +654,6 @@ def _spectral_wishart(problem: SpikedWishart) -> dict:
     return {"overlap_u": ou, "overlap_v": ov, "top_singular_value": np.sqrt(problem.ratio) * sv_m}
 
 
-@register_theory(SpikedWigner, Spectral)
-@register_theory(SpikedWishart, Spectral)
 def _predict_spectral(problem, learner: Spectral) -> Prediction:
     """PCA (``method="pca"``) or, for an inhomogeneous profile, also the transformed matrix of Mergny et
     al. (``method="transformed"``); profiles go through :func:`_spectral_profile`."""
@@ -694,10 +687,6 @@ def _check_param(param):
         raise ValueError(f"spiked-matrix thresholds are located in snr; got the parameter {param!r}")
 
 
-@register_transitions(SpikedWigner, BayesOptimal)
-@register_transitions(SpikedWishart, BayesOptimal)
-@register_transitions(SpikedWigner, AMP)
-@register_transitions(SpikedWishart, AMP)
 def _transitions_bayes(problem, learner, param, bounds) -> dict:
     """Thresholds in snr: weak recovery (``1/(rho^2 lambda_max)`` for zero-mean priors; Wishart:
     ``1/(sqrt(ratio) rho_u rho_v)``), spinodal, information-theoretic and algorithmic (Lesieur et al.
@@ -714,8 +703,6 @@ def _transitions_bayes(problem, learner, param, bounds) -> dict:
     return locate_branch_transitions(branches, lo, hi, weak_recovery=se.weak_recovery(), saddles=saddles)
 
 
-@register_transitions(SpikedWigner, Spectral)
-@register_transitions(SpikedWishart, Spectral)
 def _transitions_spectral(problem, learner, param, bounds) -> dict:
     """BBP threshold of PCA (of the transformed matrix with a profile): ``snr rho^2 lambda_max(M) = 1``
     (Wigner; Mergny, Ko & Krzakala 2024, Thm. 2.3), ``snr = 1 / (sqrt(ratio) rho_u rho_v)`` (Wishart;

@@ -14,7 +14,6 @@ from solvable.families.lowrank.amp import (
 )
 from solvable.blocks.learners import AMP, Spectral
 from solvable.families.lowrank.problem import SpikedWigner, SpikedWishart
-from solvable.core.registry import register_simulation
 
 
 def _scalar_snr(problem):
@@ -30,7 +29,6 @@ def _profile_args(problem, d):
     return {"variances": problem.profile.variances, "groups": groups}, groups
 
 
-@register_simulation(SpikedWigner, AMP)
 def _simulate_wigner_amp(problem: SpikedWigner, learner: AMP, *, d: int, rng, init_snr: float | None = None,
                          n_iter: int | None = None) -> dict:
     """Sample Y at n = d, run :func:`amp_wigner`; with ``n_iter`` run exactly that many iterations and
@@ -58,7 +56,6 @@ def _simulate_wigner_amp(problem: SpikedWigner, learner: AMP, *, d: int, rng, in
     return out
 
 
-@register_simulation(SpikedWishart, AMP)
 def _simulate_wishart_amp(problem: SpikedWishart, learner: AMP, *, d: int, rng, init_snr: float | None = None,
                           n_iter: int | None = None) -> dict:
     """Sample the n x m matrix (n = d), run :func:`amp_wishart` (trajectories with ``n_iter``)."""
@@ -80,7 +77,6 @@ def _simulate_wishart_amp(problem: SpikedWishart, learner: AMP, *, d: int, rng, 
     return out
 
 
-@register_simulation(SpikedWigner, Spectral)
 def _simulate_wigner_spectral(problem: SpikedWigner, learner: Spectral, *, d: int, rng) -> dict:
     """PCA of Y/sqrt(n) (``method="pca"``) or the top eigenvector of the transformed matrix
     (``method="transformed"``, for profiles): squared cosine ``overlap`` and ``top_eigenvalue``."""
@@ -93,7 +89,6 @@ def _simulate_wigner_spectral(problem: SpikedWigner, learner: Spectral, *, d: in
     return {"overlap": float((vec @ x) ** 2 / (x @ x)), "top_eigenvalue": lam}
 
 
-@register_simulation(SpikedWishart, Spectral)
 def _simulate_wishart_spectral(problem: SpikedWishart, learner: Spectral, *, d: int, rng) -> dict:
     """Top singular triplet of Y/sqrt(n): squared cosines ``overlap_u``, ``overlap_v``, ``top_singular_value``."""
     snr = _scalar_snr(problem)

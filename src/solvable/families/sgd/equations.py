@@ -43,7 +43,6 @@ from solvable.blocks.activations import Activation
 from solvable.families.sgd.learner import OnlineSGD
 from solvable.numerics.gauss import hermite_rule
 from solvable.families.sgd.problem import Committee, draw_committee_init
-from solvable.core.registry import register_theory
 from solvable.core.results import Prediction
 
 __all__ = [
@@ -558,7 +557,6 @@ def _trajectory_frame(t, fields: dict[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-@register_theory(Committee, OnlineSGD)
 def predict_committee_sgd(
     problem: Committee,
     learner: OnlineSGD,

@@ -15,7 +15,6 @@ import numpy as np
 from solvable.families.sgd.algorithm import online_sgd_committee
 from solvable.families.sgd.learner import OnlineSGD
 from solvable.families.sgd.problem import Committee, draw_committee_init
-from solvable.core.registry import register_simulation
 
 __all__ = ["simulate_committee_sgd"]
 
@@ -32,7 +31,6 @@ def _test_error(Q, R, T, v, vstar, c, student, teacher, z):
     return 0.5 * float(np.mean((yhat - y) ** 2))
 
 
-@register_simulation(Committee, OnlineSGD, batched=True)
 def simulate_committee_sgd(problem: Committee, learner: OnlineSGD, *, d: int, seeds, n_test: int = 100_000) -> list[dict]:
     """One dict per seed with arrays over the learner's time grid: ``t`` (= recorded steps / d),
     ``test_error``, ``Q``, ``R``, ``T``, ``v`` (and ``diverged``)."""

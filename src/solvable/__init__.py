@@ -19,6 +19,7 @@ from solvable.blocks.learners import AMP, ERM, BayesOptimal, Learner, Spectral
 from solvable.blocks.problems import GLM
 from solvable.core.registry import (
     UnsupportedPairError,
+    options,
     phase_transitions,
     predict,
     register_simulation,
@@ -49,7 +50,7 @@ __all__ = [
     "GLM", "SpikedWigner", "SpikedWishart", "NoiseProfile", "Committee",
     "Learner", "BayesOptimal", "AMP", "ERM", "Spectral", "OnlineSGD",
     # the driver
-    "predict", "simulate", "phase_transitions", "supported_pairs",
+    "predict", "simulate", "phase_transitions", "supported_pairs", "options",
     "register_theory", "register_simulation", "register_transitions",
     "Prediction", "SimulationResult", "ConvergenceError", "ConvergenceWarning", "UnsupportedPairError",
     # family helpers users expect at the top

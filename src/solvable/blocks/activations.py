@@ -54,6 +54,14 @@ class Activation:
     def __repr__(self):
         return f"Activation({self.name!r})"
 
+    def __reduce__(self):
+        # the built-in activations pickle by name (their functions are lambdas), so that
+        # problems and learners travel to worker processes; a user's activation pickles its
+        # functions (which must then be module-level functions)
+        if self.name in ACTIVATIONS and ACTIVATIONS[self.name].fn is self.fn:
+            return (get_activation, (self.name,))
+        return (Activation, (self.name, self.fn, self.derivative, self.kinks, self.known_information_exponent))
+
     def expect(self, g: Callable[[np.ndarray], np.ndarray], var: float = 1.0):
         """E[g(z)] for z ~ N(0, var), accurate for kinked integrands (breakpoints at kinks)."""
         if self.kinks:

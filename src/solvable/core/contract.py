@@ -36,14 +36,22 @@ import numpy as np
 from solvable.core.results import Prediction
 from solvable.numerics.fixed_point import solve_fixed_point
 
-__all__ = ["Problem", "SaddlePoint", "SaddlePointOptions", "Dynamics", "DynamicsOptions", "Experiment",
+__all__ = ["Problem", "fields_equal", "SaddlePoint", "SaddlePointOptions", "Dynamics", "DynamicsOptions", "Experiment",
            "ExperimentOptions", "run_saddle_point", "run_dynamics", "run_experiment", "saddle_point_transitions"]
 
 
 def _equal(a, b) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return np.shape(a) == np.shape(b) and bool(np.array_equal(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
     return bool(a == b)
+
+
+def fields_equal(a, b) -> bool:
+    """Equality of two dataclass instances of the same type, field by field (arrays and dicts of
+    arrays elementwise): the ``__eq__`` of problems and of learners that hold arrays."""
+    return type(a) is type(b) and all(_equal(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a))
 
 
 class Problem:
@@ -68,7 +76,7 @@ class Problem:
     def __eq__(self, other):
         if type(other) is not type(self):
             return NotImplemented
-        return all(_equal(getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self))
+        return fields_equal(self, other)
 
     __hash__ = None
 
@@ -136,8 +144,7 @@ class SaddlePoint:
         res = solve_fixed_point(lambda X, _p=p: self._step_rows(_p, X), x0, batch=True, tol=o.tol,
                                 max_iter=o.max_iter, damping=o.damping, anderson=o.anderson, on_fail="ignore",
                                 lower=self.lower, upper=self.upper, name=type(self).__name__)
-        last = np.asarray(res.residuals)[-1] if len(res.residuals) else np.full(len(p), np.nan)
-        return res.x, np.asarray(res.converged, bool), {"n_iter": res.n_iter, "residual": last}
+        return res.x, np.asarray(res.converged, bool), {"n_iter": res.n_iter, "residual": _last_residual(res, len(p))}
 
     def _step_rows(self, p, X):
         # the solver freezes converged rows and calls the map on the others only: the row's
@@ -160,9 +167,17 @@ def _branch_solve(sp: SaddlePoint, p: np.ndarray, x0: np.ndarray):
     upper = None if sp.upper is None else np.r_[np.full(k, sp.upper), np.inf]
     res = solve_fixed_point(step, X0, batch=True, tol=o.tol, max_iter=o.max_iter, damping=o.damping,
                             anderson=o.anderson, on_fail="ignore", lower=lower, upper=upper, name=type(sp).__name__)
-    resid = np.asarray(res.residuals)
-    last = resid[-1] if resid.ndim == 2 and len(resid) else np.full(len(p), np.nan)
-    return res.x[:, :k], np.asarray(res.converged, bool), {"n_iter": res.n_iter, "residual": last}
+    return res.x[:, :k], np.asarray(res.converged, bool), {"n_iter": res.n_iter, "residual": _last_residual(res, len(p))}
+
+
+def _last_residual(res, n: int) -> np.ndarray:
+    """Each row's last finite residual ``|F(x) - x|`` (rows are frozen once converged)."""
+    r = np.asarray(res.residuals, float)
+    if r.ndim != 2 or not len(r):
+        return np.full(n, np.nan)
+    finite = np.isfinite(r)
+    idx = np.where(finite.any(axis=0), r.shape[0] - 1 - np.argmax(finite[::-1], axis=0), 0)
+    return np.where(finite.any(axis=0), r[idx, np.arange(r.shape[1])], np.nan)
 
 
 def _params(problem, name: str) -> tuple[np.ndarray, bool]:

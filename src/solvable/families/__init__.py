@@ -1,6 +1,18 @@
 """Layer 4, the theory families: one package each (problem, equations = theory, experiment =
-finite-size simulation, algorithms, recipes).  Importing a family package registers it.
+finite-size simulation, algorithms, recipes).  Importing a family package registers it (its
+``register_family`` call); adding a family is its folder plus one line in :data:`FAMILIES`.
 A family imports numerics, core and blocks, never another family."""
-from solvable.families import erm, glm_bayes, lowrank, random_features, sgd  # noqa: F401
+import importlib as _importlib
 
-__all__ = ["erm", "glm_bayes", "lowrank", "random_features", "sgd"]
+FAMILIES = (
+    "glm_bayes",  # Bayes-optimal GLMs and GAMP
+    "erm",  # ERM on Gaussian covariate models
+    "lowrank",  # spiked matrices
+    "sgd",  # online-SGD ODEs
+    "random_features",  # random features and kernel rates
+)
+
+for _name in FAMILIES:
+    globals()[_name] = _importlib.import_module(f"{__name__}.{_name}")
+
+__all__ = list(FAMILIES)

@@ -26,7 +26,7 @@ FAMILY = register_family(
     transitions={(GLM, BayesOptimal): transitions_bayes_optimal, (GLM, AMP): transitions_amp},
     fields={(GLM, BayesOptimal): ("m", "q", "mse", "test_error"), (GLM, AMP): ("m", "q", "mse", "test_error")},
     examples=[
-        Example(GLM(Rademacher(), Sign(), alpha=1.8), BayesOptimal(), d=80, fail_options={"max_iter": 2}),
+        Example(GLM(Rademacher(), Sign(), alpha=1.0), BayesOptimal(), d=80, fail_options={"max_iter": 2}),
         Example(GLM(Rademacher(), Sign(), alpha=1.8), AMP(), d=80, fail_learner=AMP(max_iter=2)),
     ],
     axis_labels={"alpha": r"sample ratio $\alpha = n/d$", "qhat": r"conjugate overlap $\hat q$"},

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from solvable.blocks.learners import Learner
+from solvable.core.contract import fields_equal
 from solvable.core.validate import check_int, check_interval, check_positive, check_real
 
 __all__ = ["OnlineSGD"]
@@ -102,6 +103,11 @@ class OnlineSGD(Learner):
             t = t.copy()
             t.setflags(write=False)
             object.__setattr__(self, "times", t)
+
+    def __eq__(self, other):
+        return fields_equal(self, other) if type(other) is type(self) else NotImplemented
+
+    __hash__ = None
 
     @property
     def output_scale(self) -> float:

@@ -35,3 +35,14 @@ def test_every_family_is_registered_once_with_docs():
     for name, fam in fams.items():
         if fam.theory:
             assert fam.doc.startswith("docs/"), f"{name} has no docs page"
+
+
+def test_public_api_matches_all():
+    """``__all__`` lists what is public: the top level and every family namespace."""
+    import types
+
+    for mod in [sv] + [getattr(sv.families, n) for n in sv.families.FAMILIES]:
+        public = {n for n in dir(mod) if not n.startswith("_") and not isinstance(getattr(mod, n), types.ModuleType)}
+        assert public <= set(mod.__all__), f"{mod.__name__}: public but not in __all__: {sorted(public - set(mod.__all__))}"
+        assert all(hasattr(mod, n) for n in mod.__all__), f"{mod.__name__}: __all__ names a missing attribute"
+    assert sv.optimal_penalty is sv.families.erm.optimal_penalty and sv.rates is sv.families.random_features.rates

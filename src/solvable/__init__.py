@@ -7,13 +7,11 @@ Layers (imports point down): ``numerics`` -> ``core`` -> ``blocks`` -> ``familie
 ``experiments``.  The block namespaces are re-exported here (``sv.priors``, ``sv.losses``,
 ``sv.data``, ...), the families live in ``sv.families.<name>``.
 """
-from __future__ import annotations
-
 import sys as _sys
 
 __version__ = "0.1.0"
 
-from solvable import numerics
+from solvable import blocks, core, numerics
 from solvable.blocks import activations, channels, data, losses, penalties, priors
 from solvable.blocks.learners import AMP, ERM, BayesOptimal, Learner, Spectral
 from solvable.blocks.problems import GLM
@@ -56,5 +54,5 @@ __all__ = [
     # family helpers users expect at the top
     "optimal_penalty", "rates",
     # experiments
-    "families", "experiments", "sweep", "plot", "plot_phase_diagram",
+    "blocks", "core", "families", "experiments", "sweep", "plot", "plot_phase_diagram",
 ]

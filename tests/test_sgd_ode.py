@@ -384,3 +384,16 @@ def test_bad_input_messages():
         sv.predict(sv.Committee(k=2), sv.OnlineSGD(width=2, time=1.0), method="magic")
     with pytest.raises(ValueError, match="no closed form"):
         sv.predict(sv.Committee(k=2, activation="tanh"), sv.OnlineSGD(width=2, time=1.0), method="closed")
+
+
+def test_wall_clock_budget_ends_a_costly_integration_with_a_clear_warning():
+    """He3 students integrated by 4D quadrature cost ~30 ms per right-hand side: the integration
+    stops at max_seconds with converged=False, NaN later times and a warning saying why (never a hang)."""
+    import time
+
+    learner = sv.OnlineSGD(width=2, activation="he3", lr=0.5, time=100.0, n_times=20)
+    t0 = time.perf_counter()
+    with pytest.warns(sv.ConvergenceWarning, match="max_seconds=0.5 s of wall-clock time"):
+        p = sv.predict(sv.Committee(k=2, activation="he3"), learner, d=None, max_seconds=0.5)
+    assert time.perf_counter() - t0 < 5.0
+    assert not p.converged and np.isnan(p.test_error[-1]) and np.isfinite(p.test_error[0])

@@ -59,7 +59,8 @@ API
     left (its first step is not below ``rtol`` times a zero distance); ``same_tol`` (two branches
     with overlaps closer than this are one branch); ``perfect_tol`` (None: the family
     never reaches perfect recovery); ``accelerate`` (scalar maps only, default False):
-    safeguarded geometric extrapolation of the iterates (:func:`safeguarded_aitken`), same fixed points.
+    safeguarded geometric extrapolation of the iterates
+    (:func:`solvable.numerics.fixed_point.safeguarded_aitken`), same fixed points.
 ``solve_branch(family, p, start)``
     iterate from ``"uninformative"``, ``"informative"`` or an explicit ``(N, k)`` array;
     returns a :class:`~solvable.numerics.FixedPointResult` (batch).  Rows that have not
@@ -91,13 +92,12 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from solvable.numerics.fixed_point import FixedPointResult
+from solvable.numerics.fixed_point import FixedPointResult, solve_fixed_point
 
 CRITICAL_WINDOW = 1e-2  # grid points with |perfect_slope - 1| below this are skipped (critical slowing down)
 
 __all__ = ["FixedPointFamily", "Branches", "solve_branch", "branches", "locate_transitions", "refine_switch",
-           "refine_crossing", "fixed_point_curve", "saddle_nodes", "continuous_perfect_transitions",
-           "safeguarded_aitken"]
+           "refine_crossing", "fixed_point_curve", "saddle_nodes", "continuous_perfect_transitions"]
 
 
 @dataclass
@@ -169,118 +169,28 @@ def solve_branch(family: FixedPointFamily, p, start="uninformative", *, max_iter
 
 
 def _iterate(family: FixedPointFamily, p: np.ndarray, x0: np.ndarray, max_iter: int) -> FixedPointResult:
-    """Damped batched iteration with per-row freezing (the solver of :mod:`numerics.fixed_point`
-    does the same, but here the map needs the parameter of every active row)."""
-    X = x0.copy()
-    N = len(p)
-    active = np.ones(N, dtype=bool)
-    converged = np.zeros(N, dtype=bool)
-    lo, hi = family.lower, family.upper
-    beta = 1.0 - family.damping
-    n_iter = 0
-    last_res = np.full(N, np.nan)
-    acc = family.accelerate and X.shape[1] == 1
-    if family.rtol is not None:  # distances are measured from the informative start (perfect recovery)
-        x_perf = np.asarray(family.informative(p), dtype=float).reshape(X.shape)
-    if acc:
-        # safeguarded geometric extrapolation for scalar maps (see safeguarded_aitken)
-        d_hist = np.full((N, 2), np.nan)  # the last two plain steps of each row
-        backup = np.full(N, np.nan)  # plain iterate to fall back to if a jump is rejected
-        jumped = np.zeros(N, dtype=bool)
-        expect = np.full(N, np.nan)
-    for it in range(1, max_iter + 1):
-        idx = np.flatnonzero(active)
-        if not len(idx):
-            break
-        n_iter = it
-        xa = X[idx]
-        with np.errstate(all="ignore"):
-            fa = np.asarray(family.step(p[idx], xa), dtype=float).reshape(xa.shape)
-        bad = ~np.all(np.isfinite(fa), axis=1)
-        if bad.any():
-            raise FloatingPointError(
-                f"{family.name}: the map returned non-finite values at parameter(s) {p[idx[bad]]}"
-            )
-        if lo is not None or hi is not None:
-            fa = np.clip(fa, lo, hi)
-        r = np.max(np.abs(fa - xa), axis=1)
-        last_res[idx] = r
-        done = r < family.tol
-        if family.rtol is not None:
-            done &= r <= family.rtol * np.max(np.abs(xa - x_perf[idx]), axis=1)
-        new = xa + beta * (fa - xa)
-        if acc:
-            new = safeguarded_aitken(new[:, 0], xa[:, 0], idx, d_hist, backup, jumped, done, expect)[:, None]
-            if lo is not None or hi is not None:
-                new = np.clip(new, lo, hi)
-        X[idx] = new
-        X[idx[done]] = fa[done]
-        converged[idx[done]] = True
-        active[idx[done]] = False
+    """The family's map iterated from ``x0`` at the parameters ``p`` by the batched solver of
+    :mod:`solvable.numerics.fixed_point` (rows frozen once converged): the projected map
+    ``clip(F_p(x))``, safeguarded Aitken extrapolation for scalar states when the family asks for
+    it, the relative rule ``rtol`` measured from the informative start; non-finite values raise."""
+    acc = family.accelerate and x0.shape[1] == 1
+    ref = None if family.rtol is None else np.asarray(family.informative(p), dtype=float).reshape(x0.shape)
+    res = solve_fixed_point(
+        lambda x, q: family.step(q, x), x0, batch=True, params=p, damping=family.damping,
+        accelerate="aitken" if acc else None, tol=family.tol, rtol=0.0 if ref is None else family.rtol,
+        rtol_to=ref, max_iter=max_iter, on_fail="ignore", on_nonfinite="raise", lower=family.lower,
+        upper=family.upper, clip="map", name=family.name,
+    )
+    converged, counts = res.converged, res.n_iter_rows
+    last_res = np.full(len(p), np.nan)  # the last residual of each row
+    rows = np.flatnonzero(counts > 0)
+    last_res[rows] = res.residuals[counts[rows] - 1, rows]
     msg = "converged" if converged.all() else (
         f"{family.name}: {int((~converged).sum())} point(s) not converged after {max_iter} iterations"
         f" (max residual {np.nanmax(last_res[~converged]):.3g}), e.g. at parameter {p[~converged][0]:.6g}"
     )
-    return FixedPointResult(x=X, converged=converged, n_iter=n_iter, residuals=last_res[None, :], message=msg)
-
-
-def safeguarded_aitken(new, x, idx, d_hist, backup, jumped, done, expect, min_gain=1.5, growth=4.0):
-    """Safeguarded extrapolation of scalar iterations in a geometric regime (in place on the
-    per-row state ``d_hist``, ``backup``, ``jumped``, ``expect``; returns the next iterates of
-    rows ``idx``).
-
-    A jump is made only when three consecutive steps have one sign and ratios ``r`` agreeing
-    to within ``5% |1 - r|`` (the linearisation of the map holds):
-
-    * ``r < 1`` (approach to a stable fixed point): Aitken's delta-squared jump (Aitken, Proc. R.
-      Soc. Edinb. 46, 289 (1926)) from the new
-      iterate ``x_new`` (last step ``d``) to the predicted limit ``x_new + d r / (1 - r)``
-      (only if that is worth ``1.5`` to ``10^4`` steps);
-    * ``r > 1`` (escape from an unstable fixed point, e.g. ``q = 0`` of phase retrieval just
-      above weak recovery): ``k`` steps at once, ``x_new + d r (r^k - 1) / (r - 1)`` with
-      ``r^k = growth``, i.e. while the steps grow by at most ``growth``.
-
-    The step after a jump is checked: for ``r < 1`` it must keep its sign and shrink (the
-    jump landed between the iterate and the fixed point the plain iteration was heading to)
-    or, past the fixed point, be below a quarter of the last step (a small overshoot); for
-    ``r > 1`` it must have the predicted sign and size within a factor 2; otherwise the row
-    falls back to its plain iterate.  Monotone one-dimensional maps (state evolution of Bayes-optimal models)
-    move this way, including near continuous transitions where the plain iteration slows
-    down critically."""
-    d = new - x
-    out = new.copy()
-    jr = jumped[idx]
-    if jr.any():
-        dprev = d_hist[idx, 1]
-        ex = expect[idx]
-        with np.errstate(all="ignore"):
-            same = np.sign(d) == np.sign(dprev)
-            ok = np.where(np.isnan(ex), (same & (np.abs(d) < np.abs(dprev))) | (np.abs(d) < 0.25 * np.abs(dprev)),
-                          same & (np.abs(d) > 0.5 * ex) & (np.abs(d) < 2 * ex))
-        bad = jr & ~ok & ~done
-        out[bad] = backup[idx[bad]]
-        d_hist[idx[jr]] = np.nan
-        jumped[idx[jr]] = False
-        d = np.where(jr, np.nan, d)
-    d1, d2 = d_hist[idx, 0], d_hist[idx, 1]
-    with np.errstate(all="ignore"):
-        r1 = d2 / d1
-        r = d / d2
-        geo = (r1 > 0) & (r > 0) & (np.abs(r - r1) < 0.05 * np.abs(1 - r)) & np.isfinite(d) & ~jr & ~done
-        gain = 1.0 / (1.0 - r)
-        conv = geo & (r < 1) & (gain >= min_gain) & (gain <= 1e4)
-        k = np.log(growth) / np.log(r)
-        esc = geo & (r > 1) & (k >= 2)
-        jump = np.where(conv, new + d * r * gain, new)
-        jump = np.where(esc, new + d * r * (growth - 1.0) / (r - 1.0), jump)
-    good = conv | esc
-    d_hist[idx, 0] = d2
-    d_hist[idx, 1] = d
-    gi = idx[good]
-    backup[gi] = new[good]
-    jumped[gi] = True
-    expect[idx] = np.where(esc, np.abs(d) * r * growth, np.nan)
-    return np.where(good, jump, out)
+    return FixedPointResult(x=res.x, converged=converged, n_iter=res.n_iter, residuals=last_res[None, :], message=msg,
+                            diagnostics=res.diagnostics, n_iter_rows=counts)
 
 
 def branches(family: FixedPointFamily, p, *, max_iter: int | None = None) -> Branches:

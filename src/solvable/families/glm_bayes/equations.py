@@ -53,14 +53,14 @@ import pandas as pd
 
 from solvable.blocks.channels import Channel
 from solvable.blocks.learners import AMP, BayesOptimal
-from solvable.numerics.fixed_point import ConvergenceWarning
+from solvable.numerics.fixed_point import ConvergenceWarning, solve_fixed_point
 from solvable.numerics.gauss import composite_legendre_nodes, gauss_expect, hermite_rule, kinked_gauss_expect, legendre_rule
 from solvable.numerics.interpolate import ChebyshevPanels
 from solvable.numerics.special import log_Phi
 from solvable.blocks.priors import Prior
 from solvable.blocks.problems import GLM
 from solvable.core.results import Prediction
-from solvable.core.transitions import FixedPointFamily, branches, locate_transitions, refine_switch, safeguarded_aitken
+from solvable.core.transitions import FixedPointFamily, branches, locate_transitions, refine_switch
 
 __all__ = ["GLMEquations", "glm_family", "state_evolution", "glm_phase_transitions", "information_dimension"]
 
@@ -791,40 +791,23 @@ def state_evolution(eq: GLMEquations, alphas, *, E0, iterations: int, damping: f
     with ``tol`` rows stop once ``|E_{t+1} - E_t| < tol rho``.  Returns (E history list of arrays
     with NaN after a row stopped, converged flags, number of iterations per row).
 
+    The trajectory of damped AMP, ``E_{t+1} = (1 - damping) F(E_t) + damping E_t``
+    (:func:`~solvable.numerics.fixed_point.solve_fixed_point` with ``trajectory=True``).
     ``accelerate`` (only with ``tol``): safeguarded geometric extrapolation of the iterates
-    (:func:`~solvable.core.transitions.safeguarded_aitken`); the fixed point and the stopping rule are unchanged, but
+    (:func:`~solvable.numerics.fixed_point.safeguarded_aitken`); the fixed point and the stopping rule are unchanged, but
     the history then holds the accelerated iterates and the counts are map evaluations."""
     alphas = np.asarray(alphas, float)
-    E = np.broadcast_to(np.asarray(E0, float), alphas.shape).copy()
-    hist = [E.copy()]
-    active = np.ones(alphas.shape, bool)
-    conv = np.zeros(alphas.shape, bool)
-    n_it = np.zeros(alphas.shape, int)
+    x0 = np.broadcast_to(np.asarray(E0, float), alphas.shape).reshape(-1, 1)
     acc = accelerate and tol is not None
-    if acc:
-        N = alphas.size
-        state = (np.full((N, 2), np.nan), np.full(N, np.nan), np.zeros(N, bool))
-        expect = np.full(N, np.nan)
-    for t in range(iterations):
-        if not active.any():
-            break
-        idx = np.flatnonzero(active)
-        En = eq.step(alphas[idx], E[idx])
-        En = (1 - damping) * En + damping * E[idx]
-        delta = np.abs(En - E[idx])
-        done = delta < tol * eq.rho if tol is not None else np.zeros(len(idx), bool)
-        if acc:
-            Ea = safeguarded_aitken(En, E[idx], idx, *state, done, expect)
-            En = np.where(done, En, np.clip(Ea, E_FLOOR * eq.rho, eq.rho))
-        E[idx] = En
-        n_it[idx] += 1
-        row = np.full(alphas.shape, np.nan)
-        row[idx] = En
-        hist.append(row)
-        if tol is not None:
-            conv[idx[done]] = True
-            active[idx[done]] = False
-    return E, np.array(hist), conv, n_it
+    res = solve_fixed_point(
+        lambda E, a: eq.step(a, E[:, 0])[:, None], x0, batch=True, params=alphas.reshape(-1),
+        damping=damping, trajectory=True, tol=None if tol is None else tol * eq.rho, max_iter=int(iterations),
+        accelerate="aitken" if acc else None, lower=E_FLOOR * eq.rho if acc else None, upper=eq.rho if acc else None,
+        clip="extrapolation", on_fail="ignore", on_nonfinite="propagate", history=True, name="GLM state evolution",
+    )
+    hist = res.history[:, :, 0].reshape((-1,) + alphas.shape)
+    return (res.x[:, 0].reshape(alphas.shape), hist, res.converged.reshape(alphas.shape),
+            res.n_iter_rows.reshape(alphas.shape))
 
 
 def predict_amp(problem: GLM, learner: AMP, *, iterations: int | None = None, qhat0: float = QHAT0,

@@ -39,8 +39,7 @@ import numpy as np
 import pandas as pd
 
 from solvable.blocks.learners import AMP, BayesOptimal, Spectral
-from solvable.numerics.fixed_point import solve_fixed_point
-from solvable.numerics.roots import illinois_root
+from solvable.numerics.fixed_point import solve_fixed_point, solve_monotone
 from solvable.families.lowrank.problem import SpikedWigner, SpikedWishart
 from solvable.core.results import Prediction
 from solvable.core.transitions import locate_branch_transitions, saddle_nodes
@@ -258,10 +257,10 @@ def _solve_monotone(se, snr, m0: float, *, n_bisect: int = 60):
     """Fixed point reached by iterating a one-dimensional SE map from ``m0``, for all snr at once.
 
     The Bayes-optimal SE map ``F`` is non-decreasing in ``m`` (the overlap of a scalar channel grows
-    with its SNR), so the iteration from ``m0`` converges monotonically to the nearest root of
-    ``F(m) - m`` in the direction of ``F(m0) - m0``.  That root is bracketed on a fixed grid of ``m``
-    (one vectorised call) and refined by the Illinois method (:func:`~solvable.numerics.roots.illinois_root`): no critical
-    slowing down near thresholds.
+    with its SNR), so :func:`~solvable.numerics.fixed_point.solve_monotone` finds the root of
+    ``F(m) - m`` that the iteration reaches by bracketing on a fixed grid of ``m`` and the Illinois
+    method: no critical slowing down near thresholds.  Here the grid values are computed in chunks
+    of rows (to bound the memory of the quadrature arrays).
     For zero-mean priors ``m = 0`` is a root, reached when the start falls below every other root."""
     snr = np.atleast_1d(np.asarray(snr, dtype=float))
     N = snr.shape[0]
@@ -276,34 +275,8 @@ def _solve_monotone(se, snr, m0: float, *, n_bisect: int = 60):
     chunk = max(1, int(2e6 // max(per_row, 1)))
     gg = np.concatenate([g(np.broadcast_to(grid, (len(sc), grid.size)), sc[:, None])
                          for sc in np.array_split(snr, max(1, -(-N // chunk)))], axis=0)
-    g0 = g(np.full(N, m0), snr)
-    a = np.empty(N)
-    b = np.empty(N)
-    root = np.full(N, np.nan)
-    for i in range(N):
-        if g0[i] > 0:  # moves up to the first root above m0
-            idx = np.flatnonzero((grid > m0) & (gg[i] <= 0))
-            if idx.size == 0:
-                root[i] = up
-                continue
-            j = idx[0]
-            a[i], b[i] = (max(grid[j - 1], m0) if j > 0 else m0), grid[j]
-        elif g0[i] < 0:  # moves down to the first root below m0
-            idx = np.flatnonzero((grid < m0) & (gg[i] >= 0))
-            if idx.size == 0:
-                if se.zero_mean:
-                    root[i] = 0.0
-                    continue
-                a[i], b[i] = 0.0, min(grid[0], m0)
-            else:
-                j = idx[-1]
-                a[i], b[i] = grid[j], (min(grid[j + 1], m0) if j + 1 < grid.size else m0)
-        else:
-            root[i] = m0
-    todo = np.isnan(root)
-    if todo.any():
-        ss = snr[todo]
-        root[todo] = illinois_root(lambda m: g(m, ss), a[todo], b[todo], xtol=1e-14 * up, max_iter=n_bisect)
+    root = solve_monotone(g, m0, grid, params=snr, g_grid=gg, lower=0.0, upper=up, lower_is_fixed=se.zero_mean,
+                          xtol=1e-14 * up, max_iter=n_bisect)
     return root[:, None]
 
 
@@ -339,22 +312,17 @@ def state_evolution(problem, snr=None, *, init: str = "uninformative", init_snr:
     ``xhat^0 = x``), or ``init_snr``: ``xhat^0 = f(B0, init_snr)`` from a side observation
     ``B0 = init_snr x + sqrt(init_snr) z``, so that ``m^0 = prior.overlap(init_snr)``; then
     ``m^{t+1} = overlap(snr M m^t)`` (Lesieur et al. 2017, eq. (76); for Wishart the state is ``m_v``).
-    Runs ``n_iter`` steps, or stops earlier once ``max |m^{t+1} - m^t| < tol`` when ``tol`` is given.
+    Runs ``n_iter`` steps, or stops earlier once ``max |m^{t+1} - m^t| < tol`` when ``tol`` is given
+    (the trajectory mode of :func:`~solvable.numerics.fixed_point.solve_fixed_point`).
     """
     se = _se_for(problem)
     s = np.atleast_1d(np.asarray(problem.snr if snr is None else snr, dtype=float))
     if s.shape != (1,):
         raise ValueError("state_evolution follows one snr; give a scalar snr")
-    m = se.start(init, 1, init_snr)
-    rows = [m]
-    for _ in range(int(n_iter)):
-        new = se.step(m, s)
-        rows.append(new)
-        done = tol is not None and np.max(np.abs(new - m)) < tol
-        m = new
-        if done:
-            break
-    M = np.concatenate(rows, axis=0)
+    res = solve_fixed_point(lambda m, snr: se.step(m, snr), se.start(init, 1, init_snr), batch=True, params=s,
+                            trajectory=True, tol=tol, max_iter=int(n_iter), on_fail="ignore",
+                            on_nonfinite="propagate", history=True, name="low-rank state evolution")
+    M = res.history[:, 0, :]
     S = np.full(M.shape[0], s[0])
     f = se.fields(M, S)
     return pd.DataFrame({"t": np.arange(M.shape[0]), **{k: np.asarray(v) for k, v in f.items()}})

@@ -489,13 +489,14 @@ def initial_order_parameters(problem: Committee, learner: OnlineSGD, d: int | No
 def integrate_committee_ode(
     Q0, R0, T, v0, vstar, times, *, c, lr, lr_v, noise, weight_decay=0.0, batch_size=1, train_v=False,
     student, teacher, method="auto", orders=(40, 16, 8), solver="RK45", rtol=1e-8, atol=1e-10,
-    blowup=1e6, spherical=False,
+    blowup=1e6, spherical=False, max_seconds: float | None = 60.0,
 ) -> dict[str, Any]:
     """Integrate the ODEs with :func:`scipy.integrate.solve_ivp` (adaptive) and sample them at ``times``.
 
     Returns arrays over ``times``: ``Q (n, K, K)``, ``R (n, K, M)``, ``v (n, K)``, ``test_error (n,)``,
-    plus ``success``/``message``.  Integration stops (``success=False``) if ``|Q|`` exceeds ``blowup``
-    (a learning rate beyond the stable range).
+    plus ``success``/``message``.  Integration stops (``success=False``, the later times NaN) if
+    ``|Q|`` exceeds ``blowup`` (a learning rate beyond the stable range) or once it has run for
+    ``max_seconds`` of wall-clock time (None: no limit), so that a costly right-hand side never hangs.
     """
     Q0 = np.asarray(Q0, float)
     R0 = np.asarray(R0, float)
@@ -527,10 +528,20 @@ def integrate_committee_ode(
         return blowup - np.max(np.abs(y[:nq]))
 
     blow.terminal = True
+    start = _time.perf_counter()
+
+    stop = []
+
+    def budget(t, y):  # crosses zero at the first step end past the wall-clock budget: stops there
+        if not stop and max_seconds is not None and _time.perf_counter() - start > max_seconds:
+            stop.append(t)
+        return stop[0] - t if stop else 1.0
+
+    budget.terminal = True
     y0 = np.concatenate([Q0[iu], R0.ravel(), v0])
     times = np.asarray(times, float)
     sol = solve_ivp(f, (float(times[0]), float(times[-1])), y0, method=solver, t_eval=times,
-                    rtol=rtol, atol=atol, events=blow)
+                    rtol=rtol, atol=atol, events=[blow, budget])
     n = times.size
     Qs = np.full((n, K, K), np.nan)
     Rs = np.full((n, K, M), np.nan)
@@ -541,7 +552,14 @@ def integrate_committee_ode(
         Qs[j], Rs[j], vs[j] = Q, R, v
         eg[j] = generalisation_error(Q, R, T, v, vstar, c, student, teacher, method, orders)
     ok = bool(sol.status == 0 and sol.y.shape[1] == n)
-    msg = sol.message if sol.status != 1 else f"|Q| exceeded {blowup:g} at t={sol.t_events[0][0]:.4g}: learning rate too large"
+    if sol.status != 1:
+        msg = sol.message
+    elif len(sol.t_events[0]):
+        msg = f"|Q| exceeded {blowup:g} at t={sol.t_events[0][0]:.4g}: learning rate too large"
+    else:
+        msg = (f"stopped at t={sol.t_events[1][0]:.4g} of {times[-1]:g} after max_seconds={max_seconds:g} s of wall-clock time "
+               f"({sol.nfev} right-hand-side evaluations, {1e3 * (_time.perf_counter() - start) / max(sol.nfev, 1):.1f} ms "
+               f"each): raise max_seconds, or lower the quadrature orders")
     return {"Q": Qs, "R": Rs, "v": vs, "test_error": eg, "success": ok, "message": msg, "nfev": sol.nfev}
 
 
@@ -572,6 +590,7 @@ def predict_committee_sgd(
     solver: str = "LSODA",
     rtol: float | None = None,
     atol: float | None = None,
+    max_seconds: float | None = 60.0,
 ) -> Prediction:
     """The ODE learning curve of online SGD (Saad & Solla 1995; Goldt et al. 2019).
 
@@ -585,7 +604,8 @@ def predict_committee_sgd(
     ``"closed"`` or ``"quadrature"``; ``orders``: Gauss-Hermite nodes per dimension (2D, 3D, 4D).
     Returns arrays over the time grid: ``t``, ``test_error``, ``Q``, ``R``, ``T``, ``v``, and
     ``trajectory`` (a DataFrame, one row per time).  If the ODE blows up (learning rate too large)
-    the remaining times are NaN and ``converged`` is False (reported by ``sv.predict``'s ``on_fail``).
+    the remaining times are NaN and ``converged`` is False (reported by ``sv.predict``'s ``on_fail``); the
+    same when the integration has run for ``max_seconds`` (default 60 s of wall-clock time; None: no limit).
     """
     K, M = learner.width, problem.k
     ic = initial_order_parameters(problem, learner, d=d, seed=seed)
@@ -620,7 +640,7 @@ def predict_committee_sgd(
         lr_v=learner.lr_second_eff, noise=problem.noise, weight_decay=learner.weight_decay,
         batch_size=learner.batch_size, train_v=learner.train_second_layer, student=learner.activation,
         teacher=problem.activation, method=method, orders=orders, solver=solver, rtol=rtol, atol=atol,
-        spherical=learner.spherical,
+        spherical=learner.spherical, max_seconds=max_seconds,
     )
     sl = slice(t_int.size - t.size, None)
     fields = {

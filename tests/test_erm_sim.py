@@ -124,3 +124,20 @@ def test_theory_vs_simulation_large_d(loss, lam, ch, alpha, data):
     th = sv.predict(pb, lrn)
     sim = sv.simulate(pb, lrn, d=d, seeds=3)
     _agree(th, sim, d)
+
+
+def test_unregularised_logistic_on_separable_samples_is_an_error():
+    """lam = 0 on a linearly separable sample: the minimiser does not exist (|w| diverges).  The
+    simulation says so, as the theory does, instead of returning the iterate where L-BFGS stopped
+    (it gave m = 46.6, q = 3826 with no warning)."""
+    pb = sv.GLM(sv.priors.Gaussian(), sv.channels.Sign(), alpha=1.0)
+    lrn = sv.ERM("logistic", sv.penalties.L2(0.0))
+    with pytest.raises(ValueError, match="linearly separable"):
+        sv.predict(pb, lrn)
+    with pytest.raises(ValueError, match="sampled data are linearly separable"):
+        sv.simulate(pb, lrn, d=100, seeds=1)
+    from solvable.families.erm.solvers import linearly_separable
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((300, 20))
+    assert linearly_separable(A, np.sign(A[:, 0])) and not linearly_separable(A, rng.choice([-1.0, 1.0], 300))

@@ -411,3 +411,148 @@ def test_illinois_root_vectorised():
     assert illinois_root(lambda x: 1.0 - x, np.array([0.0]), np.array([3.0]), xtol=1e-14)[0] == pytest.approx(1.0, abs=1e-14)
     with pytest.raises(ValueError, match="max_iter"):
         illinois_root(lambda x: x, np.zeros(1), np.ones(1), xtol=1e-3, max_iter=0)
+
+
+# ----------------------------------------------------------------------------- one solver: options
+
+
+def test_aitken_acceleration_cos_and_slow_contraction():
+    from solvable.numerics.fixed_point import solve_fixed_point as sfp
+    x_star = 0.7390851332151607  # Dottie number: x = cos x
+    plain = sfp(np.cos, np.array([[0.0]]), batch=True, tol=1e-13)
+    acc = sfp(np.cos, np.array([[0.0]]), batch=True, tol=1e-13, accelerate="aitken")
+    assert plain.converged.all() and acc.converged.all()
+    assert acc.x[0, 0] == pytest.approx(x_star, abs=1e-12) and plain.x[0, 0] == pytest.approx(x_star, abs=1e-12)
+    assert acc.n_iter < plain.n_iter
+    # a linear contraction at rate 0.99 towards 1: Aitken's jump lands on the limit
+    F = lambda x: 0.99 * x + 0.01
+    slow = sfp(F, np.zeros((3, 1)), batch=True, tol=1e-12, max_iter=10000)
+    fast = sfp(F, np.zeros((3, 1)), batch=True, tol=1e-12, accelerate="aitken")
+    assert fast.converged.all() and np.allclose(fast.x, 1.0, atol=1e-10)
+    assert fast.n_iter < 0.05 * slow.n_iter
+    with pytest.raises(ValueError, match="scalar"):
+        sfp(lambda x: x, np.zeros((2, 2)), batch=True, accelerate="aitken")
+    with pytest.raises(ValueError, match="exclusive"):
+        sfp(lambda x: x, np.zeros((2, 1)), batch=True, accelerate="aitken", anderson=2)
+
+
+def test_safeguarded_aitken_geometric_sequence():
+    from solvable.numerics.fixed_point import safeguarded_aitken
+    # x_t = 1 + 0.5^t: after three steps of one ratio the jump goes to the limit 1 exactly
+    state = (np.full((1, 2), np.nan), np.full(1, np.nan), np.zeros(1, bool))
+    expect = np.full(1, np.nan)
+    x, out = np.array([2.0]), None
+    for t in range(1, 4):
+        new = np.array([1.0 + 0.5 ** t])
+        out = safeguarded_aitken(new, x, np.array([0]), *state, np.zeros(1, bool), expect)
+        x = new
+    assert out[0] == pytest.approx(1.0, abs=1e-15)
+
+
+def test_params_rows_and_relative_rule_from_reference():
+    from solvable.numerics.fixed_point import solve_fixed_point as sfp
+    c = np.array([0.2, 0.5, 0.9])
+    res = sfp(lambda x, ci: ci[:, None] * np.cos(x), np.zeros((3, 1)), batch=True, params=c, tol=1e-13)
+    for i in range(3):
+        single = sfp(lambda x: c[i] * np.cos(x), np.zeros(1), tol=1e-13)
+        assert res.x[i, 0] == pytest.approx(single.x[0], abs=1e-12)
+        assert res.n_iter_rows[i] == single.n_iter_rows == single.n_iter
+    # x -> x / 2 approaches its fixed point 0 geometrically: |F(x) - x| = |x - 0| / 2, so with the
+    # relative rule measured from 0 at rtol = 0.1 it never stops, at rtol = 0.6 it stops at tol
+    ref = np.zeros((1, 1))
+    never = sfp(lambda x: 0.5 * x, np.ones((1, 1)), batch=True, tol=1e-3, rtol=0.1, rtol_to=ref, max_iter=200,
+                on_fail="ignore")
+    assert not never.converged[0] and never.n_iter == 200
+    stops = sfp(lambda x: 0.5 * x, np.ones((1, 1)), batch=True, tol=1e-3, rtol=0.6, rtol_to=ref)
+    assert stops.converged[0] and stops.n_iter == 11  # 0.5^11 < 1e-3 <= 0.5^10
+    with pytest.raises(ValueError, match="batch"):
+        sfp(lambda x: x, np.zeros(1), params=np.zeros(1))
+
+
+def test_trajectory_history_and_exact_iterations():
+    from solvable.numerics.fixed_point import solve_fixed_point as sfp
+    # x_{t+1} = 0.8 F(x_t) + 0.2 x_t with F(x) = x / 2 + 1: x_t = 2 + (x_0 - 2) 0.6^t
+    x0 = np.array([[0.0], [5.0]])
+    res = sfp(lambda x: 0.5 * x + 1.0, x0, batch=True, damping=0.2, trajectory=True, tol=None, max_iter=30,
+              history=True)
+    t = np.arange(31)[:, None]
+    np.testing.assert_allclose(res.history[:, :, 0], 2.0 + (x0[:, 0] - 2.0) * 0.6 ** t, rtol=1e-14, atol=1e-14)
+    assert res.n_iter == 30 and np.all(res.n_iter_rows == 30) and not res.converged.any()
+    # with a tolerance the rows stop on the step |x_{t+1} - x_t| and keep x_{t+1}; NaN afterwards
+    res = sfp(lambda x: 0.5 * x + 1.0, x0, batch=True, damping=0.2, trajectory=True, tol=1e-6, history=True)
+    assert res.converged.all()
+    for j in range(2):
+        h = res.history[:, j, 0]
+        n = res.n_iter_rows[j]
+        assert np.all(np.isfinite(h[:n + 1])) and np.all(np.isnan(h[n + 1:]))
+        assert abs(h[n] - h[n - 1]) < 1e-6 <= abs(h[n - 1] - h[n - 2]) and res.x[j, 0] == h[n]
+    single = sfp(lambda x: 0.5 * x + 1.0, np.array([0.0]), trajectory=True, tol=None, max_iter=3, history=True)
+    np.testing.assert_allclose(single.history, [0.0, 1.0, 1.5, 1.75])
+
+
+def test_nonfinite_policies_and_projected_map():
+    from solvable.numerics.fixed_point import solve_fixed_point as sfp
+    F = lambda x, p: np.where(p[:, None] > 0, 0.5 * x, np.nan)
+    with pytest.raises(FloatingPointError, match=r"parameter\(s\) \[-1.\]"):
+        sfp(F, np.ones((2, 1)), batch=True, params=np.array([1.0, -1.0]), on_nonfinite="raise")
+    res = sfp(F, np.ones((2, 1)), batch=True, params=np.array([1.0, -1.0]), on_nonfinite="propagate", tol=None,
+              max_iter=5)
+    assert res.x[0, 0] == 0.5 ** 5 and np.isnan(res.x[1, 0])
+    # x -> 2x on [0, 1]: the projected map clip(2x) has the fixed point 1 (the plain one has none)
+    res = sfp(lambda x: 2.0 * x, np.array([0.3]), upper=1.0, clip="map")
+    assert res.converged and res.x[0] == 1.0
+    with pytest.raises(ValueError, match="clip"):
+        sfp(lambda x: x, np.zeros(1), clip="everything")
+    with pytest.raises(ValueError, match="on_nonfinite"):
+        sfp(lambda x: x, np.zeros(1), on_nonfinite="explode")
+
+
+def test_solve_monotone_quadratic_map():
+    from solvable.numerics.fixed_point import solve_monotone
+    # F_c(x) = x^2 + c (non-decreasing on x >= 0): fixed points x_-+ = (1 -+ sqrt(1 - 4c)) / 2
+    c = np.array([0.0, 0.05, 0.1, 0.2, 0.24])
+    xm, xp = (1 - np.sqrt(1 - 4 * c)) / 2, (1 + np.sqrt(1 - 4 * c)) / 2
+    grid = np.linspace(0.01, 2.0, 60)
+    g = lambda x, cc: x * x + cc - x
+    for x0, want in ((0.0, xm), (0.5, xm), (0.999 * xp, xm)):
+        got = solve_monotone(g, x0, grid, params=c, upper=np.inf, lower_is_fixed=False, xtol=1e-15)
+        np.testing.assert_allclose(got, want, atol=1e-14)
+        # the plain iteration agrees
+        it = solve_fixed_point(lambda x, cc: x * x + cc[:, None], np.full((5, 1), x0), batch=True, params=c,
+                               tol=1e-15, max_iter=100000)
+        np.testing.assert_allclose(it.x[:, 0], want, atol=1e-12)
+    # above x_+ the iteration escapes to the end of the domain
+    assert np.all(solve_monotone(g, 1.5, grid, params=c, upper=np.inf, xtol=1e-15) == np.inf)
+    # x -> x^2 (no params): from below 1 the iterates fall to the fixed point 0 (lower_is_fixed)
+    got = solve_monotone(lambda x: x * x - x, np.array([0.3, 0.9, 1.0]), grid, upper=np.inf, lower_is_fixed=True,
+                         xtol=1e-15)
+    np.testing.assert_array_equal(got, [0.0, 0.0, 1.0])
+
+
+def test_newton_rows_cos_linear_and_log_columns():
+    from solvable.numerics.fixed_point import newton_rows
+    x_star = 0.7390851332151607
+    x, ok, n = newton_rows(np.cos, np.array([[0.0], [1.0]]), tol=1e-15)
+    assert ok.all() and np.allclose(x, x_star, atol=1e-15) and n <= 8
+    # a linear map x -> A x + b with a positive fixed point, solved in (x_1, log x_2) with the row's
+    # shift passed as an extra column; the given Jacobian of G(y) = T(F(x)) - y gives the same
+    A = np.array([[0.5, 0.2], [0.1, 0.3]])
+    b = np.array([[1.0, 2.0], [0.5, 0.1]])
+    x_true = np.linalg.solve(np.eye(2) - A, b.T).T
+
+    def F(X):
+        return X[:, :2] @ A.T + b[X[:, 2].astype(int)]
+
+    x, ok, _ = newton_rows(F, np.ones((2, 2)), extra=np.arange(2.0), log=[False, True], tol=1e-14)
+    assert ok.all()
+    np.testing.assert_allclose(x, x_true, rtol=1e-13)
+
+    def jac(Y, E):  # G_1 = F_1 - y_1, G_2 = log F_2 - y_2 with x_2 = e^{y_2}
+        X = np.column_stack([Y[:, 0], np.exp(Y[:, 1]), E[:, 0]])
+        f2 = F(X)[:, 1]
+        return np.stack([np.column_stack([A[0, 0] - 1 + 0 * f2, A[0, 1] * X[:, 1]]),
+                         np.column_stack([A[1, 0] / f2, A[1, 1] * X[:, 1] / f2 - 1])], axis=1)
+
+    xj, okj, _ = newton_rows(F, np.ones((2, 2)), extra=np.arange(2.0), log=[False, True], jacobian=jac, tol=1e-14)
+    assert okj.all()
+    np.testing.assert_allclose(xj, x_true, rtol=1e-13)

@@ -49,7 +49,7 @@ from solvable.blocks.channels import Channel
 from solvable.blocks.data.spectra import DataModel, Isotropic, Spectrum
 from solvable.blocks.learners import ERM
 from solvable.blocks.losses import Loss
-from solvable.numerics.fixed_point import ConvergenceError, ConvergenceWarning, solve_fixed_point
+from solvable.numerics.fixed_point import ConvergenceError, ConvergenceWarning, newton_rows, solve_fixed_point
 from solvable.numerics.gauss import composite_legendre_nodes, hermite_rule
 from solvable.blocks.penalties import Penalty
 from solvable.blocks.problems import GLM
@@ -649,61 +649,12 @@ def _square_l2_prediction(problem, learner, spec, a, alpha, lam_l2, lams, lam_in
 
 
 def _newton_rows(F, X, rows, *, tol=1e-10, max_iter=100):
-    """Batched Newton on G(y) = T(F(x)) - y, y = (m, log q, log V), with finite-difference
-    Jacobians (3 extra batched map calls per step) and backtracking on |G|."""
-    N = len(rows)
-    idx = rows.astype(float)
+    """Batched Newton on G(y) = T(F(x)) - y, y = (m, log q, log V) (:func:`~solvable.numerics.fixed_point.newton_rows`),
+    the row index travelling as the fourth column of the map's argument."""
+    return newton_rows(F, X, extra=rows.astype(float), log=_LOG_QV, tol=tol, max_iter=max_iter)
 
-    def G(Y, ids):
-        Xx = np.column_stack([Y[:, 0], np.exp(Y[:, 1]), np.exp(Y[:, 2]), ids])
-        with np.errstate(all="ignore"):
-            FX = F(Xx)
-            out = np.column_stack([FX[:, 0] - Y[:, 0], np.log(FX[:, 1]) - Y[:, 1], np.log(FX[:, 2]) - Y[:, 2]])
-        return out
 
-    def size(g, Y):
-        return np.max(np.abs(g) / np.array([1.0, 1.0, 1.0]) / np.column_stack(
-            [np.maximum(1.0, np.abs(Y[:, 0])), np.ones(len(Y)), np.ones(len(Y))]), axis=1)
-
-    Y = np.column_stack([X[:, 0], np.log(np.maximum(X[:, 1], 1e-300)), np.log(np.maximum(X[:, 2], 1e-300))])
-    g = G(Y, idx)
-    ok = size(g, Y) < tol
-    it = 0
-    for it in range(1, max_iter + 1):
-        act = np.flatnonzero(~ok & np.all(np.isfinite(g), axis=1))
-        if not len(act):
-            break
-        Ya, ga, ia = Y[act], g[act], idx[act]
-        h = 1e-7 * np.maximum(1.0, np.abs(Ya))
-        Yp = np.concatenate([Ya + np.eye(3)[j] * h[:, j:j + 1] for j in range(3)])
-        gp = G(Yp, np.tile(ia, 3)).reshape(3, len(act), 3)
-        J = np.transpose((gp - ga[None]) / h.T[:, :, None], (1, 2, 0))  # (n, 3 eq, 3 var)
-        with np.errstate(all="ignore"):
-            try:
-                step = np.linalg.solve(J, -ga[..., None])[..., 0]
-            except np.linalg.LinAlgError:
-                step = np.full_like(ga, np.nan)
-        bad = ~np.all(np.isfinite(step), axis=1)
-        step[bad] = ga[bad]  # fall back to a fixed-point step
-        step[:, 1:] = np.clip(step[:, 1:], -2.0, 2.0)  # at most a factor e^2 in q, V per step
-        t = np.ones(len(act))
-        s0 = size(ga, Ya)
-        for _ in range(12):
-            Yt = Ya + t[:, None] * step
-            gt = G(Yt, ia)
-            st = size(gt, Yt)
-            good = np.isfinite(st) & (st < (1 - 1e-4 * t) * s0)
-            if good.all():
-                break
-            t = np.where(good, t, 0.5 * t)
-        accept = np.isfinite(st) & (st < s0)
-        Y[act[accept]] = Yt[accept]
-        g[act[accept]] = gt[accept]
-        if not accept.any():
-            break
-        ok = size(g, Y) < tol
-    Xo = np.column_stack([Y[:, 0], np.exp(Y[:, 1]), np.exp(Y[:, 2])])
-    return Xo, ok, it
+_LOG_QV = np.array([False, True, True])  # Newton works in (m, log q, log V)
 
 
 def _solve_hard_margin(side, spec: Spectrum, lam, a, X0, tol: float):

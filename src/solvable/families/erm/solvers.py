@@ -342,6 +342,15 @@ def _support_newton(loss: Loss, A, y, l1, l2, w, *, steps=30):
 
 
 # ---------------------------------------------------------------- dispatcher
+def linearly_separable(A: np.ndarray, y: np.ndarray) -> bool:
+    """Whether some w has ``y_i a_i . w > 0`` for every row: the feasibility of the linear program
+    ``y_i a_i . w >= 1`` (HiGHS, :func:`scipy.optimize.linprog`).  Labels must be +-1."""
+    B = -(np.asarray(y, float)[:, None] * np.asarray(A, float))
+    res = optimize.linprog(np.zeros(B.shape[1]), A_ub=B, b_ub=-np.ones(B.shape[0]), bounds=(None, None),
+                           method="highs")
+    return res.status == 0
+
+
 def solve_erm(loss: Loss, penalty: Penalty, A: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The minimiser of ``sum loss(y, A w) + penalty(w)`` (see the module table)."""
     A = np.asarray(A, float)
@@ -352,6 +361,11 @@ def solve_erm(loss: Loss, penalty: Penalty, A: np.ndarray, y: np.ndarray) -> np.
             raise ValueError(f"no finite-size solver for the {loss.name} loss with an L1 penalty")
         return _fista(loss, A, y, l1, l2)
     lam = l2
+    if lam == 0 and loss.is_classification and loss.solver != "max_margin" and linearly_separable(A, y):
+        raise ValueError(
+            f"the sampled data are linearly separable (n={A.shape[0]}, d={A.shape[1]}): with the {loss.name} "
+            f"loss and lam = 0 the minimiser does not exist (the norm of w diverges); use lam > 0 "
+            f"(lam -> 0+ gives the max-margin direction) or the hard_margin loss")
     if loss.solver == "max_margin":
         return max_margin(A, y)
     if loss.solver == "ridge":

@@ -299,6 +299,11 @@ class Rademacher(Prior):
     def second_moment(self) -> float:
         return 1.0
 
+    def entropy(self) -> float:
+        """Shannon entropy of one coordinate, ``log 2`` (nats): the bound of the mutual information
+        per variable."""
+        return float(np.log(2.0))
+
     def sample(self, size, rng=None):
         return _rng(rng).choice(np.array([-1.0, 1.0]), size=size)
 
@@ -495,6 +500,13 @@ class SparseRademacher(Prior):
     @property
     def second_moment(self) -> float:
         return self.rho
+
+    def entropy(self) -> float:
+        """Shannon entropy of one coordinate (nats): ``h(rho) + rho log 2``, the bound of the mutual
+        information per variable."""
+        r = self.rho
+        h = -(1 - r) * np.log1p(-r) - r * np.log(r) if r < 1 else 0.0
+        return float(h + r * np.log(2.0))
 
     def sample(self, size, rng=None):
         g = _rng(rng)

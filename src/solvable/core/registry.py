@@ -116,6 +116,8 @@ class Family:
     examples: tuple = ()
     axis_labels: dict = field(default_factory=dict)
     recipes: tuple = ()
+    fuzz: dict = field(default_factory=dict)
+    invariants: Callable | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,7 +212,8 @@ def register_transitions(problem_type: type, learner_type: type):
 def register_family(name: str, *, doc: str = "", theory: dict | None = None, simulation: dict | None = None,
                     transitions: dict | None = None, batched: Iterable[tuple[type, type]] = (),
                     fields: dict | None = None, examples: Iterable[Example] = (),
-                    axis_labels: dict | None = None, recipes: Iterable[str] = ()) -> Family:
+                    axis_labels: dict | None = None, recipes: Iterable[str] = (), fuzz: dict | None = None,
+                    invariants: Callable | None = None) -> Family:
     """Register a family in one call.
 
     ``theory``, ``simulation``, ``transitions``: ``{(ProblemType, LearnerType): engine}``, where an
@@ -220,7 +223,10 @@ def register_family(name: str, *, doc: str = "", theory: dict | None = None, sim
     ``batched``: the pairs whose simulation takes all seeds at once; ``fields``: per pair, the
     field names theory and simulation both return (checked by the contract tests);
     ``examples``: :class:`Example` instances for the contract tests; ``axis_labels``: labels of
-    the family's parameters and fields (``sv.plot``); ``recipes``: gallery recipe modules.
+    the family's parameters and fields (``sv.plot``); ``recipes``: gallery recipe modules;
+    ``fuzz``: per pair, a sampler ``sample(rng) -> (problem, learner, options)`` of random valid
+    inputs, and ``invariants(problem, learner, prediction) -> list[str]`` the family's own
+    properties (both used by the fuzz suite, :mod:`solvable.core.fuzz`).
     """
     from solvable.core import contract
 
@@ -248,7 +254,8 @@ def register_family(name: str, *, doc: str = "", theory: dict | None = None, sim
     for pair, fn in transitions.items():
         register_transitions(*pair)(fn)
     fam = Family(name, doc, tuple(theory or ()), tuple(simulation or ()), tuple(transitions),
-                 dict(fields or {}), tuple(examples), dict(axis_labels or {}), tuple(recipes))
+                 dict(fields or {}), tuple(examples), dict(axis_labels or {}), tuple(recipes), dict(fuzz or {}),
+                 invariants)
     _FAMILIES[name] = fam
     return fam
 

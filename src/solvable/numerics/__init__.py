@@ -4,7 +4,10 @@ from solvable.numerics.fixed_point import (
     ConvergenceWarning,
     FixedPointResult,
     continuation,
+    newton_rows,
+    safeguarded_aitken,
     solve_fixed_point,
+    solve_monotone,
 )
 from solvable.numerics.gauss import (
     composite_legendre_nodes,
@@ -27,7 +30,7 @@ from solvable.numerics.special import (
 
 __all__ = [
     "ConvergenceError", "ConvergenceWarning", "FixedPointResult", "continuation",
-    "solve_fixed_point", "gauss_expect", "gauss_expect_2d", "hermite_rule", "legendre_rule",
+    "solve_fixed_point", "solve_monotone", "newton_rows", "safeguarded_aitken", "gauss_expect", "gauss_expect_2d", "hermite_rule", "legendre_rule",
     "composite_legendre_nodes", "kinked_gauss_expect", "ChebyshevPanels", "illinois_root",
     "log_phi", "log_Phi", "mills_ratio", "norm_cdf", "norm_pdf", "truncnorm_moments",
 ]

@@ -589,11 +589,20 @@ def continuation(
     reset: Callable[[np.ndarray], np.ndarray] | None = None,
     **kwargs,
 ) -> list[FixedPointResult]:
-    """Solve a family of fixed points along ``params``, warm-starting each from the last.
+    """Solve a family of fixed points along ``params``, warm-starting each from the last
+    (natural-parameter continuation, e.g. Allgower & Georg, *Introduction to Numerical
+    Continuation Methods*, 2003, ch. 1).
 
     ``make_map(p)`` returns the map at parameter ``p``.  If a point fails to converge the
     next one starts again from ``x0`` (or ``reset(previous_x)``).  Keyword arguments go
     to :func:`solve_fixed_point`.
+
+    This is the curve-continuation tool for maps that cannot be batched over the curve, or
+    whose fixed point is found more reliably from a neighbour's.  The engines batch their
+    curves instead (one row per parameter value, ``solve_fixed_point(batch=True)``), where a
+    warm start would make each point depend on its neighbours; the ERM engine's continuation
+    in the penalty (``lam = 1e-2, 1e-2.5, ...`` on the stiff rows, with Newton polishing) is a
+    schedule of batched solves of its own.
     """
     results = []
     x = np.array(x0, dtype=float)

@@ -9,6 +9,7 @@ __all__ = ["CurieWeiss", "Equilibrium", "Glauber", "magnetisation_law"]
 def _register():
     """Register the family (its pairs, common fields, contract examples, axis labels)."""
     from solvable.core.registry import Example, register_family
+    from solvable.families.curie_weiss import fuzz
     from solvable.families.curie_weiss.equations import CurieWeissEquilibrium, GlauberMeanField
     from solvable.families.curie_weiss.experiment import EquilibriumSample, GlauberRun
     from solvable.families.curie_weiss.problem import CurieWeiss, Equilibrium, Glauber
@@ -25,6 +26,8 @@ def _register():
         ],
         axis_labels={"beta": r"inverse temperature $\beta$", "energy": "energy per spin",
                      "susceptibility": r"susceptibility $\chi$"},
+        fuzz={(CurieWeiss, Equilibrium): fuzz.sample_equilibrium},
+        invariants=fuzz.invariants,
     )
 
 

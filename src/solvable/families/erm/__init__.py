@@ -15,6 +15,7 @@ def _register():
     from solvable.blocks.problems import GLM
     from solvable.core.registry import Example, register_family
     from solvable.families.erm.equations import erm_theory
+    from solvable.families.erm import fuzz
     from solvable.families.erm.experiment import simulate_erm_once
 
     return register_family(
@@ -32,6 +33,8 @@ def _register():
         axis_labels={"alpha": r"sample ratio $\alpha = n/d$", "V": r"variance $V$", "lam": r"regularisation $\lambda$",
                      "penalty.lam": r"regularisation $\lambda$", "train_loss": "training loss",
                      "train_error": "training error"},
+        fuzz={(GLM, ERM): fuzz.sample_erm},
+        invariants=fuzz.invariants,
     )
 
 

@@ -18,6 +18,7 @@ def _register():
         transitions_amp,
         transitions_bayes_optimal,
     )
+    from solvable.families.glm_bayes import fuzz
     from solvable.families.glm_bayes.experiment import run_gamp
 
     return register_family(
@@ -32,6 +33,8 @@ def _register():
             Example(GLM(Rademacher(), Sign(), alpha=1.8), AMP(), d=80, fail_learner=AMP(max_iter=2)),
         ],
         axis_labels={"alpha": r"sample ratio $\alpha = n/d$", "qhat": r"conjugate overlap $\hat q$"},
+        fuzz={(GLM, BayesOptimal): fuzz.sample_bayes, (GLM, AMP): fuzz.sample_amp},
+        invariants=fuzz.invariants,
     )
 
 

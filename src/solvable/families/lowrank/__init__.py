@@ -11,6 +11,7 @@ def _register():
     from solvable.blocks.learners import AMP, BayesOptimal, Spectral
     from solvable.blocks.priors import Gaussian, Rademacher
     from solvable.core.registry import Example, register_family
+    from solvable.families.lowrank import fuzz
     from solvable.families.lowrank.equations import (
         _predict_amp,
         _predict_bayes,
@@ -48,6 +49,10 @@ def _register():
         ],
         axis_labels={"snr": r"signal-to-noise ratio $\lambda$", "overlap": r"overlap $(\hat x\cdot x)^2/(|\hat x|^2|x|^2)$",
                      "top_eigenvalue": "top eigenvalue"},
+        fuzz={(_W, BayesOptimal): fuzz.make("bayes", False), (_S, BayesOptimal): fuzz.make("bayes", True),
+              (_W, AMP): fuzz.make("amp", False), (_S, AMP): fuzz.make("amp", True),
+              (_W, Spectral): fuzz.make("spectral", False), (_S, Spectral): fuzz.make("spectral", True)},
+        invariants=fuzz.invariants,
     )
 
 

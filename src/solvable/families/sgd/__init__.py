@@ -10,6 +10,7 @@ __all__ = ["Committee", "OnlineSGD", "initial_order_parameters", "integrate_comm
 def _register():
     """Register the family (its pairs, common fields, contract examples, axis labels)."""
     from solvable.core.registry import Example, register_family
+    from solvable.families.sgd import fuzz
     from solvable.families.sgd.equations import predict_committee_sgd
     from solvable.families.sgd.experiment import simulate_committee_sgd
     from solvable.families.sgd.learner import OnlineSGD
@@ -28,6 +29,7 @@ def _register():
                     d=60, fail_learner=OnlineSGD(width=1, activation="linear", lr=5.0, time=100.0, n_times=10)),
         ],
         axis_labels={"t": r"time $t$ (steps / d)", "time": r"time $t$", "lr": r"learning rate $\eta$"},
+        fuzz={(Committee, OnlineSGD): fuzz.sample_sgd},
     )
 
 

@@ -1,6 +1,6 @@
 """Timings of two source trees side by side, in one run, as ratios (after / before).
 
-Run:  python benchmarks/compare_trees.py --before DIR [--repeats 3] [--only bench_erm.py ...]
+Run:  python benchmarks/compare_trees.py --before DIR [--after DIR] [--repeats 3] [--only bench_erm.py ...]
 
 ``DIR`` is a checkout of the earlier commit (e.g. ``git worktree add /tmp/before <commit>``).
 Each benchmark script of ``benchmarks/`` is run with each tree's own copy of the script and its
@@ -38,10 +38,11 @@ def run(tree: Path, script: str) -> list[tuple[str, list[float]]]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", required=True, type=Path)
+    ap.add_argument("--after", type=Path, default=HERE.parent, help="the later tree (default: this checkout)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--only", nargs="*")
     args = ap.parse_args(argv)
-    after = HERE.parent
+    after = args.after
     scripts = args.only or sorted(p.name for p in HERE.glob("bench_*.py"))
     worst = 0.0
     for script in scripts:

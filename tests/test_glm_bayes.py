@@ -614,3 +614,15 @@ def test_informative_fraction_is_the_limit_of_V_G(channel):
     eq = GLMEquations(P.Gaussian(), channel)
     E = 1e-8
     assert E * float(eq.G(np.array([1.0 - E]))[0]) == pytest.approx(channel.informative_fraction, abs=1e-3)
+
+
+@pytest.mark.parametrize("prior", [P.Rademacher(), P.SparseRademacher(0.2)], ids=repr)
+def test_mutual_information_at_perfect_recovery_is_the_prior_entropy(prior):
+    """Issue 13: above the IT threshold of a discrete prior with a sign teacher the mutual
+    information is exactly H(P0) (it was 1.1e-7 alpha above it: the free entropy was evaluated
+    at the floor E = 1e-13, where the sign channel's psi_out ~ -sqrt(E))."""
+    alphas = np.array([3.0, 50.0, 256.3, 1000.0])
+    for learner in (sv.BayesOptimal(), sv.AMP(init="informative")):
+        p = sv.predict(_glm(prior, C.Sign(), alphas), learner)
+        assert np.all(p.mse < 1e-12)
+        np.testing.assert_allclose(p.mutual_information, prior.entropy(), rtol=0, atol=1e-12)

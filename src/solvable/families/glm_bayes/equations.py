@@ -597,6 +597,14 @@ class GLMEquations:
         if self.noiseless_continuous:
             perfect = self.is_perfect(E)
             phi = np.where(perfect, np.where(self.c_out * alpha > self.d_P, np.inf, -np.inf), phi)
+        elif callable(getattr(self.prior, "entropy", None)):
+            # a perfect-recovery fixed point of a discrete prior, represented by the floor E_FLOOR:
+            # its free entropy is the limit E -> 0, -H(P0) + alpha E log P_out(y|z) (then the mutual
+            # information is exactly the prior's entropy).  At E = 1e-13 itself the sign channel's
+            # psi_out(q) ~ -sqrt(E) put the mutual information 1.1e-7 alpha above H (issue 13).
+            floor = E <= E_FLOOR * self.rho * (1 + 1e-9)
+            if np.any(floor):
+                phi = np.where(floor, -self.prior.entropy() + alpha * self.channel_log_likelihood(), phi)
         return phi
 
     def channel_log_likelihood(self) -> float:

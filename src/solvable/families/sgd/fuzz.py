@@ -17,4 +17,4 @@ def sample_sgd(rng):
     noise = 0.0 if rng.random() < 0.5 else float(rng.uniform(0, 1))
     learner = OnlineSGD(width=width, activation=student, lr=lr, time=float(rng.uniform(1, 20)), n_times=10,
                         normalization=["sum", "mean", "sqrt"][rng.integers(3)])
-    return Committee(k=k, activation=teacher, noise=noise), learner, {"d": None, "max_seconds": 20.0}
+    return Committee(k=k, activation=teacher, noise=noise), learner, {"d": None, "max_seconds": 5.0}

@@ -426,3 +426,35 @@ def test_separability_threshold_infinite_for_noiseless_visible_teacher():
     with pytest.raises(ValueError, match="alpha_c = inf"):
         sv.predict(sv.GLM(sv.priors.Gaussian(), sv.channels.Sign(), alpha=3.0),
                    sv.ERM(sv.losses.Logistic(), sv.penalties.L2(0.0)))
+
+
+@pytest.mark.parametrize("loss", [sv.losses.Absolute(), sv.losses.Huber(1.0)], ids=lambda l: l.name)
+def test_regression_loss_side_on_a_curved_channel_matches_nested_adaptive_quadrature(loss):
+    """Issue 13: the loss side of a regression loss on y = z^2 (noiseless Square channel) against an
+    independent nested adaptive quadrature (z outer, omega | z inner, cut at the prox kinks); the
+    single 40-node rule in z was 3-7% off here."""
+    from scipy import integrate
+
+    from solvable.families.erm.equations import _LossSide
+
+    ch, rho, (m, q, V, a) = sv.channels.Square(0.0), 1.0, (0.4, 0.5, 0.7, 2.0)
+    side = _LossSide(loss, ch, rho)
+    got = np.array(side(np.array([m]), np.array([q]), np.array([V]), a)).ravel()
+    tau = np.sqrt(q - m * m / rho)
+
+    def inner(z, which):
+        y = z * z
+        c = m / rho * z
+        pts = sorted(float(k) for k in np.ravel(loss.prox_kinks(np.array([y]), np.array([V]))) if abs(k - c) < 12 * tau)
+
+        def g(om):
+            p, dp = loss.prox_and_derivative(np.array([y]), np.array([om]), np.array([V]))
+            f, df = (p[0] - om) / V, (dp[0] - 1.0) / V
+            w = np.exp(-0.5 * ((om - c) / tau) ** 2) / (tau * np.sqrt(2 * np.pi))
+            return w * {"m": (z - m / q * om) / (rho - m * m / q) * f, "q": f * f, "V": -df}[which]
+
+        return integrate.quad(g, c - 12 * tau, c + 12 * tau, points=pts or None, limit=200, epsabs=1e-13)[0]
+
+    ref = [a * integrate.quad(lambda z: inner(z, w) * np.exp(-z * z / 2) / np.sqrt(2 * np.pi), -10, 10,
+                              limit=200, epsabs=1e-12)[0] for w in ("m", "q", "V")]
+    np.testing.assert_allclose(got, ref, rtol=2e-6)

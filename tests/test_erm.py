@@ -458,3 +458,53 @@ def test_regression_loss_side_on_a_curved_channel_matches_nested_adaptive_quadra
     ref = [a * integrate.quad(lambda z: inner(z, w) * np.exp(-z * z / 2) / np.sqrt(2 * np.pi), -10, 10,
                               limit=200, epsabs=1e-12)[0] for w in ("m", "q", "V")]
     np.testing.assert_allclose(got, ref, rtol=2e-6)
+
+
+@pytest.mark.parametrize("prior", [sv.priors.Gaussian(), sv.priors.GaussBernoulli(rho=0.3), sv.priors.Rademacher()],
+                         ids=lambda p: type(p).__name__)
+@pytest.mark.parametrize("mhat,qhat", [(1.0, 0.5), (1.07, 0.0083), (3.0, 1e-5)])
+def test_l1_penalty_side_matches_nested_adaptive_quadrature(prior, mhat, qhat):
+    """Issue 13: the soft-threshold kinks |B| = l1 of the L1 penalty side.  A fixed 60-node rule in
+    theta missed them once sqrt(qhat) / mhat was below its node spacing (Lasso at alpha = 2,
+    lam = 0.1, noiseless: mse 0.0168 for 0.0144); the Gaussian-mixture law of B is exact."""
+    from scipy import integrate
+
+    from solvable.families.erm.equations import _SeparableSide
+
+    lam, r, Vhat = 0.1, 1.0, 1.07
+    got = np.array(_SeparableSide(prior, np.array([lam]), r)(np.array([mhat]), np.array([qhat]), np.array([Vhat]))).ravel()
+    pi, mu, var = prior.exact_mixture()
+
+    def term(which):
+        tot = 0.0
+        for p_, m_, v_ in zip(pi, mu, var):
+            def inner(th):
+                c, s = mhat * th, np.sqrt(qhat)
+                def f(xi):
+                    B = c + s * xi
+                    w = np.sign(B) * max(abs(B) - lam, 0.0) / Vhat
+                    return np.exp(-xi * xi / 2) / np.sqrt(2 * np.pi) * {"m": th * w, "q": w * w, "V": float(abs(B) > lam) / Vhat}[which]
+                pts = [(k - c) / s for k in (-lam, lam) if abs((k - c) / s) < 12]
+                return integrate.quad(f, -12, 12, points=pts or None, limit=200, epsabs=1e-14)[0]
+            if v_ == 0:
+                tot += p_ * inner(m_)
+            else:
+                sd = np.sqrt(v_)
+                pts = [(k / mhat - m_) / sd for k in (-lam, lam)]
+                tot += p_ * integrate.quad(lambda u: inner(m_ + sd * u) * np.exp(-u * u / 2) / np.sqrt(2 * np.pi),
+                                           -12, 12, points=pts, limit=200, epsabs=1e-13)[0]
+        return tot
+
+    from scipy.stats import norm
+
+    sB = np.sqrt(mhat**2 * var + qhat)  # V = P(|B| > lam) / Vhat in closed form, component by component
+    V = np.sum(pi * (norm.sf((lam - mhat * mu) / sB) + norm.cdf((-lam - mhat * mu) / sB))) / Vhat
+    np.testing.assert_allclose(got, [term("m"), term("q"), V], rtol=1e-7, atol=1e-12)
+
+
+def test_lasso_on_a_noiseless_linear_teacher_matches_its_simulation():
+    pb = sv.GLM(G, sv.channels.Linear(0.0), alpha=2.0)
+    lrn = sv.ERM("square", sv.penalties.L1(0.1))
+    th = sv.predict(pb, lrn)  # was 0.0168 before issue 13; scikit-learn's Lasso gives 0.0144-0.0147 at d = 1000-2000
+    sim = sv.simulate(pb, lrn, d=600, seeds=6)
+    assert abs(sim.mse - th.mse) < 4 * sim.se("mse") + 1e-3

@@ -90,6 +90,13 @@ class Prior:
         keep = np.asarray(ws) > 0
         return np.asarray(ws)[keep], np.asarray(xs)[keep], np.zeros(int(keep.sum()))
 
+    def exact_mixture(self):
+        """The prior itself as a finite mixture of Gaussians and atoms, ``(weights, means, variances)``
+        (variance 0 for an atom), or None where it is not one.  With it a Gaussian observation
+        ``B = a x0 + sqrt(b) xi`` has an exactly Gaussian-mixture law, and ``E[x0 | B]`` is linear
+        in B within each component (used by the ERM penalty side, issue 13)."""
+        return None
+
     # --- the scalar-channel integrals of state evolution: closed forms where the prior has
     # them (overridden below), else the product rule of scalar_channel_nodes ----------------
 
@@ -299,6 +306,9 @@ class Gaussian(Prior):
         """One component ``N(mean, var)``: B is exactly Gaussian, any number of nodes is exact."""
         return np.ones(1), np.array([self.mean]), np.array([self.var])
 
+    def exact_mixture(self):
+        return np.ones(1), np.array([self.mean]), np.array([self.var])
+
     def se_overlap(self, Bhat, *, n: int = 80):
         """Closed form ``q = (Bhat (var + mean^2) + mean^2 / var) / (Bhat + 1 / var)``
         (Zdeborova & Krzakala 2016, sec. 4.1); ``n`` is unused."""
@@ -367,6 +377,9 @@ class Rademacher(Prior):
 
     def _switches(self, A):
         return np.zeros(np.shape(A) + (1,))  # tanh(B) switches sign at B = 0
+
+    def exact_mixture(self):
+        return np.array([0.5, 0.5]), np.array([-1.0, 1.0]), np.zeros(2)
 
     def information_dimension(self) -> float:
         """0: a discrete law (Wu & Verdu 2012)."""
@@ -489,6 +502,11 @@ class GaussBernoulli(Prior):
             return self.free_entropy_term(np.maximum(np.asarray(Bhat, float), 1e-300))
         return super().se_free_entropy(Bhat, n=n)
 
+    def exact_mixture(self):
+        if self.rho >= 1:
+            return np.ones(1), np.array([self.mean]), np.array([self.var])
+        return np.array([1.0 - self.rho, self.rho]), np.array([0.0, self.mean]), np.array([0.0, self.var])
+
     def information_dimension(self) -> float:
         """``rho``, the weight of the absolutely continuous slab (Wu & Verdu 2012)."""
         return float(self.rho)
@@ -551,6 +569,9 @@ class SparseRademacher(Prior):
 
     def _quadrature(self, n):
         return np.array([0.0, -1.0, 1.0]), np.array([1.0 - self.rho, 0.5 * self.rho, 0.5 * self.rho])
+
+    def exact_mixture(self):
+        return np.array([1.0 - self.rho, 0.5 * self.rho, 0.5 * self.rho]), np.array([0.0, -1.0, 1.0]), np.zeros(3)
 
     def _switches(self, A):
         """B = 0 (the sign) and ``|B| = s`` where ``rho cosh(s) e^{-A/2} = 1 - rho`` (the posterior

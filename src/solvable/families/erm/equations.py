@@ -268,9 +268,13 @@ class _SeparableSide:
         self.prior, self.n = prior, n
         self.lam = np.asarray(lam, float)
         self.r = float(l1_ratio)
-        self.th, self.wth = prior._quadrature(60)
+        self.mixture = prior.exact_mixture()
+        if self.mixture is None:
+            self.th, self.wth = prior._quadrature(60)
 
     def __call__(self, mhat, qhat, Vhat):
+        if self.mixture is not None:
+            return self._through_b_law(mhat, qhat, Vhat)
         N = len(mhat)
         l1 = self.lam * self.r
         l2 = self.lam * (1.0 - self.r)
@@ -288,6 +292,31 @@ class _SeparableSide:
         q = np.sum(W * w * w, axis=(1, 2))
         V = np.sum(W * dw, axis=(1, 2))
         return m, q, V
+
+    def _through_b_law(self, mhat, qhat, Vhat):
+        """For a prior that is a finite Gaussian mixture: ``B = mhat theta + sqrt(qhat) xi`` is a
+        Gaussian mixture, ``E[theta | B]`` linear in each component, and every term a 1D integral
+        in B cut at the soft-threshold kinks ``|B| = l1`` (exact however narrow the components
+        get; a fixed rule in theta missed the kinks once ``sqrt(qhat) / mhat`` fell below its node
+        spacing, e.g. mse 0.0168 for 0.0146 at alpha = 2, lam = 0.1, noiseless linear teacher)."""
+        pi, mu, var = (np.asarray(t, float) for t in self.mixture)
+        N, K = len(mhat), len(pi)
+        l1 = (self.lam * self.r) * np.ones(N)
+        l2 = (self.lam * (1.0 - self.r)) * np.ones(N)
+        center = mhat[:, None] * mu[None, :]  # (N, K)
+        sB2 = mhat[:, None] ** 2 * var[None, :] + qhat[:, None]
+        sd = np.sqrt(sB2)
+        bp = np.broadcast_to(np.stack([-l1, l1], -1)[:, None, :], (N, K, 2))
+        v, wv = composite_legendre_nodes(center, sd, bp, self.n, 10.0)
+        B = center[..., None] + sd[..., None] * v  # (N, K, nodes)
+        beta = (mhat[:, None] * var[None, :] / sB2)[..., None]
+        theta_B = mu[None, :, None] + beta * (B - center[..., None])  # E[theta | B, component]
+        l1b, l2b, Vh = l1[:, None, None], l2[:, None, None], Vhat[:, None, None]
+        w = np.sign(B) * np.maximum(np.abs(B) - l1b, 0.0) / (Vh + l2b)
+        dw = np.where(np.abs(B) > l1b, 1.0, 0.0) / (Vh + l2b)
+        W = pi[None, :, None] * wv
+        return (np.sum(W * theta_B * w, axis=(1, 2)), np.sum(W * w * w, axis=(1, 2)),
+                np.sum(W * dw, axis=(1, 2)))
 
 
 # --------------------------------------------------------------------------- square loss + L2

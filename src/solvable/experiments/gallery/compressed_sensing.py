@@ -118,8 +118,11 @@ def compressed_sensing(quick: bool = False, out: Path | None = None, **run) -> R
                         max(gap, 1e-3), 0.0, "Krzakala et al. PRX 2012, Fig. 1"))
 
     # the L1 line against the ERM engine: square loss + L1(lam), lam = 1e-4 (basis pursuit limit):
-    # 0.01 below the line the mse stays O(1e-3) (3.6e-3 at rho = 0.2), 0.01 above it is O(lam^2)
-    # (1.1e-6 at rho = 0.2).  Closer to the line the ERM fixed point does not converge at lam <= 1e-5.
+    # 0.01 below the line the mse is 4.2e-4 at rho = 0.2 (it vanishes continuously at the line; the
+    # value 3.6e-3 of the engine before issue 13 came from a penalty side that missed the soft-threshold
+    # kinks, 0.8% off in V at its own fixed point), 0.01 above it is O(lam^2) (1.0e-6 at rho = 0.2):
+    # the check asks for an mse an order of magnitude above the recovery side's bound.  Closer to the
+    # line the ERM fixed point does not converge at lam <= 1e-5.
     have_erm = ("GLM", "ERM") in set(sv.supported_pairs()["theory"])
     if have_erm:
         pb = sv.GLM(sv.priors.GaussBernoulli(RHO_SIM), sv.channels.Linear(0.0), alpha=RHO_SIM)
@@ -129,8 +132,8 @@ def compressed_sensing(quick: bool = False, out: Path | None = None, **run) -> R
         hi_mse = float(sv.predict(pb.at(alpha=a_l1 + 0.01), erm).mse)
         for a, v in ((a_l1 - 0.01, lo_mse), (a_l1 + 0.01, hi_mse)):
             rows.append({"kind": "theory", "quantity": f"mse_L1(lam={L1_LAM:g})", "rho": RHO_SIM, "alpha": a, "mse": v})
-        checks.append(Check(f"L1 (lam={L1_LAM:g}) mse at alpha_L1 - 0.01, rho={RHO_SIM}: no recovery (>= 1e-3)", lo_mse,
-                            max(lo_mse, 1e-3), 0.0, "Donoho, Maleki & Montanari 2009 (L1 line)"))
+        checks.append(Check(f"L1 (lam={L1_LAM:g}) mse at alpha_L1 - 0.01, rho={RHO_SIM}: no recovery (>= 1e-4)", lo_mse,
+                            max(lo_mse, 1e-4), 0.0, "Donoho, Maleki & Montanari 2009 (L1 line)"))
         checks.append(Check(f"L1 (lam={L1_LAM:g}) mse at alpha_L1 + 0.01, rho={RHO_SIM}: recovery (<= 1e-5)", hi_mse,
                             0.0, 1e-5, "Donoho, Maleki & Montanari 2009 (L1 line)"))
 

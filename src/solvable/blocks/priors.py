@@ -57,6 +57,18 @@ class Prior:
     def log_partition(self, B, A) -> np.ndarray:
         raise NotImplementedError
 
+    def sample_signal(self, size, rng: np.random.Generator | int | None = None) -> np.ndarray:
+        """:meth:`sample` for the signal of a simulation: a draw that is exactly zero (a sparse
+        prior at a tiny size, e.g. rho = 0.05 and 3 coordinates) has no direction, so every
+        overlap normalised by it is undefined; that is a ``ValueError`` naming the cause (the same
+        for every learner), not a NaN or a ``ZeroDivisionError``."""
+        x = self.sample(size, rng)
+        if not np.any(x):
+            raise ValueError(
+                f"the sampled signal is exactly zero ({self!r}, {np.size(x)} coordinates): its overlaps "
+                f"are undefined; use a larger d (or another seed)")
+        return x
+
     def denoise(self, B, A) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 

@@ -140,3 +140,31 @@ def run_case(problem, learner, options: dict, *, budget: float = 60.0, invariant
     if bad:
         return Outcome("violation", "; ".join(bad), dt, case)
     return Outcome("ok", "", dt, case)
+
+
+def run_simulation_case(problem, learner, *, d: int, seeds=(0, 1), budget: float = 60.0) -> Outcome:
+    """Simulate one draw at a small ``d`` within ``budget`` seconds and classify the outcome: every
+    measured number finite, or a clear error (module docs)."""
+    case = (problem, learner, {"d": d})
+    t0 = time.perf_counter()
+    try:
+        with _alarm(budget), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = registry.simulate(problem, learner, d=d, seeds=list(seeds))
+    except CaseTimeout as e:
+        return Outcome("timeout", str(e), time.perf_counter() - t0, case)
+    except registry.UnsupportedPairError as e:
+        return Outcome("error", f"{type(e).__name__}: {e}", time.perf_counter() - t0, case)
+    except _CLEAR as e:
+        return Outcome("error", f"{type(e).__name__}: {e}", time.perf_counter() - t0, case)
+    except Exception as e:  # noqa: BLE001
+        return Outcome("crash", f"{type(e).__name__}: {e}", time.perf_counter() - t0, case)
+    bad = []
+    flagged = any(float(np.nan_to_num(res.get(k, 0.0))) > 0 for k in ("diverged",))  # a reported divergence
+    for k, v in res.items():
+        a = _arr(v)
+        if a is not None and a.dtype.kind == "f" and not np.all(np.isfinite(a)) and not flagged:
+            bad.append(f"{k} is not finite: {np.asarray(v)!r}")
+    kind = "violation" if bad else "ok"
+    return Outcome(kind, "; ".join(bad), time.perf_counter() - t0, case)

@@ -55,7 +55,7 @@ class ConvergenceError(RuntimeError):
     The :class:`FixedPointResult` is attached as ``.result``.
     """
 
-    def __init__(self, message: str, result: "FixedPointResult"):
+    def __init__(self, message: str, result: "FixedPointResult | None" = None):
         super().__init__(message)
         self.result = result
 

@@ -237,7 +237,7 @@ class RandomFeatures(DataModel):
         p = max(1, self.student_dim(d))
         act = self.activation
         F = rng.standard_normal((p, d))
-        theta = np.asarray(prior.sample(d, rng), float)
+        theta = np.asarray(prior.sample_signal(d, rng), float)
         X = rng.standard_normal((n, d))
         sd = math.sqrt(d)
         V = act(X @ F.T / sd)

@@ -157,7 +157,7 @@ class Isotropic(DataModel):
         return True
 
     def sample(self, n, d, prior, rng):
-        theta = prior.sample(d, rng)
+        theta = prior.sample_signal(d, rng)
         X = rng.standard_normal((n, d))
         z = X @ theta / np.sqrt(d)
         return X, z, {"overlaps": lambda w: (float(w @ theta / d), float(w @ w / d)), "theta": theta,
@@ -216,7 +216,7 @@ class Covariance(DataModel):
     def sample(self, n, d, prior, rng):
         om = _profile(self.eigenvalues, d)
         a = np.sqrt(_profile(self._a2(), d))
-        theta = a * prior.sample(d, rng)
+        theta = a * prior.sample_signal(d, rng)
         c = np.sqrt(om) * theta  # z = theta . x / sqrt(d) with x = sqrt(om) g
         V, z = _sample_diag(n, om, c, float(c @ c) / d, rng)
         return V, z, {"overlaps": _overlaps_diag(om, c, d), "theta": theta, "rho": float(c @ c) / d}

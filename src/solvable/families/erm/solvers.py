@@ -39,6 +39,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg, optimize
 
+from solvable.numerics.fixed_point import ConvergenceError
+
 from solvable.blocks.losses import Loss
 from solvable.blocks.penalties import L2, ElasticNet, Penalty
 
@@ -48,8 +50,8 @@ __all__ = ["solve_erm", "ridge", "max_margin", "kkt_residual", "SolverError"]
 _TINY = 1e-300
 
 
-class SolverError(RuntimeError):
-    """A finite-size ERM solver did not reach its tolerance."""
+class SolverError(ConvergenceError):
+    """A finite-size ERM solver did not reach its tolerance (a :class:`ConvergenceError`)."""
 
 
 def ridge(A: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:

@@ -55,7 +55,7 @@ def run_gamp(problem: GLM, learner, *, d: int, rng: np.random.Generator, iterati
     if n < 1:
         raise ValueError(f"alpha * d must be >= 1, got alpha={alpha}, d={d}")
     prior, channel = problem.prior, problem.channel
-    theta = prior.sample(d, rng)
+    theta = prior.sample_signal(d, rng)
     X = rng.standard_normal((n, d))
     y = channel.sample(X @ theta / np.sqrt(d), rng)
     init = init or getattr(learner, "init", "uninformative")

@@ -40,7 +40,7 @@ def sample_spiked_wigner(prior: Prior, snr: float, n: int, rng=None, *, variance
     """``(Y, x)`` with ``Y = sqrt(snr/n) x x^T + W``; ``W`` GOE (off-diagonal variance 1, diagonal 2),
     multiplied entrywise by ``sqrt(variances[g_i, g_j])`` when a block profile is given."""
     g = _rng(rng)
-    x = prior.sample(n, g)
+    x = prior.sample_signal(n, g)
     G = g.standard_normal((n, n))
     W = (G + G.T) / np.sqrt(2.0)
     if variances is not None:
@@ -53,8 +53,8 @@ def sample_spiked_wishart(prior_u: Prior, prior_v: Prior, snr: float, n: int, ra
     """``(Y, u, v)`` with ``Y = sqrt(snr/n) u v^T + W`` of shape ``(n, m)``, ``m = max(1, round(ratio n))``."""
     g = _rng(rng)
     m = max(1, int(round(ratio * n)))
-    u = prior_u.sample(n, g)
-    v = prior_v.sample(m, g)
+    u = prior_u.sample_signal(n, g)
+    v = prior_v.sample_signal(m, g)
     Y = np.sqrt(snr / n) * np.outer(u, v) + g.standard_normal((n, m))
     return Y, u, v
 

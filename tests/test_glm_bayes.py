@@ -626,3 +626,14 @@ def test_mutual_information_at_perfect_recovery_is_the_prior_entropy(prior):
         p = sv.predict(_glm(prior, C.Sign(), alphas), learner)
         assert np.all(p.mse < 1e-12)
         np.testing.assert_allclose(p.mutual_information, prior.entropy(), rtol=0, atol=1e-12)
+
+
+def test_amp_with_fixed_iterations_says_whether_it_reached_the_fixed_point():
+    """Issue 13: with ``iterations=k`` the result is the state after k steps (computed, so
+    converged), and ``info["at_fixed_point"]`` tells whether state evolution had settled."""
+    pb = _glm(P.Gaussian(), C.Sign(), np.array([1.0, 3.0]))
+    short = sv.predict(pb, sv.AMP(), iterations=3)
+    assert np.all(short.converged) and not np.any(short.info["at_fixed_point"])
+    long = sv.predict(pb, sv.AMP(), iterations=400)
+    assert np.all(long.info["at_fixed_point"])
+    np.testing.assert_allclose(long.mse, sv.predict(pb, sv.AMP()).mse, rtol=1e-6)

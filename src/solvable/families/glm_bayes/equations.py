@@ -826,7 +826,9 @@ def predict_amp(problem: GLM, learner: AMP, *, iterations: int | None = None, qh
     ``init="uninformative"``: ``q0 = overlap(qhat0)`` (prior mean plus side information
     ``qhat0``, default 1e-6); ``"informative"``: ``E0 = 1e-13 rho``.  Options:
     ``iterations`` (run exactly that many steps, no early stop; the trajectory then has
-    ``iterations + 1`` rows), ``qhat0``, ``q0`` (explicit initial overlap),
+    ``iterations + 1`` rows; ``converged`` is True, the state after those steps being the result,
+    and ``info["at_fixed_point"]`` says whether the last step moved by less than
+    ``learner.tol rho``), ``qhat0``, ``q0`` (explicit initial overlap),
     quadrature sizes.  Without ``iterations`` it runs up to ``learner.max_iter`` steps and
     stops at ``|E_{t+1} - E_t| < learner.tol rho``; ``converged`` tells whether it did.
     There the iteration is accelerated by safeguarded geometric extrapolation (same fixed
@@ -836,7 +838,7 @@ def predict_amp(problem: GLM, learner: AMP, *, iterations: int | None = None, qh
     """
     alphas, scalar = _alphas(problem)
     eq = _equations(problem, dict(n_z=n_z, n_w=n_w, n_y=n_y, n_prior=n_prior))
-    failure = {}
+    extra = {}
     if learner.init == "informative":
         E0 = E_FLOOR * eq.rho
     elif q0 is not None:
@@ -849,11 +851,15 @@ def predict_amp(problem: GLM, learner: AMP, *, iterations: int | None = None, qh
         if int(iterations) != iterations or iterations < 0:
             raise ValueError(f"iterations must be a non-negative integer, got {iterations!r}")
         E, hist, conv, n_it = state_evolution(eq, alphas, E0=E0, iterations=int(iterations), damping=learner.damping)
+        # the state after exactly `iterations` steps is what was asked for (converged: computed);
+        # whether it is a fixed point of state evolution is said separately (issue 13)
+        last = hist[-1] - hist[-2] if hist.shape[0] > 1 else np.full(alphas.shape, np.inf)
+        extra["at_fixed_point"] = np.abs(last) < learner.tol * eq.rho
         conv = np.ones(alphas.shape, bool)
     else:
         E, hist, conv, n_it = state_evolution(eq, alphas, E0=E0, iterations=learner.max_iter,
                                              damping=learner.damping, tol=learner.tol, accelerate=bool(accelerate))
-        failure = _failure(conv, alphas, "GLM AMP state evolution")
+        extra = _failure(conv, alphas, "GLM AMP state evolution")
     vals = _fields(eq, alphas, E)
     rows = []
     T = hist.shape[0]
@@ -866,7 +872,7 @@ def predict_amp(problem: GLM, learner: AMP, *, iterations: int | None = None, qh
     vals["n_iter"] = n_it.astype(float)
     return Prediction(_pack(vals, scalar), problem=problem, learner=learner,
                       converged=bool(conv[0]) if scalar else conv, trajectory=traj,
-                      info={"E0": E0, **failure})
+                      info={"E0": E0, **extra})
 
 
 def glm_phase_transitions(problem: GLM, lo: float, hi: float, *, kind: str = "bayes", n_grid: int = 41,

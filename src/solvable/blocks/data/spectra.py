@@ -1,6 +1,6 @@
 """Data models (layer 3): Gaussian covariate ensembles described by their spectra.
 
-A :class:`solvable.problems.GLM` takes ``data=None`` (isotropic inputs ``x ~ N(0, I_d)``) or
+A :class:`solvable.blocks.problems.GLM` takes ``data=None`` (isotropic inputs ``x ~ N(0, I_d)``) or
 one of the data models below.  Every model is a *Gaussian covariate model* in the sense of
 Loureiro, Gerbelot, Cui, Goldt, Krzakala, Mezard, Zdeborova (NeurIPS 2021, sec. 2): the
 student sees ``P = ratio * d`` Gaussian features ``v`` and the teacher's pre-activation ``z``

@@ -459,7 +459,7 @@ def initial_order_parameters(problem: Committee, learner: OnlineSGD, d: int | No
     With ``learner.init`` a dict of weights: their overlaps (the teacher ``W_teacher`` is
     drawn as in the simulation with ``seed`` when not given).  With ``init="random"`` and an
     integer ``d``: the overlaps of the weights a simulation at dimension ``d`` with this
-    ``seed`` starts from (same draws, :func:`solvable.problems.committee.draw_committee_init`),
+    ``seed`` starts from (same draws, :func:`solvable.families.sgd.problem.draw_committee_init`),
     so theory and simulation start together.  With ``d=None``: the ``d -> infinity`` values
     ``Q0 = init_scale^2 I``, ``R0 = 0``, ``T = problem.T`` (a symmetric start, which never
     leaves the symmetric plateau of a symmetric teacher).

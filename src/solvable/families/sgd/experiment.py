@@ -1,7 +1,7 @@
 """Finite-d online SGD of a two-layer student on a committee teacher (matches ``theory.sgd_ode``).
 
 All seeds run together (``batched=True``).  Each seed draws its teacher, its initial student
-and its data stream exactly as :func:`solvable.problems.committee.draw_committee_init` says, so
+and its data stream exactly as :func:`solvable.families.sgd.problem.draw_committee_init` says, so
 ``predict(problem, learner, d=d, seed=s)`` starts from the same overlaps as seed ``s`` here.
 ``test_error = E[(yhat - y)^2]/2`` on fresh noiseless labels is estimated on ``n_test`` fresh
 samples per time: given the weights, the local fields ``(lambda, nu)`` of a fresh Gaussian input

@@ -30,6 +30,7 @@ def _register():
         ],
         axis_labels={"t": r"time $t$ (steps / d)", "time": r"time $t$", "lr": r"learning rate $\eta$"},
         fuzz={(Committee, OnlineSGD): fuzz.sample_sgd},
+        invariants=fuzz.invariants,
     )
 
 

@@ -18,3 +18,20 @@ def sample_sgd(rng):
     learner = OnlineSGD(width=width, activation=student, lr=lr, time=float(rng.uniform(1, 20)), n_times=10,
                         normalization=["sum", "mean", "sqrt"][rng.integers(3)])
     return Committee(k=k, activation=teacher, noise=noise), learner, {"d": None, "max_seconds": 5.0}
+
+
+def invariants(problem, learner, pred) -> list[str]:
+    """The student's overlap matrix Q(t) stays positive semi-definite (a Gram matrix) and the
+    test error non-negative, at every time the ODE reached."""
+    bad = []
+    Q = np.asarray(pred["Q"], float)
+    ok = np.all(np.isfinite(Q.reshape(len(Q), -1)), axis=1)
+    if ok.any():
+        ev = np.linalg.eigvalsh(Q[ok])
+        scale = np.maximum(1.0, np.abs(ev).max(axis=1))
+        if np.any(ev.min(axis=1) < -1e-8 * scale):
+            bad.append(f"Q(t) not positive semi-definite: min eigenvalue {ev.min():.3g}")
+    e = np.asarray(pred["test_error"], float)
+    if np.any(e[np.isfinite(e)] < -1e-12):
+        bad.append(f"negative test error {e.min():.3g}")
+    return bad

@@ -261,3 +261,28 @@ def test_learners_are_frozen():
     with pytest.raises(Exception):
         a.damping = 0.5
     assert BayesOptimal() == BayesOptimal()
+
+
+def test_simulation_threads_limit_the_call_only_and_are_recorded(monkeypatch):
+    """Issue 14: BLAS threads are limited during a simulation (one by default up to d = 4000, so
+    parallel workers x threads <= cores), restored afterwards, and recorded."""
+    from threadpoolctl import threadpool_info
+
+    before = [i["num_threads"] for i in threadpool_info()]
+    pb = sv.GLM(sv.priors.Gaussian(), sv.channels.Sign(), alpha=2.0)
+    lrn = sv.ERM("logistic", sv.penalties.L2(0.1))
+    res = sv.simulate(pb, lrn, d=40, seeds=2)
+    assert res.threads == 1 and [i["num_threads"] for i in threadpool_info()] == before
+    assert sv.simulate(pb, lrn, d=40, seeds=1, threads=2).threads == 2
+    assert registry.simulation_threads(5000) is None
+    monkeypatch.setenv("SOLVABLE_THREADS", "3")
+    assert registry.simulation_threads(40) == 3
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        sv.simulate(pb, lrn, d=40, seeds=1, threads=0)
+    monkeypatch.setenv("SOLVABLE_THREADS", "many")
+    with pytest.raises(ValueError, match="SOLVABLE_THREADS"):
+        sv.simulate(pb, lrn, d=40, seeds=1)
+    monkeypatch.delenv("SOLVABLE_THREADS")
+    table = sv.sweep(pb, lrn, over={"alpha": [1.0, 2.0]}, simulate={"d": 30, "seeds": 1}, theory=False,
+                     executor="serial", progress=False)
+    assert "threads" in table and set(table["threads"].dropna()) == {1.0}

@@ -190,7 +190,9 @@ def _run_theory(task: _TheoryTask) -> list[tuple[str, dict | None, BaseException
 def _run_simulation(task: _SimTask) -> tuple[dict, float]:
     t0 = time.perf_counter()
     res = registry.simulate(task.problem, task.learner, d=task.d, seeds=[task.seed], **task.options)
-    return dict(res.runs[0]), time.perf_counter() - t0
+    row = dict(res.runs[0])
+    row["threads"] = float("nan") if res.threads is None else float(res.threads)  # recorded with the row
+    return row, time.perf_counter() - t0
 
 
 def _run_task(task):

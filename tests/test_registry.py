@@ -286,3 +286,19 @@ def test_simulation_threads_limit_the_call_only_and_are_recorded(monkeypatch):
     table = sv.sweep(pb, lrn, over={"alpha": [1.0, 2.0]}, simulate={"d": 30, "seeds": 1}, theory=False,
                      executor="serial", progress=False)
     assert "threads" in table and set(table["threads"].dropna()) == {1.0}
+
+
+def test_curve_results_show_their_values_and_frames_carry_the_parameters():
+    """Issue 15: a curve's repr shows values (not ``array(shape=(20,))``), ``to_frame`` of every
+    curve has its x axis, ``SimulationResult.to_frame`` exists, and a 2D alpha is a clear error."""
+    pb = sv.GLM(sv.priors.Gaussian(), sv.channels.Sign(), alpha=np.linspace(1.0, 2.0, 20))
+    p = sv.predict(pb, sv.ERM("logistic", sv.penalties.L2(0.1)))
+    assert "alpha=[1, 1.053, ..., 2] (20 points)" in repr(p)
+    assert list(p.to_frame()["alpha"]) == list(pb.alpha)
+    sp = sv.predict(sv.SpikedWigner(sv.priors.Rademacher(), snr=np.array([0.5, 2.0])), sv.Spectral())
+    assert "snr" in sp.to_frame()
+    sim = sv.simulate(pb.at(alpha=1.5), sv.ERM("logistic", sv.penalties.L2(0.1)), d=40, seeds=2)
+    f = sim.to_frame()
+    assert f.loc[0, "alpha"] == 1.5 and f.loc[0, "n_seeds"] == 2 and "m_se" in f
+    with pytest.raises(ValueError, match=r"GLM: alpha must be a scalar or a 1D array \(a curve\), got an array of shape \(2, 2\)"):
+        sv.GLM(sv.priors.Gaussian(), sv.channels.Sign(), alpha=np.ones((2, 2)))

@@ -233,6 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("solvable: interrupted (finished tasks are kept in the store, if any)", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `solvable list --json | head`: the reader left, which is not an error
+        try:
+            sys.stdout = open(os.devnull, "w")  # no second BrokenPipeError when Python flushes at exit
+        except OSError:  # pragma: no cover
+            pass
+        return EXIT_OK
     except ImportError as e:
         if debug:
             raise

@@ -37,7 +37,7 @@ class GLM(Problem):
         if not isinstance(self.channel, Channel):
             raise ValueError(f"GLM: channel must be a solvable.channels.Channel, got channel={self.channel!r}")
         check_positive("alpha", self.alpha, owner="GLM")
-        object.__setattr__(self, "alpha", as_param(self.alpha))
+        object.__setattr__(self, "alpha", as_param(self.alpha, "alpha", "GLM"))
 
     @property
     def rho(self) -> float:

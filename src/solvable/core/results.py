@@ -105,12 +105,23 @@ class Prediction(_FieldAccess):
             if isinstance(v, float):
                 return f"{v:.6g}"
             if isinstance(v, np.ndarray):
-                return f"array(shape={v.shape})"
+                return _preview(v)
             return repr(v)
 
         body = ", ".join(f"{k}={fmt(v)}" for k, v in self._values.items())
         extra = "" if np.all(self.converged) else ", converged=False"
         return f"Prediction({body}{extra})"
+
+
+def _preview(a: np.ndarray) -> str:
+    """A short view of an array field: its values when few, else the first two, the last and the
+    count (``[0.5, 0.75, ..., 5] (20 points)``); other shapes as their shape."""
+    if a.ndim != 1 or a.dtype.kind not in "biuf":
+        return f"array(shape={a.shape})"
+    f = lambda x: f"{x:.4g}"
+    if a.size <= 4:
+        return "[" + ", ".join(f(x) for x in a) + "]"
+    return f"[{f(a[0])}, {f(a[1])}, ..., {f(a[-1])}] ({a.size} points)"
 
 
 def aggregate(samples: list[dict[str, Any]]) -> tuple[dict, dict]:
@@ -175,6 +186,15 @@ class SimulationResult(_FieldAccess):
             row.update({k: _plain(v) for k, v in r.items() if np.ndim(v) == 0})
             rows.append(row)
         return pd.DataFrame(rows)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row: the problem's curve parameters (``alpha``, ``snr``, ...), ``d``, ``n_seeds``,
+        the means of the scalar fields and their standard errors (``<field>_se``); see
+        :attr:`samples` for one row per seed."""
+        row = {p: getattr(self.problem, p) for p in getattr(self.problem, "curve_params", ())
+               if np.ndim(getattr(self.problem, p)) == 0}
+        row.update({k: v for k, v in self.to_dict().items() if np.ndim(v) == 0})
+        return pd.DataFrame([row])
 
     def to_dict(self) -> dict[str, Any]:
         """Means, and standard errors under ``<field>_se``."""

@@ -54,11 +54,15 @@ def check_int(name: str, value, *, owner: str = "", minimum: int = 1) -> None:
         raise ValueError(f"{where}{name} must be an integer >= {minimum}, got {name}={value!r}")
 
 
-def as_param(value):
-    """Store a scalar as float and an array-like as a read-only 1D float array."""
+def as_param(value, name: str = "value", owner: str | None = None):
+    """Store a scalar as float and an array-like as a read-only 1D float array (a curve); an
+    array of more dimensions is a ValueError naming ``name``."""
     a = np.asarray(value, dtype=float)
     if a.ndim == 0:
         return float(a)
+    if a.ndim > 1:
+        where = f"{owner}: " if owner else ""
+        raise ValueError(f"{where}{name} must be a scalar or a 1D array (a curve), got an array of shape {a.shape}")
     a = a.copy()
     a.setflags(write=False)
     return a

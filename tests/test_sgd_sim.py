@@ -392,3 +392,18 @@ def test_single_index_he3_fixed_lr_decay_approaches_ode_with_d():
         assert np.all(np.abs(mean - fd) <= 4 * se + 2.0 / d), (d, mean, fd, se)
         gaps.append(np.max(mean - th.R[:, 0, 0]))
     assert gaps[1] < 0.7 * gaps[0], gaps  # finite-d drift predicts 0.067 -> 0.035 (max over t of fd - ODE)
+
+
+def test_simulated_test_error_is_exact_in_the_measured_overlaps():
+    """Issue 14: for erf/erf (and ReLU/ReLU) the simulated test error is the closed form of the
+    measured finite-d overlaps (no Monte Carlo), and it agrees with a large Monte Carlo estimate
+    of the same expectation."""
+    from solvable.families.sgd import experiment as ex
+
+    pb, lrn = sv.Committee(k=2), sv.OnlineSGD(width=2, lr=0.5, time=2.0, n_times=4)
+    run = sv.simulate(pb, lrn, d=200, seeds=[1]).runs[0]
+    z = np.random.default_rng(0).standard_normal((400_000, 4))
+    for i in (0, 3):
+        mc = ex._test_error(run["Q"][i], run["R"][i], run["T"][i], run["v"][i], pb.second_layer, 1.0,
+                            lrn.activation, pb.activation, z)
+        assert run["test_error"][i] == pytest.approx(mc, rel=1e-2)

@@ -51,7 +51,7 @@ def sample_amp(rng):
 
 def invariants(problem, learner, pred) -> list[str]:
     """Mutual information within [0, H(x)] for discrete priors; the Bayes-optimal mse at most
-    the AMP mse (uninformative start) on the same problem."""
+    the AMP mse (uninformative start) on the same problem, and non-increasing in alpha."""
     from solvable.core.registry import predict
 
     bad = []
@@ -65,6 +65,9 @@ def invariants(problem, learner, pred) -> list[str]:
         amp = predict(problem, AMP(), on_fail="ignore")
         if np.all(amp.converged) and pred.mse > amp.mse * (1 + 1e-6) + 1e-10:
             bad.append(f"Bayes-optimal mse {pred.mse} above AMP's {amp.mse}")
+        more = predict(problem.at(alpha=1.25 * float(problem.alpha)), learner, on_fail="ignore")
+        if np.all(more.converged) and more.mse > pred.mse * (1 + 1e-6) + 1e-10:
+            bad.append(f"Bayes-optimal mse increases with alpha: {pred.mse} -> {more.mse} at 1.25 alpha")
     if isinstance(learner, AMP) and learner.init == "uninformative":
         bo = predict(problem, BayesOptimal(), on_fail="ignore")
         if np.all(bo.converged) and pred.mse < bo.mse * (1 - 1e-6) - 1e-10:

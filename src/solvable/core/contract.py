@@ -139,35 +139,21 @@ class SaddlePoint:
         return None
 
     def solve(self, p: np.ndarray, x0: np.ndarray):
-        """Solve from ``x0``: ``(x, converged, info)``.  Default: the batched fixed-point solver."""
+        """Solve from ``x0``: ``(x, converged, info)``.  Default: the batched fixed-point solver, the
+        parameter of each row travelling with it as an extra column (the solver freezes converged
+        rows and calls the map on the others only)."""
+        k = x0.shape[1]
         o = self.options
-        res = solve_fixed_point(lambda X, _p=p: self._step_rows(_p, X), x0, batch=True, tol=o.tol,
-                                max_iter=o.max_iter, damping=o.damping, anderson=o.anderson, on_fail="ignore",
-                                lower=self.lower, upper=self.upper, name=type(self).__name__)
-        return res.x, np.asarray(res.converged, bool), {"n_iter": res.n_iter, "residual": _last_residual(res, len(p))}
 
-    def _step_rows(self, p, X):
-        # the solver freezes converged rows and calls the map on the others only: the row's
-        # parameter travels with it as the last column
-        return self.step(p[: len(X)] if len(X) == len(p) else p, X)
+        def step(XP):
+            return np.column_stack([self.step(XP[:, k], XP[:, :k]), XP[:, k]])
 
-
-def _branch_solve(sp: SaddlePoint, p: np.ndarray, x0: np.ndarray):
-    """Solve with the parameter attached to each row, so frozen rows keep their parameter."""
-    k = x0.shape[1]
-    X0 = np.column_stack([x0, p])
-
-    def step(XP):
-        return np.column_stack([sp.step(XP[:, k], XP[:, :k]), XP[:, k]])
-
-    if type(sp).solve is not SaddlePoint.solve:
-        return sp.solve(p, x0)
-    o = sp.options
-    lower = None if sp.lower is None else np.r_[np.full(k, sp.lower), -np.inf]
-    upper = None if sp.upper is None else np.r_[np.full(k, sp.upper), np.inf]
-    res = solve_fixed_point(step, X0, batch=True, tol=o.tol, max_iter=o.max_iter, damping=o.damping,
-                            anderson=o.anderson, on_fail="ignore", lower=lower, upper=upper, name=type(sp).__name__)
-    return res.x[:, :k], np.asarray(res.converged, bool), {"n_iter": res.n_iter, "residual": _last_residual(res, len(p))}
+        lower = None if self.lower is None else np.r_[np.full(k, self.lower), -np.inf]
+        upper = None if self.upper is None else np.r_[np.full(k, self.upper), np.inf]
+        res = solve_fixed_point(step, np.column_stack([x0, p]), batch=True, tol=o.tol, max_iter=o.max_iter,
+                                damping=o.damping, anderson=o.anderson, on_fail="ignore", lower=lower, upper=upper,
+                                name=type(self).__name__)
+        return res.x[:, :k], np.asarray(res.converged, bool), {"n_iter": res.n_iter, "residual": _last_residual(res, len(p))}
 
 
 def _last_residual(res, n: int) -> np.ndarray:
@@ -193,7 +179,7 @@ def _pack(values: dict, scalar: bool) -> dict:
 
 def solve_branches(sp: SaddlePoint, p: np.ndarray) -> dict[str, tuple]:
     """Every start's fixed point: ``{start: (x, converged, info)}``."""
-    return {name: _branch_solve(sp, p, np.asarray(x0, float)) for name, x0 in sp.starts(p).items()}
+    return {name: sp.solve(p, np.asarray(x0, float)) for name, x0 in sp.starts(p).items()}
 
 
 def run_saddle_point(cls: type, problem, learner, **options) -> Prediction:

@@ -30,6 +30,7 @@ from solvable.core.results import Prediction, SimulationResult
 from solvable.numerics import ConvergenceError, ConvergenceWarning
 from solvable import families  # registers every family
 from solvable.families.erm import optimal_penalty
+from solvable.families.mixtures import GaussianMixture, separability_threshold
 from solvable.families.lowrank import NoiseProfile, SpikedWigner, SpikedWishart
 from solvable.families.random_features import rates
 from solvable.families.sgd import Committee, OnlineSGD
@@ -45,14 +46,14 @@ __all__ = [
     # blocks
     "activations", "channels", "data", "losses", "penalties", "priors", "numerics",
     # problems and learners
-    "GLM", "SpikedWigner", "SpikedWishart", "NoiseProfile", "Committee",
+    "GLM", "SpikedWigner", "SpikedWishart", "NoiseProfile", "Committee", "GaussianMixture",
     "Learner", "BayesOptimal", "AMP", "ERM", "Spectral", "OnlineSGD",
     # the driver
     "predict", "simulate", "phase_transitions", "supported_pairs", "options",
     "register_theory", "register_simulation", "register_transitions",
     "Prediction", "SimulationResult", "ConvergenceError", "ConvergenceWarning", "UnsupportedPairError",
     # family helpers users expect at the top
-    "optimal_penalty", "rates",
+    "optimal_penalty", "rates", "separability_threshold",
     # experiments
     "blocks", "core", "families", "experiments", "sweep", "plot", "plot_phase_diagram",
 ]

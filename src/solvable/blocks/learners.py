@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from solvable.core.validate import check_int, check_interval, check_positive, check_real
 from solvable.blocks.losses import Loss, get_loss
 from solvable.blocks.penalties import L2, Penalty, get_penalty
@@ -55,15 +57,20 @@ class AMP(Learner):
 
 @dataclass(frozen=True)
 class ERM(Learner):
-    """Empirical risk minimisation: minimise sum_mu loss(y_mu, w.x_mu/sqrt(d)) + penalty(w).
+    """Empirical risk minimisation: minimise sum_mu loss(y_mu, w.x_mu/sqrt(d) + b) + penalty(w).
 
     ``loss`` and ``penalty`` are blocks (or names: ``ERM("logistic", "l2")`` gives L2(0)).
+    ``bias``: fit an unpenalised intercept ``b`` (default False: ``b = 0``; supported by the
+    Gaussian-mixture family, where clusters need not be centred).
     """
 
     loss: Any = "square"
     penalty: Any = field(default_factory=lambda: L2(0.0))
+    bias: bool = False
 
     def __post_init__(self):
+        if not isinstance(self.bias, (bool, np.bool_)):
+            raise ValueError(f"ERM: bias must be True or False, got bias={self.bias!r}")
         loss = self.loss if isinstance(self.loss, Loss) else get_loss(self.loss)
         pen = self.penalty if isinstance(self.penalty, Penalty) else get_penalty(self.penalty)
         object.__setattr__(self, "loss", loss)

@@ -87,9 +87,10 @@ class Problem:
 @dataclass(frozen=True)
 class SaddlePointOptions:
     """Options of a saddle-point engine: the batched fixed-point solver's settings
-    (:func:`solvable.numerics.solve_fixed_point`)."""
+    (:func:`solvable.numerics.solve_fixed_point`; a row stops at ``|F(x) - x| < tol + rtol max|x|``)."""
 
     tol: float = 1e-12
+    rtol: float = 0.0
     max_iter: int = 10000
     damping: float = 0.0
     anderson: int = 0
@@ -150,7 +151,7 @@ class SaddlePoint:
 
         lower = None if self.lower is None else np.r_[np.full(k, self.lower), -np.inf]
         upper = None if self.upper is None else np.r_[np.full(k, self.upper), np.inf]
-        res = solve_fixed_point(step, np.column_stack([x0, p]), batch=True, tol=o.tol, max_iter=o.max_iter,
+        res = solve_fixed_point(step, np.column_stack([x0, p]), batch=True, tol=o.tol, rtol=o.rtol, max_iter=o.max_iter,
                                 damping=o.damping, anderson=o.anderson, on_fail="ignore", lower=lower, upper=upper,
                                 name=type(self).__name__)
         return res.x[:, :k], np.asarray(res.converged, bool), {"n_iter": res.n_iter, "residual": _last_residual(res, len(p))}

@@ -10,6 +10,7 @@ FAMILIES = (
     "lowrank",  # spiked matrices
     "sgd",  # online-SGD ODEs
     "random_features",  # random features and kernel rates
+    "mixtures",  # ERM on Gaussian mixtures
     "curie_weiss",  # the worked example of docs/adding_a_family.md
 )
 

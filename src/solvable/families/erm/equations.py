@@ -78,6 +78,12 @@ def _check_pair(loss: Loss, penalty: Penalty, channel: Channel) -> None:
         )
 
 
+def _check_no_bias(learner: ERM) -> None:
+    if learner.bias:
+        raise ValueError("ERM on a GLM: bias=True is not supported (the teacher-student GLM engine fits no "
+                         "intercept); the Gaussian-mixture family (solvable.GaussianMixture) fits one")
+
+
 def _spectrum(problem: GLM) -> Spectrum:
     data = problem.data
     if data is None:
@@ -477,6 +483,7 @@ def erm_theory(
     """
     loss, pen, ch = learner.loss, learner.penalty, problem.channel
     _check_pair(loss, pen, ch)
+    _check_no_bias(learner)
     spec = _spectrum(problem)
     rho = spec.rho
     lam_in = pen.lam if lam is None else lam

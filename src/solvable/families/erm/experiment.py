@@ -34,6 +34,8 @@ def simulate_erm_once(problem: GLM, learner: ERM, *, d: int, rng: np.random.Gene
     if np.ndim(problem.alpha) > 0:
         raise ValueError("simulate: give a scalar alpha (sweep over a curve point by point)")
     loss, pen, ch = learner.loss, learner.penalty, problem.channel
+    if learner.bias:
+        raise ValueError("simulate: ERM on a GLM fits no intercept (bias=True is for solvable.GaussianMixture)")
     if loss.is_classification and not ch.is_classification:
         raise ValueError(f"ERM: the {loss.name} loss needs a classification channel, got {ch!r}")
     data = problem.data if problem.data is not None else Isotropic()

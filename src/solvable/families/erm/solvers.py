@@ -268,7 +268,7 @@ def _solve_piecewise(loss: Loss, A, y, lam):
             with _w.catch_warnings():
                 _w.simplefilter("ignore")
                 w0 = LinearSVC(C=1.0 / lam, loss="hinge", fit_intercept=False, tol=1e-8, dual=True,
-                               max_iter=200000).fit(A, y).coef_[0]
+                               max_iter=20000).fit(A, y).coef_[0]  # capped: an ill-conditioned start (e.g. a bias column) falls through to the smoothing path below
             for eps in (1e-6, 1e-4, 1e-3):
                 w_ex, ok = _refine_piecewise(kind, A, y, lam, w0, eps=eps, max_rounds=6)
                 if ok:

@@ -1,0 +1,40 @@
+"""Gaussian mixtures: ERM on binary-labelled mixtures (means, covariances, weights, bias, label
+noise, random labels), the separability threshold, the Bayes error, with exact finite-size
+simulations (docs/mixtures.md)."""
+from solvable.families.mixtures.equations import bayes_error, bayes_optimal_error, separability_threshold
+from solvable.families.mixtures.problem import GaussianMixture
+
+__all__ = ["GaussianMixture", "separability_threshold", "bayes_error", "bayes_optimal_error"]
+
+
+def _register():
+    """Register the family (its pair, common fields, contract examples, axis labels)."""
+    from solvable.blocks.data.mixture import Mixture
+    from solvable.blocks.learners import ERM
+    from solvable.blocks.penalties import L2
+    from solvable.core.registry import Example, register_family
+    from solvable.families.mixtures import fuzz
+    from solvable.families.mixtures.equations import MixtureERM
+    from solvable.families.mixtures.experiment import MixtureERMExperiment
+
+    pair = (GaussianMixture, ERM)
+    return register_family(
+        "mixtures",
+        doc="docs/mixtures.md",
+        theory={pair: MixtureERM},
+        simulation={pair: MixtureERMExperiment},
+        fields={pair: ("m_0", "m_1", "q_0", "q_1", "bias", "norm", "test_error", "train_loss", "train_error")},
+        examples=[
+            Example(GaussianMixture(Mixture.symmetric(1.0), alpha=2.0), ERM("logistic", L2(0.1)), d=100,
+                    fail_options={"max_iter": 2, "newton_iter": 0}),
+            Example(GaussianMixture(Mixture.symmetric(1.0, weight=0.7), alpha=2.0), ERM("hinge", L2(0.1), bias=True),
+                    d=100, fail_options={"max_iter": 2, "newton_iter": 0}),
+        ],
+        axis_labels={"alpha": r"sample ratio $\alpha = n/d$", "bias": "bias $b$", "norm": r"$|w|^2/d$",
+                     "train_error": "training error", "bayes_error": "Bayes error"},
+        fuzz={pair: fuzz.sample_mixture_erm},
+        invariants=fuzz.invariants,
+    )
+
+
+_FAMILY = _register()

@@ -1,0 +1,408 @@
+"""Exact asymptotics of ERM on Gaussian mixtures (binary labels), the separability threshold,
+and the Bayes error.
+
+Model (Loureiro, Sicuro, Gerbelot, Pacco, Krzakala, Zdeborova, NeurIPS 2021, "Learning
+Gaussian mixtures with generalised linear models", sec. 2): ``x = mu_k + Sigma_k^{1/2} z`` in
+cluster ``k`` (weight ``rho_k``), label ``y`` with ``P(y | k) = pi_k(y)``; ERM minimises
+``sum_i loss(y_i, w . x_i / sqrt(d) + b) + lam |w|^2 / 2``, ``n = alpha d``.
+
+Order parameters, per cluster: ``m_k = w . mu_k / sqrt(d)``, ``q_k = w^T Sigma_k w / d``,
+``V_k`` (the susceptibility ``tr(Sigma_k H^{-1}) / d`` of the Hessian ``H``), and the bias ``b``.
+The replica saddle point (their Thm. 1, eqs. (11)-(13), written for binary labels and one
+weight vector) reads, with ``omega = m_k + b + sqrt(q_k) xi`` and ``f = (prox_{V_k loss(y, .)}
+(omega) - omega) / V_k``:
+
+    mhat_k = alpha rho_k E_{y, xi}[f],   qhat_k = alpha rho_k E[f^2],   Vhat_k = -alpha rho_k E[d_omega f],
+    sum_k rho_k E[f] = 0          (the bias is optimal: the training gradient in b vanishes),
+
+and, with ``A = lam I + sum_k Vhat_k Sigma_k`` and ``u = sum_k mhat_k mu_k``,
+
+    V_k = tr(Sigma_k A^{-1}) / d,     m_k = mu_k^T A^{-1} u,
+    q_k = u^T A^{-1} Sigma_k A^{-1} u + sum_l qhat_l tr(Sigma_k A^{-1} Sigma_l A^{-1}) / d.
+
+(The means have O(1) norms: their terms carry no 1/d.)  Commuting covariances make every
+trace an average over the common eigenbasis; non-commuting ones are evaluated as matrices at
+the mixture's dimension ``p`` (the deterministic equivalent).  With one cluster of zero mean and
+random labels these are the Gaussian-covariate equations of Loureiro et al. (NeurIPS 2021,
+eqs. (2.7)-(2.9)), which the tests check to 1e-10 against :mod:`solvable.families.erm`.
+
+Metrics, exact given the order parameters (Gaussian clusters): test error
+``sum_k rho_k sum_y pi_k(y) Phi(-y (m_k + b) / sqrt(q_k))``; training loss
+``E loss(y, prox)``; training error ``P(y prox < 0)``, with ``prox = 0`` at
+``omega = V loss'(y, 0)`` (the prox is increasing), so it is a Gaussian tail in closed form.
+
+Numerics: the xi-expectations are composite Gauss-Legendre rules on [-10, 10] standard
+deviations split at the kinks of the prox (:meth:`Loss.prox_kinks`), vectorised over every
+point of the curve, cluster and label; the bias is updated by a Newton step on the stationarity
+equation; the fixed point is iterated for all points at once (Anderson-accelerated).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize
+from scipy.special import ndtr
+
+from solvable.blocks.data.mixture import Mixture
+from solvable.blocks.learners import ERM
+from solvable.core.contract import SaddlePoint, SaddlePointOptions
+from solvable.numerics.fixed_point import newton_rows
+from solvable.numerics.gauss import composite_legendre_nodes
+
+__all__ = ["MixtureERM", "MixtureERMOptions", "separability_threshold", "bayes_error", "bayes_optimal_error"]
+
+_YLAB = np.array([1.0, -1.0])
+_CURVE_Z = np.r_[-np.geomspace(0.5, 30.0, 8)[::-1], 0.0, np.geomspace(0.5, 30.0, 8)]
+
+
+# --------------------------------------------------------------------------- penalty side
+class _PenaltySide:
+    """The L2 penalty side for scalar / diagonal (commuting) or full covariances."""
+
+    def __init__(self, mix: Mixture, lam: float):
+        self.kind = "full" if mix.kind == "full" else "diagonal"
+        self.lam = float(lam)
+        self.Mu = mix.means
+        if self.kind == "diagonal":
+            self.S, _ = mix.diagonal()
+            if lam == 0 and np.any(self.S.sum(axis=0) == 0):
+                raise ValueError("GaussianMixture ERM: lam = 0 with a direction of zero variance in every cluster "
+                                 "(the minimiser is not unique); use lam > 0")
+        else:
+            self.S = mix.covariances
+
+    def __call__(self, mhat, qhat, Vhat):
+        """(m, q, V, norm) for rows of conjugates (N, K)."""
+        Mu, S, lam = self.Mu, self.S, self.lam
+        u = mhat @ Mu  # (N, p)
+        if self.kind == "diagonal":
+            A = lam + Vhat @ S  # (N, p)
+            inv = 1.0 / A
+            V = (S[None] * inv[:, None, :]).mean(axis=-1)
+            r = u * inv
+            m = r @ Mu.T
+            noise = (qhat @ S) * inv * inv  # (N, p)
+            q = (S[None] * (r * r)[:, None, :]).sum(-1) + (S[None] * noise[:, None, :]).mean(-1)
+            norm = (r * r).sum(-1) + noise.mean(-1)
+            return m, q, V, norm
+        p = S.shape[-1]
+        A = lam * np.eye(p) + np.einsum("nk,kij->nij", Vhat, S)
+        Ainv = np.linalg.inv(A)
+        B = np.einsum("kij,njl->nkil", S, Ainv)  # Sigma_k A^{-1}
+        V = np.einsum("nkii->nk", B) / p
+        r = np.einsum("nij,nj->ni", Ainv, u)
+        m = r @ Mu.T
+        T = np.einsum("nkij,nlji->nkl", B, B) / p  # tr(S_k A^-1 S_l A^-1) / p
+        q = np.einsum("ni,kij,nj->nk", r, S, r) + np.einsum("nkl,nl->nk", T, qhat)
+        norm = (r * r).sum(-1) + np.einsum("nl,nlij,nji->n", qhat, B, Ainv) / p
+        return m, q, V, norm
+
+
+# --------------------------------------------------------------------------- loss side
+def _loss_expectations(loss, m, q, V, b, table, n_nodes, *, metrics=False):
+    """E_xi over omega = m_k + b + sqrt(q_k) xi for each row, cluster and label y = (+1, -1):
+    returns the label-weighted E f, E f^2, E df (N, K) [and E loss]."""
+    N, K = m.shape
+    y = np.broadcast_to(_YLAB, (N, K, 2))
+    Vb = np.broadcast_to(V[..., None], (N, K, 2))
+    mean = np.broadcast_to((m + b[:, None])[..., None], (N, K, 2))
+    sd = np.broadcast_to(np.sqrt(q)[..., None], (N, K, 2))
+    bp = loss.prox_kinks(y, Vb)
+    if loss.is_classification and loss.smooth:
+        # the prox of a smooth margin loss bends where its curvature lives (|z| of a few around
+        # the margin 0); omega(z) = z + V loss'(y, z) maps such z to cuts of the omega-rule (at
+        # small lam, V is large and the bend is sharp on the scale of sqrt(q): one 40-node rule
+        # was 1e-2 off there)
+        zc = y[..., None] * _CURVE_Z
+        bp = np.concatenate([bp, zc + Vb[..., None] * loss.grad(y[..., None], zc)], axis=-1)
+        n_nodes = max(n_nodes // 2, 8)  # 18 pieces: half the nodes per piece reach the same accuracy
+    u, wu = composite_legendre_nodes(mean, sd, bp, n_nodes, 10.0)
+    om = mean[..., None] + sd[..., None] * u  # (N, K, 2, M)
+    yy, VV = y[..., None], Vb[..., None]
+    p, dp = loss.prox_and_derivative(yy, om, VV)
+    f = (p - om) / VV
+    df = (dp - 1.0) / VV
+    W = wu * table[None, :, :, None]
+    Ef, Ef2, Edf = (np.sum(W * t, axis=(-2, -1)) for t in (f, f * f, df))
+    if metrics:
+        return Ef, Ef2, Edf, np.sum(W * loss.value(yy, p), axis=(-2, -1))
+    return Ef, Ef2, Edf
+
+
+@dataclass(frozen=True)
+class MixtureERMOptions(SaddlePointOptions):
+    """The fixed-point settings (Anderson mixing of depth 4 by default), ``n_nodes`` (the
+    Gauss-Legendre nodes per piece of the loss-side quadrature) and ``newton_iter`` (the budget of
+    the Newton polish of rows the iteration leaves unconverged; 0: none)."""
+
+    tol: float = 1e-13
+    rtol: float = 1e-11
+    max_iter: int = 5000
+    anderson: int = 4
+    n_nodes: int = 40
+    newton_iter: int = 100
+
+
+class MixtureERM(SaddlePoint):
+    """ERM (any loss of the blocks with a proximal operator, L2 penalty, optional bias) on a
+    :class:`~solvable.families.mixtures.problem.GaussianMixture` with binary labels (see the
+    module docstring for the equations).  Solver state: ``(m_k / sqrt(q_k), log q_k, log V_k,
+    b / sqrt(sum_k rho_k q_k))``."""
+
+    Options = MixtureERMOptions
+    param = "alpha"
+
+    def __init__(self, problem, learner, options):
+        super().__init__(problem, learner, options)
+        _check(problem, learner)
+        mix = problem.data
+        self.K = mix.K
+        self.rho = mix.weights
+        self.table = problem.label_table  # (K, 2)
+        self.pen = _PenaltySide(mix, learner.penalty.lam)
+        self.state = tuple(f"{s}_{k}" for s in ("cos", "log_q", "log_V") for k in range(self.K)) + ("b_scaled",)
+
+    # the solver's variables are scale-free, (m_k / sqrt(q_k), log q_k, log V_k, b / sqrt(qbar)) with
+    # qbar = sum_k rho_k q_k: in the separable regime at small lam, q grows like 1/lam^2 and a tolerance
+    # relative to the largest variable would let m and b drift; these stay O(1) (issue 16)
+    def _decode(self, x):
+        K = self.K
+        lq = np.clip(x[:, K:2 * K], -690.0, 690.0)
+        q, V = np.exp(lq), np.exp(np.clip(x[:, 2 * K:3 * K], -690.0, 690.0))
+        return x[:, :K] * np.sqrt(q), q, V, x[:, 3 * K] * np.sqrt(q @ self.rho)
+
+    def _encode(self, m, q, V, b):
+        q = np.maximum(q, 1e-300)
+        return np.column_stack([m / np.sqrt(q), np.log(q), np.log(np.maximum(V, 1e-300)), b / np.sqrt(q @ self.rho)])
+
+    _split = _decode
+
+    def starts(self, alpha):
+        n, K = len(alpha), self.K
+        return {"uninformative": self._encode(np.zeros((n, K)), np.ones((n, K)), np.ones((n, K)), np.zeros(n))}
+
+    def solve(self, alpha, x0):
+        """The batched fixed-point solver; rows it leaves unconverged (e.g. separable data at tiny
+        lam, where the norm is large and the map contracts slowly) are polished by batched Newton
+        on the fixed-point equation."""
+        x, conv, info = super().solve(alpha, x0)
+        bad = ~conv
+        if bad.any() and self.options.anderson > 0:
+            # Anderson mixing can stall where the estimator collapses geometrically to w = 0
+            # (the constant classifier is optimal); damped Picard from the start gets there
+            o = self.options
+            self.options = dataclasses.replace(o, anderson=0, damping=max(o.damping, 0.5))
+            try:
+                xr, cr, ir = super().solve(alpha[bad], x0[bad])
+            finally:
+                self.options = o
+            x, conv = x.copy(), conv.copy()
+            x[bad], conv[bad] = xr, cr
+            res = np.array(info["residual"], float)
+            res[bad] = ir["residual"]
+            info = dict(info, residual=res, picard_rows=int(bad.sum()), picard_iter=ir["n_iter"])
+            bad = ~conv
+        if bad.any() and self.options.newton_iter > 0:
+            start = np.where(np.isfinite(x[bad]).all(axis=1)[:, None], x[bad], x0[bad])
+            xn, cn, it = newton_rows(lambda X: self.step(X[:, -1], X[:, :-1]), start, extra=alpha[bad],
+                                     tol=max(self.options.rtol, 1e-12), max_iter=self.options.newton_iter)
+            x, conv = x.copy(), conv.copy()
+            x[bad], conv[bad] = xn, cn
+            info = dict(info, newton_rows=int(bad.sum()), newton_iter=int(it))
+        return x, conv, info
+
+    def _hats(self, alpha, x, metrics=False):
+        m, q, V, b = self._split(x)
+        out = _loss_expectations(self.learner.loss, m, q, V, b, self.table, self.options.n_nodes, metrics=metrics)
+        Ef, Ef2, Edf = out[:3]
+        w = alpha[:, None] * self.rho[None, :]
+        return (w * Ef, w * Ef2, -w * Edf) + tuple(out[3:]) + ((Ef, Edf),)
+
+    def step(self, alpha, x):
+        mhat, qhat, Vhat, (Ef, Edf) = self._hats(alpha, x)
+        m, q, V, norm = self.pen(mhat, qhat, Vhat)
+        _, q_old, _, b = self._decode(x)
+        if self.learner.bias:  # Newton step on sum_k rho_k E f(b) = 0 (E f decreases in b)
+            F = Ef @ self.rho
+            D = -(Edf @ self.rho)
+            db = np.where(D > 0, F / np.where(D > 0, D, 1.0), 0.0)
+            # a trust region of the data's scale: where the loss is flat around the margins D is
+            # tiny and a plain Newton step would throw b far outside every cluster
+            cap = 1.0 + 2.0 * np.sqrt(np.max(q_old, axis=1))
+            b = b + np.clip(db, -cap, cap)
+        return self._encode(m, q, V, b)
+
+    def observables(self, alpha, x):
+        K = self.K
+        m, q, V, b = self._split(x)
+        loss = self.learner.loss
+        mhat, qhat, Vhat, Eloss, _ = self._hats(alpha, x, metrics=True)
+        _, _, _, norm = self.pen(mhat, qhat, Vhat)
+        tab, rho = self.table, self.rho
+        marg = (m + b[:, None])[..., None] * _YLAB / np.sqrt(q)[..., None]  # y (m + b) / sqrt(q)
+        err_k = np.sum(tab[None] * ndtr(-marg), axis=-1)  # (N, K)
+        g0 = loss.grad(_YLAB, 0.0)  # loss'(y, 0): prox = 0 at omega = V loss'(y, 0)
+        thr = (V[..., None] * g0 * _YLAB - (m + b[:, None])[..., None] * _YLAB) / np.sqrt(q)[..., None]
+        tr_err = np.sum(tab[None] * ndtr(thr), axis=-1) @ rho
+        out = {f"{s}_{k}": arr[:, k] for s, arr in (("m", m), ("q", q), ("V", V)) for k in range(K)}
+        out.update({f"test_error_{k}": err_k[:, k] for k in range(K)})
+        out.update({"bias": b, "norm": norm, "test_error": err_k @ rho, "train_loss": Eloss @ rho,
+                    "train_error": tr_err})
+        be = _bayes_error_or_none(self.problem)
+        if be is not None:
+            out["bayes_error"] = np.full(len(alpha), be)
+        return out
+
+
+def _check(problem, learner) -> None:
+    if not isinstance(learner, ERM):
+        raise ValueError(f"GaussianMixture: the learner must be ERM, got {learner!r}")
+    loss, pen = learner.loss, learner.penalty
+    if not loss.has_prox:
+        raise ValueError(f"GaussianMixture ERM: unsupported loss {loss!r}")
+    if loss.is_constraint:
+        raise ValueError("GaussianMixture ERM: the hard-margin classifier is not implemented on mixtures; use the hinge "
+                         "loss with a small lam (the max-margin limit) and separability_threshold for its existence")
+    if getattr(pen, "l1_ratio", None) != 0.0:
+        raise ValueError(f"GaussianMixture ERM: only the L2 penalty is implemented, got {pen!r}")
+    if pen.lam < 0 or not np.isfinite(pen.lam):
+        raise ValueError(f"GaussianMixture ERM: lam must be finite and >= 0, got lam={pen.lam!r}")
+    tab = problem.label_table
+    if np.all(tab[:, 1] == 0) or np.all(tab[:, 0] == 0):
+        raise ValueError(f"GaussianMixture: every cluster has the same label ({problem.data.labels.tolist()}, flip=0): "
+                         f"there is nothing to classify (K = {problem.data.K})")
+    if pen.lam == 0 and loss.is_classification:
+        a = np.atleast_1d(problem.alpha)
+        try:
+            ac = separability_threshold(problem.data, flip=problem.flip, labels=problem.labels)
+        except ValueError:
+            ac = None
+        if ac is not None and np.any(a <= ac):
+            raise ValueError(f"GaussianMixture ERM: with the {loss.name} loss and lam = 0 the minimiser does not exist "
+                             f"below the separability threshold alpha* = {ac:.6g} (got alpha = {a[a <= ac]}); use lam > 0")
+
+
+# --------------------------------------------------------------------------- separability
+def _hinge_sq(c):
+    """E[(Z - c)_+^2] = (1 + c^2) Phi(-c) - c phi(c), Z ~ N(0, 1)."""
+    return (1 + c * c) * ndtr(-c) - c * np.exp(-0.5 * c * c) / np.sqrt(2 * np.pi)
+
+
+def separability_threshold(data: Mixture, *, flip: float = 0.0, labels: str = "cluster", bias: bool = True) -> float:
+    """The sample ratio ``alpha*`` below which n = alpha d samples of the binary mixture are
+    linearly separable (the maximum-likelihood logistic estimator and the max-margin classifier
+    exist only above / below it), for clusters sharing one covariance.
+
+    Gordon's comparison theorem (Gardner 1988 for ``s = 0``; the form used by Mignacco et al.,
+    ICML 2020, sec. 3, and Deng, Kammoun, Thrampoulidis 2021, Thm. 1): after whitening by the
+    shared covariance (separability is affine-invariant), with ``v`` the component of the unit
+    weight vector in the span of the means and ``c = y (mu_k . v + b)``,
+
+        1 / alpha* = min_{|v| < 1, b} sum_k rho_k sum_y pi_k(y) E[(Z - c)_+^2] / (1 - |v|^2).
+
+    Means ``+-mu`` with ``|mu| = s``: ``min_t E[(Z - t s)_+^2] / (1 - t^2)`` (Cover's 2 at s = 0).
+    Label noise (``flip > 0``) or random labels are included through ``pi``.  ``bias=False``
+    fixes ``b = 0``.
+    """
+    if not isinstance(data, Mixture):
+        raise ValueError(f"separability_threshold: data must be a Mixture, got {data!r}")
+    if not data.shared_covariance:
+        raise ValueError("separability_threshold: implemented for clusters sharing one covariance "
+                         "(heteroscedastic clusters change Gordon's comparison)")
+    if data.kind == "full":
+        C = data.covariances[0]
+        ev, U = np.linalg.eigh(C)
+        if ev[0] <= 1e-12 * ev[-1]:
+            raise ValueError("separability_threshold: the shared covariance is singular")
+        Wm = (data.means @ U) / np.sqrt(ev)
+    else:
+        S, _ = data.diagonal()
+        if np.any(S[0] <= 0):
+            raise ValueError("separability_threshold: the shared covariance is singular")
+        Wm = data.means / np.sqrt(S[0])
+    G = Wm @ Wm.T
+    ev, U = np.linalg.eigh(G)
+    keep = ev > 1e-14 * max(ev.max(), 1e-300)
+    coords = U[:, keep] * np.sqrt(ev[keep])  # whitened means in r = rank dimensions
+    r = coords.shape[1]
+    from solvable.families.mixtures.problem import GaussianMixture
+
+    if not (data.is_binary or labels == "random"):
+        raise ValueError("separability_threshold: the mixture has no +-1 labels")
+    tab = GaussianMixture(data, 1.0, labels=labels, flip=flip).label_table
+    rho = data.weights
+
+    def objective(z):
+        v, b = z[:r], (z[r] if bias else 0.0)
+        n2 = v @ v
+        if n2 >= 1:
+            return 1e300
+        mv = coords @ v + b  # (K,)
+        c = mv[:, None] * _YLAB[None, :]
+        return float(np.sum(rho[:, None] * tab * _hinge_sq(c)) / (1 - n2))
+
+    def obj_u(zu):
+        u, b = zu[:r], zu[r]
+        nu = np.linalg.norm(u)
+        v = u if nu == 0 else u / nu * np.tanh(nu)
+        return objective(np.r_[v, b])
+
+    # v = tanh(|u|) u / |u| stays inside the unit ball; a few starts (the objective is smooth)
+    best = None
+    rng = np.random.default_rng(0)
+    for start in [np.zeros(r + 1)] + [np.r_[rng.standard_normal(r), 0.0] for _ in range(4)]:
+        res = optimize.minimize(obj_u, start, method="Nelder-Mead" if r + 1 <= 2 else "BFGS",
+                                options={"xatol": 1e-12, "fatol": 1e-15, "maxiter": 20000} if r + 1 <= 2 else
+                                {"gtol": 1e-12, "maxiter": 2000})
+        if best is None or res.fun < best.fun:
+            best = res
+    return float(1.0 / best.fun)
+
+
+# --------------------------------------------------------------------------- Bayes errors
+def bayes_error(data: Mixture) -> float:
+    """The error of the Bayes classifier that knows the mixture (two clusters of opposite labels
+    sharing a covariance): with the Mahalanobis distance ``D`` of the means and ``L = log(rho_+ /
+    rho_-)``, ``rho_+ Phi(-D/2 - L/D) + rho_- Phi(-D/2 + L/D)`` (e.g. Hastie, Tibshirani, Friedman,
+    The Elements of Statistical Learning, sec. 4.3)."""
+    if data.K != 2 or not data.is_binary or data.labels[0] == data.labels[1] or not data.shared_covariance:
+        raise ValueError("bayes_error: implemented for two clusters of opposite labels sharing a covariance")
+    dmu = data.means[0] - data.means[1]
+    if data.kind == "full":
+        D2 = float(dmu @ np.linalg.solve(data.covariances[0], dmu))
+    else:
+        S, _ = data.diagonal()
+        D2 = float(np.sum(dmu * dmu / S[0]))
+    plus = 0 if data.labels[0] > 0 else 1
+    rp, rm = data.weights[plus], data.weights[1 - plus]
+    D = np.sqrt(D2)
+    if D == 0:
+        return float(min(rp, rm))
+    L = np.log(rp / rm)
+    return float(rp * ndtr(-D / 2 - L / D) + rm * ndtr(-D / 2 + L / D))
+
+
+def _bayes_error_or_none(problem):
+    if problem.labels != "cluster":
+        return None
+    try:
+        e = bayes_error(problem.data)
+    except ValueError:
+        return None
+    f = problem.flip
+    return f + (1 - 2 * f) * e
+
+
+def bayes_optimal_error(separation: float, alpha) -> np.ndarray:
+    """The Bayes-optimal test error after n = alpha d samples of the symmetric balanced mixture
+    ``+-mu``, identity covariance, ``|mu| = s`` and a rotation-invariant prior on ``mu``:
+    ``Phi(-s^2 / sqrt(s^2 + 1 / alpha))`` (the posterior-mean direction ``sum y_i x_i``, cosine
+    ``sqrt(alpha s^2 / (1 + alpha s^2))`` with ``mu``; Mignacco, Krzakala, Lu, Urbani, Zdeborova,
+    ICML 2020, eq. (14) with ``Delta = 1 / s^2``), tending to ``bayes_error = Phi(-s)``."""
+    a = np.asarray(alpha, float)
+    if np.any(a <= 0) or not (np.isfinite(separation) and separation >= 0):
+        raise ValueError(f"bayes_optimal_error: need separation >= 0 and alpha > 0, got {separation!r}, {alpha!r}")
+    s = float(separation)
+    return ndtr(-s * s / np.sqrt(s * s + 1.0 / a))

@@ -1,0 +1,47 @@
+"""Random valid inputs of the Gaussian-mixture ERM theory (the fuzz suite, :mod:`solvable.core.fuzz`)."""
+from __future__ import annotations
+
+import numpy as np
+
+from solvable.blocks.data.mixture import Mixture
+from solvable.blocks.learners import ERM
+from solvable.blocks.penalties import L2
+from solvable.families.mixtures.problem import GaussianMixture
+
+_LOSSES = ("square", "logistic", "hinge")
+
+
+def sample_mixture_erm(rng):
+    K = int(rng.choice([2, 3, 4]))
+    p = int(rng.choice([K, 8]))
+    mu = rng.standard_normal((K, p)) * np.exp(rng.uniform(-2, 1))
+    kind = rng.choice(["identity", "scalar", "diagonal"])
+    cov = None if kind == "identity" else (np.exp(rng.uniform(-1, 1, K)) if kind == "scalar"
+                                           else np.exp(rng.uniform(-1, 1, (K, p))))
+    w = rng.dirichlet(np.ones(K) * 3)
+    labels = np.r_[1.0, -1.0, rng.choice([1.0, -1.0], K - 2)]
+    random = rng.random() < 0.2
+    pb = GaussianMixture(Mixture(mu, cov, w, labels), alpha=float(np.exp(rng.uniform(np.log(0.05), np.log(50)))),
+                         labels="random" if random else "cluster", flip=0.0 if random else float(rng.uniform(0, 0.3)))
+    lr = ERM(str(rng.choice(_LOSSES)), L2(float(np.exp(rng.uniform(np.log(1e-3), np.log(10))))),
+             bias=bool(rng.random() < 0.5))
+    return pb, lr, {}
+
+
+def invariants(problem, learner, pred) -> list[str]:
+    bad = []
+    if not bool(np.all(pred.converged)):  # reported as not converged (NaN fields): nothing to check
+        return bad
+    K = problem.data.K
+    for k in range(K):
+        if not float(getattr(pred, f"q_{k}")) > 0:
+            bad.append(f"q_{k} = {getattr(pred, f'q_{k}')} <= 0")
+        if not 0 <= float(getattr(pred, f"test_error_{k}")) <= 1:
+            bad.append(f"test_error_{k} outside [0, 1]")
+    if not 0 <= float(pred.test_error) <= 1:
+        bad.append(f"test_error = {pred.test_error} outside [0, 1]")
+    if float(pred.train_loss) < -1e-12:
+        bad.append(f"train_loss = {pred.train_loss} < 0")
+    if "bayes_error" in pred and float(pred.test_error) < float(pred.bayes_error) - 1e-9:
+        bad.append(f"test_error {pred.test_error} below the Bayes error {pred.bayes_error}")
+    return bad

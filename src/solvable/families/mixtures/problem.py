@@ -1,0 +1,61 @@
+"""The Gaussian-mixture classification problem: n = alpha d samples of a
+:class:`~solvable.data.Mixture`, labelled by their cluster (binary: the cluster's +-1 label,
+flipped with probability ``flip``) or at random."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from solvable.blocks.data.mixture import Mixture
+from solvable.core.contract import Problem
+from solvable.core.validate import as_param, check_interval, check_positive
+
+__all__ = ["GaussianMixture"]
+
+
+@dataclass(frozen=True, eq=False)
+class GaussianMixture(Problem):
+    """Classification of a Gaussian mixture: ``x`` from the cluster ``k ~ weights`` of ``data``
+    (a :class:`solvable.data.Mixture`), label ``y`` = the +-1 label of cluster ``k``
+    (``labels="cluster"``, each label flipped with probability ``flip``) or a fair coin
+    independent of ``x`` (``labels="random"``: the random-label / memorisation problem of Gerace,
+    Krzakala, Loureiro, Stephan, Zdeborova 2022); ``n = alpha d`` samples.
+
+    ``alpha`` may be a 1D array (a curve).
+    """
+
+    data: Any
+    alpha: Any = 1.0
+    labels: str = "cluster"
+    flip: float = 0.0
+
+    curve_params = ("alpha",)
+
+    def __post_init__(self):
+        if not isinstance(self.data, Mixture):
+            raise ValueError(f"GaussianMixture: data must be a solvable.data.Mixture, got data={self.data!r}")
+        check_positive("alpha", self.alpha, owner="GaussianMixture")
+        object.__setattr__(self, "alpha", as_param(self.alpha, "alpha", "GaussianMixture"))
+        if self.labels not in ("cluster", "random"):
+            raise ValueError(f"GaussianMixture: labels must be 'cluster' or 'random', got labels={self.labels!r}")
+        check_interval("flip", self.flip, 0.0, 0.5, owner="GaussianMixture")
+        object.__setattr__(self, "flip", float(self.flip))
+        if self.labels == "random" and self.flip != 0.0:
+            raise ValueError(f"GaussianMixture: random labels take no flip, got flip={self.flip!r}")
+        if self.labels == "cluster" and not self.data.is_binary:
+            raise ValueError(
+                f"GaussianMixture: the mixture's clusters carry no +-1 labels (K = {self.data.K}); give "
+                f"Mixture(..., labels=[+1, -1, ...]) for binary classification (multi-class ERM on "
+                f"mixtures is not implemented yet)")
+
+    @property
+    def label_table(self):
+        """``P(y | cluster)`` as a (K, 2) array over ``y = (+1, -1)``."""
+        import numpy as np
+
+        K = self.data.K
+        if self.labels == "random":
+            return np.full((K, 2), 0.5)
+        plus = (self.data.labels > 0).astype(float)
+        f = self.flip
+        return np.stack([plus * (1 - f) + (1 - plus) * f, (1 - plus) * (1 - f) + plus * f], axis=1)

@@ -269,3 +269,19 @@ def test_non_convergence_is_reported_not_silent():
     with pytest.warns(sv.ConvergenceWarning):
         pr = sv.predict(pb, sv.ERM("logistic", L2(0.1)), max_iter=2, newton_iter=0)
     assert not pr.converged and np.isnan(pr.test_error)
+
+
+def test_universality_gap_random_labels():
+    hetero = sv.GaussianMixture(Mixture(np.array([[1.0, 0], [0, 2.0]]), [0.5, 2.0], [0.3, 0.7]),
+                                alpha=np.array([1.5, 3.0]), labels="random")
+    # square loss: the lam -> 0 training loss is universal, a finite lam is not
+    g = sv.universality_gap(hetero, sv.ERM("square", L2(1e-8)))
+    assert np.max(np.abs(g["gap"]["train_loss"])) < 1e-10
+    assert np.min(np.abs(sv.universality_gap(hetero, sv.ERM("square", L2(1.0)))["gap"]["train_loss"])) > 1e-3
+    # homoscedastic clouds: the labels carry nothing, so the mixture is its Gaussian equivalent at any lam
+    homo = sv.GaussianMixture(Mixture(np.array([[1.0, 0], [0, 2.0]]), [1.5, 1.5], [0.3, 0.7]), alpha=3.0,
+                              labels="random")
+    g = sv.universality_gap(homo, sv.ERM("logistic", L2(0.3)))
+    assert abs(float(g["gap"]["train_loss"])) < 1e-12
+    with pytest.raises(ValueError, match="random labels"):
+        sv.universality_gap(sv.GaussianMixture(Mixture.symmetric(1.0), alpha=2.0), sv.ERM("logistic", L2(0.1)))

@@ -1,10 +1,12 @@
 """Gaussian mixtures: ERM on binary-labelled mixtures (means, covariances, weights, bias, label
 noise, random labels), the separability threshold, the Bayes error, with exact finite-size
 simulations (docs/mixtures.md)."""
-from solvable.families.mixtures.equations import bayes_error, bayes_optimal_error, separability_threshold
+from solvable.families.mixtures.equations import (bayes_error, bayes_optimal_error, gaussian_equivalent,
+                                                  separability_threshold, universality_gap)
 from solvable.families.mixtures.problem import GaussianMixture
 
-__all__ = ["GaussianMixture", "separability_threshold", "bayes_error", "bayes_optimal_error"]
+__all__ = ["GaussianMixture", "separability_threshold", "bayes_error", "bayes_optimal_error", "gaussian_equivalent",
+           "universality_gap"]
 
 
 def _register():

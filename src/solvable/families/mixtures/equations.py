@@ -51,7 +51,8 @@ from solvable.core.contract import SaddlePoint, SaddlePointOptions
 from solvable.numerics.fixed_point import newton_rows
 from solvable.numerics.gauss import composite_legendre_nodes
 
-__all__ = ["MixtureERM", "MixtureERMOptions", "separability_threshold", "bayes_error", "bayes_optimal_error"]
+__all__ = ["MixtureERM", "MixtureERMOptions", "separability_threshold", "bayes_error", "bayes_optimal_error",
+           "gaussian_equivalent", "universality_gap"]
 
 _YLAB = np.array([1.0, -1.0])
 _CURVE_Z = np.r_[-np.geomspace(0.5, 30.0, 8)[::-1], 0.0, np.geomspace(0.5, 30.0, 8)]
@@ -406,3 +407,45 @@ def bayes_optimal_error(separation: float, alpha) -> np.ndarray:
         raise ValueError(f"bayes_optimal_error: need separation >= 0 and alpha > 0, got {separation!r}, {alpha!r}")
     s = float(separation)
     return ndtr(-s * s / np.sqrt(s * s + 1.0 / a))
+
+
+# --------------------------------------------------------------------------- universality
+def gaussian_equivalent(problem):
+    """The single Gaussian with the mixture's mean and covariance, with the same labels.
+
+    Implemented for random labels (Gerace, Krzakala, Loureiro, Stephan, Zdeborova 2022), where the
+    labels carry no information on the cluster: one cluster of mean ``sum_k rho_k mu_k`` and
+    covariance ``sum_k rho_k Sigma_k + sum_k rho_k (mu_k - mu)(mu_k - mu)^T``.  For scalar and
+    commuting covariances the finite-rank spread of the means is left out (it has O(1) norm, so it
+    changes no trace, and with random labels the estimator has no component along the means);
+    for full matrices it is included exactly.
+    """
+    from solvable.families.mixtures.problem import GaussianMixture
+
+    if problem.labels != "random":
+        raise ValueError("gaussian_equivalent: implemented for random labels (cluster labels have no single-Gaussian "
+                         "equivalent; a teacher on top of the mixture, as in Pesce et al. 2023, is not implemented yet)")
+    mix = problem.data
+    mean = mix.weights @ mix.means
+    if mix.kind == "full":
+        spread = mix.means - mean
+        cov = mix.mean_covariance() + np.einsum("k,ki,kj->ij", mix.weights, spread, spread)
+        eq = Mixture(mean[None], cov[None], labels=[1.0])
+    elif mix.kind == "diagonal":
+        eq = Mixture(mean[None], mix.mean_covariance()[None], labels=[1.0])
+    else:
+        eq = Mixture(mean[None], [float(mix.weights @ mix.covariances)], labels=[1.0])
+    return GaussianMixture(eq, alpha=problem.alpha, labels="random")
+
+
+def universality_gap(problem, learner, fields=("train_loss", "train_error", "norm"), **options) -> dict:
+    """The mixture's prediction against its single-Gaussian equivalent (:func:`gaussian_equivalent`):
+    ``{"mixture": Prediction, "gaussian": Prediction, "gap": {field: mixture - gaussian}}``.
+
+    Gerace et al. (2022): with random labels the minimum training loss is universal as ``lam -> 0``
+    (the gap vanishes), while at finite ``lam`` heteroscedastic clouds and their equivalent differ."""
+    from solvable.core.registry import predict
+
+    eq = gaussian_equivalent(problem)
+    a, b = predict(problem, learner, **options), predict(eq, learner, **options)
+    return {"mixture": a, "gaussian": b, "gap": {f: np.asarray(a[f]) - np.asarray(b[f]) for f in fields}}

@@ -143,8 +143,12 @@ class SaddlePoint:
         """Solve from ``x0``: ``(x, converged, info)``.  Default: the batched fixed-point solver, the
         parameter of each row travelling with it as an extra column (the solver freezes converged
         rows and calls the map on the others only)."""
+        return self.iterate(p, x0, self.options)
+
+    def iterate(self, p: np.ndarray, x0: np.ndarray, o: SaddlePointOptions):
+        """The batched fixed-point iteration of :meth:`step` from ``x0`` under the solver settings
+        ``o`` (the default :meth:`solve`; a custom solve may retry rows under other settings)."""
         k = x0.shape[1]
-        o = self.options
 
         def step(XP):
             return np.column_stack([self.step(XP[:, k], XP[:, :k]), XP[:, k]])

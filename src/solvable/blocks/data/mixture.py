@@ -30,6 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from solvable.blocks.data.spectra import _profile
+from solvable.core.contract import fields_equal
+
 __all__ = ["Mixture"]
 
 
@@ -39,14 +42,9 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _profile(values: np.ndarray, d: int) -> np.ndarray:
-    """Resample profiles (last axis on a uniform grid of [0, 1]) to length d."""
-    v = np.asarray(values, float)
-    if v.shape[-1] == d:
-        return v
-    t_src = (np.arange(v.shape[-1]) + 0.5) / v.shape[-1]
-    t = (np.arange(d) + 0.5) / d
-    return np.stack([np.interp(t, t_src, row) for row in v.reshape(-1, v.shape[-1])]).reshape(v.shape[:-1] + (d,))
+def _profiles(values: np.ndarray, d: int) -> np.ndarray:
+    """Resample the rows of ``values`` (profiles on a uniform grid of [0, 1]) to length d."""
+    return np.stack([_profile(row, d) for row in np.asarray(values, float)])
 
 
 @dataclass(frozen=True, eq=False)
@@ -203,8 +201,8 @@ class Mixture:
         return S, self.means
 
     def mean_covariance(self) -> np.ndarray:
-        """``sum_k weights_k Sigma_k`` in the kind's form (K-free: (p,) for scalar/diagonal given
-        as eigenvalues, (p, p) for full)."""
+        """``sum_k weights_k Sigma_k``: its (p,) eigenvalues for scalar / diagonal covariances, the
+        (p, p) matrix for full ones."""
         if self.kind == "full":
             return np.einsum("k,kij->ij", self.weights, self.covariances)
         S, _ = self.diagonal()
@@ -225,7 +223,7 @@ class Mixture:
             if d == p:
                 return self.means.copy(), np.sqrt(self.covariances)
             # profiles over [0, 1] resampled to d, the means rescaled to keep their norms
-            return _profile(self.means, d) * np.sqrt(p / d), np.sqrt(_profile(self.covariances, d))
+            return _profiles(self.means, d) * np.sqrt(p / d), np.sqrt(_profiles(self.covariances, d))
         if d != p:
             raise ValueError(f"Mixture: full covariance matrices are given at p = {p}; simulate at d = {p}, got d={d}")
         roots = []
@@ -252,9 +250,7 @@ class Mixture:
     def __eq__(self, other):
         if not isinstance(other, Mixture):
             return NotImplemented
-        same = lambda a, b: (a is None and b is None) or (a is not None and b is not None and np.shape(a) == np.shape(b)
-                                                          and np.array_equal(a, b))
-        return all(same(getattr(self, f), getattr(other, f)) for f in ("means", "covariances", "weights", "labels"))
+        return fields_equal(self, other)
 
     __hash__ = None
 

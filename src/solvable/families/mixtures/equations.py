@@ -51,7 +51,7 @@ from solvable.core.contract import SaddlePoint, SaddlePointOptions
 from solvable.numerics.fixed_point import newton_rows
 from solvable.numerics.gauss import composite_legendre_nodes
 
-__all__ = ["MixtureERM", "MixtureERMOptions", "separability_threshold", "bayes_error", "bayes_optimal_error",
+__all__ = ["MixtureERM", "MixtureERMOptions", "cluster_errors", "separability_threshold", "bayes_error", "bayes_optimal_error",
            "gaussian_equivalent", "universality_gap"]
 
 _YLAB = np.array([1.0, -1.0])
@@ -178,8 +178,6 @@ class MixtureERM(SaddlePoint):
         q = np.maximum(q, 1e-300)
         return np.column_stack([m / np.sqrt(q), np.log(q), np.log(np.maximum(V, 1e-300)), b / np.sqrt(q @ self.rho)])
 
-    _split = _decode
-
     def starts(self, alpha):
         n, K = len(alpha), self.K
         return {"uninformative": self._encode(np.zeros((n, K)), np.ones((n, K)), np.ones((n, K)), np.zeros(n))}
@@ -188,17 +186,13 @@ class MixtureERM(SaddlePoint):
         """The batched fixed-point solver; rows it leaves unconverged (e.g. separable data at tiny
         lam, where the norm is large and the map contracts slowly) are polished by batched Newton
         on the fixed-point equation."""
-        x, conv, info = super().solve(alpha, x0)
+        x, conv, info = self.iterate(alpha, x0, self.options)
         bad = ~conv
         if bad.any() and self.options.anderson > 0:
             # Anderson mixing can stall where the estimator collapses geometrically to w = 0
             # (the constant classifier is optimal); damped Picard from the start gets there
             o = self.options
-            self.options = dataclasses.replace(o, anderson=0, damping=max(o.damping, 0.5))
-            try:
-                xr, cr, ir = super().solve(alpha[bad], x0[bad])
-            finally:
-                self.options = o
+            xr, cr, ir = self.iterate(alpha[bad], x0[bad], dataclasses.replace(o, anderson=0, damping=max(o.damping, 0.5)))
             x, conv = x.copy(), conv.copy()
             x[bad], conv[bad] = xr, cr
             res = np.array(info["residual"], float)
@@ -215,7 +209,7 @@ class MixtureERM(SaddlePoint):
         return x, conv, info
 
     def _hats(self, alpha, x, metrics=False):
-        m, q, V, b = self._split(x)
+        m, q, V, b = self._decode(x)
         out = _loss_expectations(self.learner.loss, m, q, V, b, self.table, self.options.n_nodes, metrics=metrics)
         Ef, Ef2, Edf = out[:3]
         w = alpha[:, None] * self.rho[None, :]
@@ -237,13 +231,12 @@ class MixtureERM(SaddlePoint):
 
     def observables(self, alpha, x):
         K = self.K
-        m, q, V, b = self._split(x)
+        m, q, V, b = self._decode(x)
         loss = self.learner.loss
         mhat, qhat, Vhat, Eloss, _ = self._hats(alpha, x, metrics=True)
         _, _, _, norm = self.pen(mhat, qhat, Vhat)
         tab, rho = self.table, self.rho
-        marg = (m + b[:, None])[..., None] * _YLAB / np.sqrt(q)[..., None]  # y (m + b) / sqrt(q)
-        err_k = np.sum(tab[None] * ndtr(-marg), axis=-1)  # (N, K)
+        err_k = cluster_errors(m, q, b, tab)
         g0 = loss.grad(_YLAB, 0.0)  # loss'(y, 0): prox = 0 at omega = V loss'(y, 0)
         thr = (V[..., None] * g0 * _YLAB - (m + b[:, None])[..., None] * _YLAB) / np.sqrt(q)[..., None]
         tr_err = np.sum(tab[None] * ndtr(thr), axis=-1) @ rho
@@ -255,6 +248,14 @@ class MixtureERM(SaddlePoint):
         if be is not None:
             out["bayes_error"] = np.full(len(alpha), be)
         return out
+
+
+def cluster_errors(m, q, b, table):
+    """The test error in each cluster, ``sum_y pi_k(y) Phi(-y (m_k + b) / sqrt(q_k))`` (exact for
+    Gaussian clusters), for the rows ``m, q`` (..., K) and biases ``b`` (...): shared by the theory
+    and the simulation."""
+    marg = (m + np.asarray(b)[..., None])[..., None] * _YLAB / np.sqrt(q)[..., None]  # y (m + b) / sqrt(q)
+    return np.sum(table * ndtr(-marg), axis=-1)
 
 
 def _check(problem, learner) -> None:
@@ -328,11 +329,11 @@ def separability_threshold(data: Mixture, *, flip: float = 0.0, labels: str = "c
     keep = ev > 1e-14 * max(ev.max(), 1e-300)
     coords = U[:, keep] * np.sqrt(ev[keep])  # whitened means in r = rank dimensions
     r = coords.shape[1]
-    from solvable.families.mixtures.problem import GaussianMixture
+    from solvable.families.mixtures.problem import label_table
 
     if not (data.is_binary or labels == "random"):
         raise ValueError("separability_threshold: the mixture has no +-1 labels")
-    tab = GaussianMixture(data, 1.0, labels=labels, flip=flip).label_table
+    tab = label_table(data, labels, flip)
     rho = data.weights
 
     def objective(z):

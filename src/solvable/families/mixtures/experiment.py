@@ -11,16 +11,15 @@ the ``1 / sqrt(d)`` fluctuations measured.
 
 Measured with the theory's names: ``m_k = w . mu_k / sqrt(d)``, ``q_k = w^T Sigma_k w / d``,
 ``norm = |w|^2 / d``, ``bias``; the test errors exactly given ``w`` (Gaussian clusters:
-``sum_y pi_k(y) Phi(-y (m_k + b) / sqrt(q_k))``, no test-set noise), and the training loss and
+:func:`~solvable.families.mixtures.equations.cluster_errors`, the theory's formula, no test-set noise), and the training loss and
 error on the training set.
 """
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtr
 
 from solvable.core.contract import Experiment
-from solvable.blocks.learners import ERM
+from solvable.families.mixtures.equations import _check, cluster_errors
 
 __all__ = ["MixtureERMExperiment", "BIAS_COLUMN"]
 
@@ -31,8 +30,6 @@ class MixtureERMExperiment(Experiment):
     """One seed of ERM on a Gaussian mixture (see the module docstring)."""
 
     def sample(self, d, rng):
-        from solvable.families.mixtures.equations import _check
-
         pb = self.problem
         _check(pb, self.learner)
         n = int(round(float(pb.alpha) * d))
@@ -63,9 +60,8 @@ class MixtureERMExperiment(Experiment):
             q = ((fac * w) ** 2).sum(axis=1) / d
         else:
             q = np.array([np.sum((fac[k] @ w) ** 2) for k in range(K)]) / d
-        tab, rho = self.problem.label_table, self.problem.data.weights
-        ylab = np.array([1.0, -1.0])
-        err_k = np.sum(tab * ndtr(-(m + b)[:, None] * ylab / np.sqrt(q)[:, None]), axis=1)
+        err_k = cluster_errors(m, q, b, self.problem.label_table)
+        rho = self.problem.data.weights
         z = data["X"] @ w / np.sqrt(d) + b
         y = data["y"]
         out = {f"{s}_{k}": float(arr[k]) for s, arr in (("m", m), ("q", q)) for k in range(K)}

@@ -10,7 +10,7 @@ from solvable.blocks.data.mixture import Mixture
 from solvable.core.contract import Problem
 from solvable.core.validate import as_param, check_interval, check_positive
 
-__all__ = ["GaussianMixture"]
+__all__ = ["GaussianMixture", "label_table"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,11 +51,17 @@ class GaussianMixture(Problem):
     @property
     def label_table(self):
         """``P(y | cluster)`` as a (K, 2) array over ``y = (+1, -1)``."""
-        import numpy as np
+        return label_table(self.data, self.labels, self.flip)
 
-        K = self.data.K
-        if self.labels == "random":
-            return np.full((K, 2), 0.5)
-        plus = (self.data.labels > 0).astype(float)
-        f = self.flip
-        return np.stack([plus * (1 - f) + (1 - plus) * f, (1 - plus) * (1 - f) + plus * f], axis=1)
+
+def label_table(data: Mixture, labels: str = "cluster", flip: float = 0.0):
+    """``P(y | cluster)`` as a (K, 2) array over ``y = (+1, -1)``: fair coins for random labels,
+    else each cluster's label kept with probability ``1 - flip``."""
+    import numpy as np
+
+    if labels == "random":
+        return np.full((data.K, 2), 0.5)
+    if not data.is_binary:
+        raise ValueError(f"the mixture's clusters carry no +-1 labels (K = {data.K})")
+    plus = (data.labels > 0).astype(float)
+    return np.stack([plus * (1 - flip) + (1 - plus) * flip, (1 - plus) * (1 - flip) + plus * flip], axis=1)

@@ -402,8 +402,12 @@ def test_generic_fixed_point_resolves_small_errors():
     assert np.all(hub.converged)
     np.testing.assert_allclose(hub.test_error, sq.test_error, rtol=1e-6)
     np.testing.assert_allclose(hub.mse, sq.mse, rtol=1e-6)
-    old, _ = _huber_krr(ns, metric_rtol=None)  # step criterion on (m, q, V) only
-    assert np.all(old.converged) and np.all(np.abs(old.test_error / sq.test_error - 1) > 1e-5)
+    # the step criterion on (m, q, V) alone accepted this point 1.7e-4 off while a row could stop
+    # right after an accelerated escape jump; since that landing is checked first (issue 13,
+    # numerics.fixed_point) it is accurate too
+    old, _ = _huber_krr(ns, metric_rtol=None)
+    assert np.all(old.converged)
+    np.testing.assert_allclose(old.test_error, sq.test_error, rtol=1e-6)
 
 
 @pytest.mark.slow

@@ -637,3 +637,103 @@ def test_amp_with_fixed_iterations_says_whether_it_reached_the_fixed_point():
     long = sv.predict(pb, sv.AMP(), iterations=400)
     assert np.all(long.info["at_fixed_point"])
     np.testing.assert_allclose(long.mse, sv.predict(pb, sv.AMP()).mse, rtol=1e-6)
+
+
+def test_amp_from_the_signal_is_not_stopped_at_its_first_step():
+    """Issue 13 (fuzz class "AMP from an informative start returning a non-physical branch"):
+    Gauss-Bernoulli (mean -0.17) x noiseless ReLU at alpha = 0.23 is far below the perfect-recovery
+    threshold (slope of state evolution at E = 0: d_P / (c alpha) = 4.6), yet AMP started at
+    E0 = 1e-13 rho stopped after one step, its move 2e-13 being below tol rho, and reported
+    mse 2.5e-13.  Reference: the root of g(E) = F(E) - E bracketed on a grid and found by brentq
+    (no iteration, no stopping rule), which is also the Bayes-optimal mse (one fixed point)."""
+    from scipy.optimize import brentq
+
+    from solvable.families.glm_bayes.equations import _equations
+    from solvable.families.glm_bayes.fuzz import reached_fixed_point
+
+    pb = _glm(P.GaussBernoulli(rho=0.5288493490371173, mean=-0.16796939015046086), C.ReLU(0.0), 0.23065759823401125)
+    eq = _equations(pb, {})
+    g = lambda E: float(eq.step(np.array([pb.alpha]), np.array([E]))[0] - E)
+    grid = eq.rho * np.geomspace(1e-10, 1.0, 200)
+    vals = np.array([g(E) for E in grid])
+    i = int(np.argmax(vals < 0))  # first sign change above the floor
+    ref = brentq(g, grid[i - 1], grid[i], xtol=1e-14, rtol=1e-13)
+    assert ref == pytest.approx(0.4345, abs=1e-4)
+    inf = sv.predict(pb, sv.AMP(init="informative"))
+    assert inf.mse == pytest.approx(ref, rel=1e-6)
+    assert sv.predict(pb, sv.BayesOptimal()).mse == pytest.approx(ref, rel=1e-6)
+    assert reached_fixed_point(pb, sv.AMP(init="informative"), inf.mse, inf.info["E0"]) == []
+    # the fuzz invariant flags the old answer (not a fixed point) and a state past a fixed point
+    assert reached_fixed_point(pb, sv.AMP(init="informative"), 2.517985819849855e-13, inf.info["E0"])
+    unin = sv.predict(pb, sv.AMP())
+    assert any("stepped over" in m for m in reached_fixed_point(pb, sv.AMP(), 0.3, unin.info["E0"]))
+
+
+def test_amp_from_the_signal_stops_at_the_first_stable_fixed_point_above_it():
+    """Issue 13: Rademacher x Abs(0.178) at alpha = 1.011: state evolution from the signal climbs
+    (g = F - E > 0 up to the stable 0.829; q = 0, E = 1, is an unstable fixed point of the even
+    channel).  An accelerated escape jump clipped at E = 1 landed on that unstable point and
+    stopped there: AMP from the signal reported mse 1.0, and the Bayes-optimal solver's two
+    branches were said to coexist.  Reference: brentq on g between grid points."""
+    from scipy.optimize import brentq
+
+    from solvable.families.glm_bayes.equations import _equations
+
+    pb = _glm(P.Rademacher(), C.Abs(0.17806130832170247), 1.0114101878794675)
+    eq = _equations(pb, {})
+    g = lambda E: float(eq.step(np.array([pb.alpha]), np.array([E]))[0] - E)
+    ref = brentq(g, 0.7, 0.95, xtol=1e-14, rtol=1e-13)
+    assert all(g(E) > 0 for E in np.geomspace(1e-13, 0.7, 40))  # no fixed point below
+    inf = sv.predict(pb, sv.AMP(init="informative"))
+    assert inf.mse == pytest.approx(ref, rel=1e-6)
+    bo = sv.predict(pb, sv.BayesOptimal())
+    assert bo.mse == pytest.approx(ref, rel=1e-6) and not bo.info["coexist"]
+
+
+@pytest.mark.parametrize("D", [0.0066607, 0.1, 1.0])
+def test_noisy_square_integrals_near_perfect_recovery_reach_their_closed_form(D):
+    """Issue 13: at V = rho - q -> 0 the noisy Square channel is y ~ N(omega^2, D) given omega, so
+    G = E gout^2 -> 4 q / D and psi -> -log(2 pi e D) / 2.  The 3D rule was 6% off in G at
+    V = 1e-6 (the y rule had no cut on the bulk N(omega^2, D); E[z | y] - omega cancelled at
+    V << D; the tail of N(omega, V) beyond 5 std was one 8-node piece); now the corrections are
+    O(V) and the rule agrees with 16 nodes per piece."""
+    from solvable.families.glm_bayes.equations import _pl_noisy_expect
+
+    for u, tol in ((1e-6, 1e-8), (1e-7, 1e-9)):
+        q = 1.0 - u * u
+        G, psi = _pl_noisy_expect("square", D, 1.0, np.array([q]))
+        assert G[0] / q == pytest.approx(4.0 / D, rel=tol)
+        assert psi[0] == pytest.approx(-0.5 * np.log(2 * np.pi * np.e * D), abs=tol)
+    q = 1.0 - 1e-4  # V = 1e-4: converged in the nodes per piece
+    G8, p8 = _pl_noisy_expect("square", D, 1.0, np.array([q]), n=8)
+    G16, p16 = _pl_noisy_expect("square", D, 1.0, np.array([q]), n=16)
+    assert G8[0] == pytest.approx(G16[0], rel=1e-8) and p8[0] == pytest.approx(p16[0], abs=1e-8)
+
+
+def test_noisy_square_single_point_is_integrated_directly():
+    """Issue 13: a single point's state evolution integrates the noisy Square channel directly
+    (~20 overlaps, a few seconds) rather than building the interpolant (20-40 s, which ran the
+    fuzz budget out: Gauss-Bernoulli x Square(0.0067), alpha = 58); both agree."""
+    from solvable.families.glm_bayes import equations as eqs
+
+    pb = _glm(P.GaussBernoulli(rho=0.9785697308075609, mean=-0.23470054537012397), C.Square(0.0066607012149792946),
+              58.315050501686585)
+    eqs._PL_CACHE.clear()
+    p = sv.predict(pb, sv.BayesOptimal())
+    assert p.converged and not any(k[0] == "square" for k in eqs._PL_CACHE)
+    assert p.mse == pytest.approx(2.84517941e-05, rel=1e-6)  # the interpolant's value, 1e-7 tolerance
+
+
+@pytest.mark.slow
+def test_noisy_square_interpolant_agrees_with_direct_integration():
+    """The interpolant (tolerance 1e-7 per panel, 20-40 s to build) against the direct rule."""
+    from solvable.families.glm_bayes import equations as eqs
+
+    pb = _glm(P.GaussBernoulli(rho=0.9785697308075609, mean=-0.23470054537012397), C.Square(0.0066607012149792946),
+              58.315050501686585)
+    p = sv.predict(pb, sv.BayesOptimal())
+    eq = eqs._equations(pb, {})
+    q = np.array([p.q, 0.5 * p.q])
+    G_direct = eq.G(q)
+    G_interp = eqs._pl_interpolant("square", eq.noise, eq.rho)(q)[0]
+    np.testing.assert_allclose(G_direct, G_interp, rtol=2e-7)

@@ -559,3 +559,19 @@ def test_newton_rows_cos_linear_and_log_columns():
     xj, okj, _ = newton_rows(F, np.ones((2, 2)), extra=np.arange(2.0), log=[False, True], jacobian=jac, tol=1e-14)
     assert okj.all()
     np.testing.assert_allclose(xj, x_true, rtol=1e-13)
+
+
+def test_escape_jump_is_checked_before_a_row_may_stop():
+    """Issue 13: an escape jump (growing steps, r > 1) clipped at the upper bound landed exactly on
+    a second, unstable fixed point (x = 1), where the step is 0, and the row stopped there,
+    stepping over the stable fixed point 0.829 that the plain iteration reaches (the GLM case:
+    Rademacher x Abs(0.18), AMP from the signal, mse 1.0 for 0.829)."""
+    F = lambda x, a: x + 0.02 * np.exp(5.0 * x) * (0.829 - x) * (1.0 - x) / 0.829
+    kw = dict(batch=True, params=np.array([0.0]), trajectory=True, tol=1e-11, max_iter=5000, lower=1e-13,
+              upper=1.0, clip="extrapolation", on_fail="ignore")
+    plain = solve_fixed_point(F, np.array([[1e-13]]), **kw)
+    fast = solve_fixed_point(F, np.array([[1e-13]]), accelerate="aitken", **kw)
+    assert plain.converged[0] and fast.converged[0]
+    assert plain.x[0, 0] == pytest.approx(0.829, abs=1e-9)
+    assert fast.x[0, 0] == pytest.approx(0.829, abs=1e-9)
+    assert fast.n_iter_rows[0] < plain.n_iter_rows[0]

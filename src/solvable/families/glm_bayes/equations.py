@@ -67,6 +67,7 @@ __all__ = ["GLMEquations", "glm_family", "state_evolution", "glm_phase_transitio
 E_FLOOR = 1e-13  # relative to rho: smallest MSE represented
 PERFECT_TOL = 1e-9  # relative MSE below which a branch is "perfect recovery"
 QHAT_MAX = 1e15
+SQUARE_DIRECT = 64  # overlaps a computation integrates directly before the noisy Square interpolant
 RTOL = 1e-6  # a fixed point also needs |step| <= RTOL (E - E_floor): slow approaches to E = 0 are not cut short
 QHAT0 = 1e-6  # side information of the uninformative start
 _CS = np.array([-20.0, -6.0, -2.0, -0.5, 0.5, 2.0, 6.0, 20.0])  # boundary-layer breakpoints / sqrt(V + noise)
@@ -81,6 +82,11 @@ _LOG_SQRT2PI = 0.5 * np.log(2.0 * np.pi)
 _PL_OMEGA_CUTS = np.array([1.5, 3.0, 5.0])  # std of omega
 _PL_Y0_CUTS = np.array([0.0, -2.0, 2.0, -5.0, 5.0])  # sqrt(noise), around y = 0
 _PL_BULK_CUTS = np.array([0.0, -1.0, 1.0, -2.5, 2.5, -5.0, 5.0])  # sqrt(V + noise), around |omega|
+# Square: std of y given omega, around its mean (out to 9 std: the tails weigh (y - omega^2)^2 in G)
+# Square's z rule: the law N(omega, V) of z out to 9 std (its tail beyond 5 std, 5.7e-7 of the
+# mass, left to the next 8 nodes cost G ~3e-7 relative near perfect recovery)
+_SQ_Z_CUTS = np.array([0.0, -2.0, 2.0, -5.0, 5.0, -7.0, 7.0, -9.0, 9.0])
+_PL_SQUARE_CUTS = np.array([0.0, -1.0, 1.0, -2.5, 2.5, -4.0, 4.0, -5.5, 5.5, -7.0, 7.0, -9.0, 9.0])
 
 
 def _legendre_pieces(edges, n):
@@ -139,17 +145,20 @@ def _square_noisy_moments(D, y, om, V, n=8):
     """``(log Z_out, gout)`` of ``y = z^2 + sqrt(D) xi``, ``D > 0``:
     ``Z_out = int dz N(z; omega, V) N(y; z^2, D)`` and ``E[z | y, omega]`` by composite
     Gauss-Legendre in ``|z|`` over ``|z^2 - y| < 9 sqrt(D)`` (both signs of ``z`` on the same
-    nodes), cut at ``z^2 = y + (0, +-2, +-4) sqrt(D)`` and ``|z| = |omega + (0, +-2, +-5) sqrt(V)|``;
-    8 nodes per piece agree with 12 to ~1e-10 in the integrated ``G``, ``psi``."""
+    nodes), cut at ``z^2 = y + (0, +-2, +-4) sqrt(D)`` and ``|z| = |omega + (0, +-2, +-5, +-7, +-9)
+    sqrt(V)|``; ``gout`` is a blend of two exact forms (below) that keeps it accurate at ``V << D``
+    (near perfect recovery).  8 nodes per piece agree with 16-24 to ~1e-9 in the integrated ``G``,
+    ``psi`` from ``V = 1e-10`` to ``V = rho`` (tests/test_glm_bayes.py)."""
     sd = np.sqrt(D)
     y, om, V = y[..., None], om[..., None], V[..., None]
     zlo = np.sqrt(np.maximum(y - 9 * sd, 0.0))
     zhi = np.sqrt(y + 9 * sd)
     cz = np.sqrt(np.maximum(y + sd * np.array([-4.0, -2.0, 0.0, 2.0, 4.0]), 0.0))
-    cw = np.abs(om + np.sqrt(V) * np.array([0.0, -2.0, 2.0, -5.0, 5.0]))
-    shape = np.broadcast_shapes(cz.shape, cw.shape)
-    cuts = np.clip(np.concatenate([np.broadcast_to(cz, shape), np.broadcast_to(cw, shape)], -1), zlo, zhi)
-    ends = shape[:-1] + (1,)
+    cw = np.abs(om + np.sqrt(V) * _SQ_Z_CUTS)
+    lead = np.broadcast_shapes(cz.shape[:-1], cw.shape[:-1])
+    cuts = np.clip(np.concatenate([np.broadcast_to(cz, lead + cz.shape[-1:]),
+                                   np.broadcast_to(cw, lead + cw.shape[-1:])], -1), zlo, zhi)
+    ends = lead + (1,)
     r, wr = _legendre_pieces(np.sort(np.concatenate([np.broadcast_to(zlo, ends), cuts, np.broadcast_to(zhi, ends)], -1), -1), n)
     lik = -0.5 * ((r * r - y) / sd) ** 2 - 0.5 * np.log(D * V) - 2 * _LOG_SQRT2PI
     lp = lik - 0.5 * (r - om) ** 2 / V
@@ -157,10 +166,17 @@ def _square_noisy_moments(D, y, om, V, n=8):
     mx = np.maximum(lp.max(-1, keepdims=True), lm.max(-1, keepdims=True))
     ep, em = np.exp(lp - mx), np.exp(lm - mx)
     Z = np.sum(wr * (ep + em), -1)
-    M = np.sum(wr * r * (ep - em), -1)
+    # gout = E[z - omega | y] / V, and by Stein's lemma also E[d_z log N(y; z^2, D) | y] =
+    # E[2 z (y - z^2) / D | y].  The first integrates an odd function of z - omega whose integral
+    # is O(V) times its size (at V = 1e-4, D = 6.7e-3 it lost 1e-4 relative: issue 13), the second
+    # one of y - z^2, cancelling at V >> D; blended with the weight D / (D + V) on the second.
+    Vb = V[..., 0]
+    lam = D / (D + Vb)
+    Md = np.sum(wr * ((r - om) * ep - (r + om) * em), -1) / Vb
+    Ms = np.sum(wr * (2.0 * r * (y - r * r) / D) * (ep - em), -1)
     with np.errstate(divide="ignore", invalid="ignore"):
         lz = np.log(Z) + mx[..., 0]
-        g = np.where(Z > 0, (M / Z - om[..., 0]) / V[..., 0], 0.0)
+        g = np.where(Z > 0, (lam * Ms + (1.0 - lam) * Md) / Z, 0.0)
     return lz, g
 
 def _pl_noisy_expect(kind, D, rho, q, n=8):
@@ -213,7 +229,12 @@ def _pl_noisy_expect(kind, D, rho, q, n=8):
         a = np.abs(om)
         sV = np.sqrt(V)[:, None]
         lo, hi = np.full(om.shape, -Y * sd), (a + Y * sV) ** 2 + Y * sd
-        cy = np.concatenate([near0, np.maximum(a[..., None] + sV[..., None] * _PL_BULK_CUTS, 0.0) ** 2], -1)
+        # the law of y given omega: mean omega^2 + V, std sqrt(4 omega^2 V + 2 V^2 + D); at V << D it
+        # is N(omega^2, D), whose bulk the z-scale cuts alone left to 8 nodes over [5 sqrt(D), omega^2]
+        # (issue 13: G 6% off at V = 1e-6 rho, D = 0.0067, i.e. near perfect recovery)
+        sy = np.sqrt(4 * om * om * V[:, None] + 2 * (V * V)[:, None] + D)
+        cy = np.concatenate([near0, np.maximum(a[..., None] + sV[..., None] * _PL_BULK_CUTS, 0.0) ** 2,
+                             (om * om + V[:, None])[..., None] + sy[..., None] * _PL_SQUARE_CUTS], -1)
     e = np.concatenate([lo[..., None], np.clip(cy, lo[..., None], hi[..., None]), hi[..., None]], -1)
     y, wy = _legendre_pieces(np.sort(e, -1), n)
     if kind == "square":
@@ -223,8 +244,9 @@ def _pl_noisy_expect(kind, D, rho, q, n=8):
     Z = np.exp(lz)
     ww = wy * wu[..., None]
     pos = Z > 0  # Z underflows far out in the tails (Square at small V): those nodes weigh nothing
-    return (np.einsum("qwy,qwy->q", np.where(pos, Z * g * g, 0.0), ww),
-            np.einsum("qwy,qwy->q", np.where(pos, Z * lz, 0.0), ww))
+    with np.errstate(invalid="ignore"):  # 0 * log 0 at those nodes, masked
+        return (np.einsum("qwy,qwy->q", np.where(pos, Z * g * g, 0.0), ww),
+                np.einsum("qwy,qwy->q", np.where(pos, Z * lz, 0.0), ww))
 
 
 class _PLInterpolant:
@@ -326,6 +348,10 @@ class GLMEquations:
         # noisy ReLU / Abs / Square: local field integrated out (closed form; 1D for Square),
         # 2D (omega, y) rule, interpolated in q
         self._pl = channel.phi_kind if self.noise > 0 else None
+        # noisy Square: each overlap costs a 3D rule (~0.1 s) and the interpolant ~200 of them, so
+        # the first SQUARE_DIRECT overlaps of a computation are integrated directly (a single
+        # point's state evolution needs ~20: 2-3 s instead of a 20-40 s build), the rest interpolated
+        self._pl_direct_left = SQUARE_DIRECT if self._pl == "square" else 0
         self._cache: dict = {}  # channel integrals at the last few arrays of overlaps (they depend on q only)
 
     # ---------------------------------------------------------------- channel integrals
@@ -425,7 +451,13 @@ class GLMEquations:
         if self.discrete:
             return self._expect_discrete(q, what)
         if self._pl is not None and ("G" in what or "psi" in what):
-            G, psi = _pl_interpolant(self._pl, self.noise, self.rho)(q)
+            if 0 < q.size <= self._pl_direct_left:
+                self._pl_direct_left -= q.size
+                parts = [_pl_noisy_expect(self._pl, self.noise, self.rho, x[None]) for x in q.reshape(-1)]
+                G = np.array([g[0] for g, _ in parts]).reshape(q.shape)
+                psi = np.array([p[0] for _, p in parts]).reshape(q.shape)
+            else:
+                G, psi = _pl_interpolant(self._pl, self.noise, self.rho)(q)
             res = {k: v for k, v in (("G", np.maximum(G, 0.0)), ("psi", psi)) if k in what}
             rest = tuple(k for k in what if k not in res)
             if rest:
@@ -796,8 +828,12 @@ def predict_bayes_optimal(problem: GLM, learner: BayesOptimal, *, max_iter: int 
 def state_evolution(eq: GLMEquations, alphas, *, E0, iterations: int, damping: float = 0.0, tol: float | None = None,
                     accelerate: bool = False):
     """Iterate state evolution from ``E0`` for ``iterations`` steps (all alphas at once);
-    with ``tol`` rows stop once ``|E_{t+1} - E_t| < tol rho``.  Returns (E history list of arrays
-    with NaN after a row stopped, converged flags, number of iterations per row).
+    with ``tol`` rows stop once ``|E_{t+1} - E_t| < tol rho`` and ``|E_{t+1} - E_t| <= RTOL
+    (E_t - E_floor)`` (the rule of the branch solver, :func:`glm_family`: a step is small
+    relative to the distance from perfect recovery, so a start at ``E = 1e-13 rho`` whose first
+    step is ``~1e-12`` is not mistaken for a fixed point; issue 13: Gauss-Bernoulli x ReLU at
+    alpha = 0.23 stopped there, mse 2.5e-13 against the fixed point 0.434).  Returns (E history
+    list of arrays with NaN after a row stopped, converged flags, number of iterations per row).
 
     The trajectory of damped AMP, ``E_{t+1} = (1 - damping) F(E_t) + damping E_t``
     (:func:`~solvable.numerics.fixed_point.solve_fixed_point` with ``trajectory=True``).
@@ -810,6 +846,7 @@ def state_evolution(eq: GLMEquations, alphas, *, E0, iterations: int, damping: f
     res = solve_fixed_point(
         lambda E, a: eq.step(a, E[:, 0])[:, None], x0, batch=True, params=alphas.reshape(-1),
         damping=damping, trajectory=True, tol=None if tol is None else tol * eq.rho, max_iter=int(iterations),
+        rtol=0.0 if tol is None else RTOL, rtol_to=None if tol is None else np.full_like(x0, E_FLOOR * eq.rho),
         accelerate="aitken" if acc else None, lower=E_FLOOR * eq.rho if acc else None, upper=eq.rho if acc else None,
         clip="extrapolation", on_fail="ignore", on_nonfinite="propagate", history=True, name="GLM state evolution",
     )

@@ -70,8 +70,43 @@ def invariants(problem, learner, pred) -> list[str]:
         more = predict(problem.at(alpha=1.25 * float(problem.alpha)), learner, on_fail="ignore")
         if np.all(more.converged) and more.mse > pred.mse * (1 + 1e-6) + 1e-10:
             bad.append(f"Bayes-optimal mse increases with alpha: {pred.mse} -> {more.mse} at 1.25 alpha")
+    if isinstance(learner, AMP) and "at_fixed_point" not in pred.info:
+        bad += reached_fixed_point(problem, learner, float(pred.mse), float(pred.info["E0"]))
     if isinstance(learner, AMP) and learner.init == "uninformative":
         bo = predict(problem, BayesOptimal(), on_fail="ignore")
         if np.all(bo.converged) and pred.mse < bo.mse * (1 - 1e-6) - 1e-10:
             bad.append(f"AMP mse {pred.mse} below the Bayes-optimal {bo.mse}")
+    if isinstance(learner, AMP) and learner.init == "informative":
+        bo = predict(problem, BayesOptimal(), on_fail="ignore")
+        if np.all(bo.converged) and pred.mse > bo.mse * (1 + 1e-6) + 1e-10:
+            bad.append(f"AMP from the signal: mse {pred.mse} above the Bayes-optimal {bo.mse} (the informative "
+                       "branch is the one of least mse)")
+    return bad
+
+
+def reached_fixed_point(problem, learner, E: float, E0: float, n: int = 80) -> list[str]:
+    """An independent check of AMP's state evolution (issue 13: an informative start was stopped
+    after one step at mse 2.5e-13, far from the fixed point 0.434): ``E`` must be a fixed point of
+    ``F`` (``|F(E) - E|`` small) and the first one met from the start ``E0``: ``g = F - E`` keeps
+    the sign it has at the start on a geometric grid of ``n`` points between ``E0`` and ``E``
+    (beyond a relative margin), so no fixed point was stepped over."""
+    from solvable.families.glm_bayes.equations import E_FLOOR, _equations
+
+    eq = _equations(problem, {})
+    a, rho = float(problem.alpha), eq.rho
+    F = lambda x: eq.step(np.full(np.shape(x), a), np.asarray(x, float))
+    bad = []
+    r = float(F(np.array([E]))[0] - E)
+    if abs(r) > 1e-5 * max(E, 1e-9 * rho):
+        bad.append(f"AMP mse {E} is not a fixed point of state evolution: F(E) - E = {r}")
+    lo, hi = sorted((max(E0, E_FLOOR * rho), max(E, E_FLOOR * rho)))
+    if hi > lo * (1 + 1e-2):
+        grid = np.geomspace(lo, hi, n)
+        grid = grid[(grid > lo * (1 + 1e-3)) & (grid < hi * (1 - 1e-3))]
+        g = F(grid) - grid
+        toward = 1.0 if E > E0 else -1.0  # the sign of g on the way from E0 to E
+        wrong = g * toward < -1e-6 * grid
+        if np.any(wrong):
+            x = grid[np.argmax(wrong)] if E > E0 else grid[::-1][np.argmax(wrong[::-1])]
+            bad.append(f"AMP ({learner.init} start, E0 = {E0:.3g}) stepped over a fixed point near mse {x:.6g} to {E}")
     return bad

@@ -3,11 +3,13 @@
     solvable demo [--out DIR] [--d D] [--seeds S]
     solvable list [--json]
     solvable reproduce NAME [--quick] [--out DIR] [--executor ...] [--store FILE]
-    solvable sweep SPEC.yaml [--store FILE] [--executor serial|local|dask] [--out DIR] [--json | --csv]
+    solvable sweep SPEC.yaml [--store FILE] [--executor serial|local|dask] [--out DIR] [--max-points N]
+                             [--json | --csv]
 
-Exit codes: 0 success, 2 bad input (a usage error, an invalid spec, an unknown recipe),
-1 failure (a computation failed, or a recipe's checks did not pass).  Errors go to stderr,
-without a traceback for user mistakes (``--debug`` shows it).
+Exit codes: 0 success, 2 bad input (a usage error, an invalid spec, an unknown recipe, a file
+that cannot be used, values a computation refuses), 1 failure (a computation failed, or a
+recipe's checks did not pass).  Errors go to stderr as one line, without a traceback for user
+mistakes (``--debug`` shows it).
 """
 from __future__ import annotations
 
@@ -66,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--executor", default=None, choices=["serial", "local", "dask"])
     s.add_argument("--workers", type=int, default=None, help="local pool size")
     s.add_argument("--out", default=None, help="directory for <name>.csv and the plot of the spec")
+    s.add_argument("--max-points", type=int, default=None, metavar="N",
+                   help="the largest grid accepted (points, simulation tasks; default: the spec's "
+                        "max_points, else 1000000)")
     fmt = s.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="print the table as JSON records on stdout")
     fmt.add_argument("--csv", action="store_true", help="print the table as CSV on stdout")
@@ -75,6 +80,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def _progress(args) -> bool | None:
     return False if args.no_progress else None
+
+
+def _out_dir(path: str, flag: str = "--out") -> Path:
+    """The output directory, created now (before any work), or a UsageError naming it."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{flag} {path!r} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"{flag} {path!r}: cannot create the directory ({e.strerror or e})") from None
+    return out
 
 
 def _print_frame(df, file=None) -> None:
@@ -121,8 +138,7 @@ def _cmd_demo(args) -> int:
 
     if args.d < 2 or args.seeds < 2:
         raise UsageError("--d must be >= 2 and --seeds >= 2")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_dir(args.out)
     t0 = time.perf_counter()
     print("Teacher-student perceptron: x ~ N(0, I_d), Gaussian teacher theta, y = sign(theta.x / sqrt d), "
           "alpha = n/d.")
@@ -152,12 +168,15 @@ def _cmd_demo(args) -> int:
 
 def _cmd_reproduce(args) -> int:
     from solvable.experiments.gallery import reproduce
+    from solvable.experiments.store import StoreError
 
     out = Path(args.out) if args.out else Path(args.name)
     t0 = time.perf_counter()
     try:
         res = reproduce(args.name, quick=args.quick, out=out, executor=args.executor, store=args.store,
                         progress=_progress(args))
+    except StoreError as e:  # --store names a file that is not (or no longer) a usable store
+        raise UsageError(str(e)) from None
     except ValueError as e:
         if "recipe" in str(e):
             raise UsageError(str(e)) from None
@@ -173,20 +192,25 @@ def _cmd_reproduce(args) -> int:
 
 def _cmd_sweep(args) -> int:
     from solvable.experiments.spec import SpecError, load_spec
+    from solvable.experiments.store import StoreError
 
+    if args.max_points is not None and args.max_points < 1:
+        raise UsageError("--max-points must be >= 1")
     try:
-        spec = load_spec(args.spec)
+        spec = load_spec(args.spec, max_points=args.max_points)
     except SpecError as e:
         raise UsageError(f"invalid spec {args.spec}: {e}") from None
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be >= 1")
+    out = _out_dir(args.out) if args.out else None
     try:
         table = spec.run(store=args.store, executor=args.executor, workers=args.workers, progress=_progress(args))
-    except ValueError as e:  # bad values the spec could not see (e.g. an unsupported pair)
+    except StoreError as e:  # --store names a file that is not (or no longer) a usable store
+        raise UsageError(str(e)) from None
+    except ValueError as e:  # bad values the spec could not see (an unsupported pair, an unknown option, a
+        # grid too big, values an engine refuses at a point)
         raise UsageError(f"{args.spec}: {e}") from None
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+    if out is not None:
         table.to_csv(out / f"{spec.name}.csv", index=False)
         print(f"wrote {out / (spec.name + '.csv')}", file=sys.stderr)
         if spec.plot:

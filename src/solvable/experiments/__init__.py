@@ -3,10 +3,11 @@ or a Dask cluster, stored in a resumable SQLite file), ``plot``, phase diagrams,
 gallery of recipes that reproduce published figures."""
 from solvable.experiments.config import canonical, config_key, replace_path
 from solvable.experiments.plot import plot, plot_phase_diagram, transition_lines
-from solvable.experiments.store import Store
-from solvable.experiments.sweep import SweepError, aggregate_table, sweep
+from solvable.experiments.store import Store, StoreCorruptError, StoreError, StoreWarning
+from solvable.experiments.sweep import OptionError, SweepError, SweepInputError, aggregate_table, sweep
 
 __all__ = [
-    "sweep", "SweepError", "aggregate_table", "Store", "plot", "plot_phase_diagram", "transition_lines",
+    "sweep", "SweepError", "SweepInputError", "OptionError", "aggregate_table", "Store", "StoreError",
+    "StoreCorruptError", "StoreWarning", "plot", "plot_phase_diagram", "transition_lines",
     "canonical", "config_key", "replace_path",
 ]

@@ -12,7 +12,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["resolve_path", "replace_path", "get_path", "canonical", "config_key", "canonical_json"]
+__all__ = ["resolve_path", "replace_path", "get_path", "canonical", "config_key", "canonical_json",
+           "DEFAULT_MAX_POINTS", "size_problem"]
+
+#: The largest grid (points, and simulation tasks) a sweep builds unless told otherwise.
+DEFAULT_MAX_POINTS = 1_000_000
 
 
 def _field_names(obj) -> list[str]:
@@ -129,3 +133,27 @@ def canonical_json(obj) -> str:
 def config_key(config: dict) -> str:
     """sha256 (hex) of the canonical JSON of a task configuration."""
     return hashlib.sha256(canonical_json(config).encode()).hexdigest()
+
+
+def size_problem(sizes: dict[str, int], n_d: int = 0, n_seeds: int = 0, max_points: int | None = DEFAULT_MAX_POINTS
+                 ) -> tuple[str, str] | None:
+    """What is wrong with a sweep of these axis sizes (``{grid key: count}``), ``n_d`` simulated
+    dimensions and ``n_seeds`` seeds under the limit ``max_points`` (on grid points and on
+    simulation tasks; None: no limit), as ``(where, message)`` with ``where`` "over" or
+    "simulate", or None when it fits.  Counted from the sizes alone, so a grid too big for
+    memory is refused before anything is allocated."""
+    if max_points is None:
+        return None
+    if isinstance(max_points, bool) or not isinstance(max_points, numbers.Integral) or max_points < 1:
+        return "max_points", f"expected a positive integer or None, got max_points={max_points!r}"
+    points = math.prod(int(n) for n in sizes.values())
+    how = (" (raise the limit with max_points: in the spec, --max-points on the command line or "
+           "sweep(max_points=...), or split the sweep)")
+    if points > max_points:
+        axes = " x ".join(f"{k}: {int(n):,}" for k, n in sizes.items())
+        return "over", f"the grid has {points:,} points ({axes}), more than max_points={int(max_points):,}{how}"
+    tasks = points * n_d * n_seeds
+    if tasks > max_points:
+        return "simulate", (f"the sweep has {tasks:,} simulation tasks ({points:,} points x {n_d:,} d x "
+                            f"{n_seeds:,} seeds), more than max_points={int(max_points):,}{how}")
+    return None

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
+import queue
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator
 
 __all__ = ["resolve_executor", "run_tasks", "DASK_MISSING"]
 
@@ -98,18 +99,55 @@ def _call(fn, task):
         return None, e
 
 
-def run_tasks(kind: str, executor, fn: Callable, tasks: Sequence) -> Iterator[tuple[int, Any, BaseException | None]]:
-    """Run ``fn(task)`` for every task; yield ``(index, result, error)`` as they finish."""
+def run_tasks(kind: str, executor, fn: Callable, tasks: Iterable, *, window: int | None = None,
+              tick: Callable[[], Any] | None = None, tick_every: float = 30.0
+              ) -> Iterator[tuple[int, Any, BaseException | None]]:
+    """Run ``fn(task)`` for every task; yield ``(index, result, error)`` as they finish.
+
+    ``tasks`` may be a lazy iterable: with a pool, at most ``window`` tasks are in flight (all of
+    them when None) and the next one is drawn only when one finishes, so a task is taken from the
+    iterable just before it can run (``index`` counts in the order they are drawn).  ``tick``
+    is called before each task (serial) or between results and at least every ``tick_every``
+    seconds while a pool works (a sign of life for the store's claims)."""
     if kind == "serial":
         for i, t in enumerate(tasks):
+            if tick is not None:
+                tick()
             res, err = _call(fn, t)
             yield i, res, err
     elif kind == "futures":
-        futs = {executor.submit(fn, t): i for i, t in enumerate(tasks)}
+        source = iter(tasks)
+        limit = window if window is not None else float("inf")
+        futs: dict = {}
+        finished: queue.SimpleQueue = queue.SimpleQueue()  # futures as they finish (done callbacks)
+        drawn = 0
+
+        def fill():
+            nonlocal drawn
+            while len(futs) < limit:
+                t = next(source, _END)
+                if t is _END:
+                    return
+                f = executor.submit(fn, t)
+                futs[f] = drawn
+                drawn += 1
+                f.add_done_callback(finished.put)
+
         try:
-            for f in cf.as_completed(futs):
+            fill()
+            while futs:
+                try:
+                    f = finished.get(timeout=tick_every)
+                except queue.Empty:
+                    f = None
+                if tick is not None:
+                    tick()
+                if f is None or f not in futs:
+                    continue
+                i = futs.pop(f)
                 err = f.exception()
-                yield futs[f], (None if err else f.result()), err
+                yield i, (None if err else f.result()), err
+                fill()
         finally:
             for f in futs:
                 f.cancel()
@@ -119,6 +157,8 @@ def run_tasks(kind: str, executor, fn: Callable, tasks: Sequence) -> Iterator[tu
         index = {f.key: i for i, f in enumerate(futs)}
         try:
             for f in distributed.as_completed(futs):
+                if tick is not None:
+                    tick()
                 if f.status == "error":
                     yield index[f.key], None, f.exception()
                 else:
@@ -127,3 +167,6 @@ def run_tasks(kind: str, executor, fn: Callable, tasks: Sequence) -> Iterator[tu
             executor.cancel([f for f in futs if not f.done()])
     else:  # pragma: no cover
         raise ValueError(kind)
+
+
+_END = object()

@@ -19,6 +19,7 @@ A spec::
     aggregate: true                # optional: mean and standard error over seeds
     theory_options: {}             # optional: passed to predict
     plot: {x: alpha, y: test_error, hue: null, logx: false, logy: false}   # optional
+    max_points: 1000000            # optional: the largest grid accepted (points, simulation tasks)
 
 Every mistake raises :class:`SpecError` (a ValueError) whose message names the key and what
 was expected there.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,10 +36,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from solvable.experiments.config import DEFAULT_MAX_POINTS, size_problem
+
 __all__ = ["SpecError", "SweepSpec", "load_spec", "parse_spec", "build_object"]
 
 TOP_KEYS = ("problem", "learner", "learners", "over", "simulate", "theory", "aggregate", "theory_options", "plot",
-            "name", "description")
+            "name", "description", "max_points")
 PLOT_KEYS = ("x", "y", "hue", "logx", "logy", "title")
 
 
@@ -152,6 +156,20 @@ def _plain(key, v):
     return v
 
 
+def _declared_size(value: Any) -> int:
+    """The number of values a grid axis of the spec declares, read before building it (a
+    malformed axis counts 1: building it reports the mistake)."""
+    if isinstance(value, Mapping):
+        spaces = {"linspace", "geomspace", "logspace"} & set(value)
+        if spaces:
+            args = value[next(iter(spaces))]
+            n = args[2] if isinstance(args, list) and len(args) == 3 else 1
+            ok = isinstance(n, numbers.Real) and not isinstance(n, bool) and math.isfinite(n) and n >= 1
+            return int(n) if ok else 1
+        return 1 if "type" in value else len(value)
+    return len(value) if isinstance(value, list) else 1
+
+
 def _axis(key: str, value: Any) -> Any:
     last = key.rsplit(".", 1)[-1]
     blocks, _ = _namespaces()
@@ -209,11 +227,13 @@ class SweepSpec:
     theory_options: dict = field(default_factory=dict)
     plot: dict | None = None
     name: str = "sweep"
+    max_points: int = DEFAULT_MAX_POINTS
 
     def run(self, **kw):
         """Run the sweep (``kw``: store, executor, workers, progress)."""
         from solvable.experiments.sweep import sweep
 
+        kw.setdefault("max_points", self.max_points)
         return sweep(self.problem, self.learner, self.over, simulate=self.simulate, theory=self.theory,
                      theory_options=self.theory_options, aggregate=self.aggregate, **kw)
 
@@ -224,13 +244,19 @@ def _bool(key, v):
     return v
 
 
-def parse_spec(raw: Any) -> SweepSpec:
-    """Validate a spec (the parsed YAML mapping) and build its objects."""
+def parse_spec(raw: Any, max_points: int | None = None) -> SweepSpec:
+    """Validate a spec (the parsed YAML mapping) and build its objects.  ``max_points`` (e.g.
+    from the command line) overrides the spec's ``max_points`` key; a grid bigger than the limit
+    is refused from its declared sizes, before any array is built."""
     if not isinstance(raw, Mapping):
         raise SpecError("", f"a spec must be a mapping with keys problem, learner, over, ...; got {type(raw).__name__}")
     unknown = [k for k in raw if k not in TOP_KEYS]
     if unknown:
         raise SpecError(str(unknown[0]), f"unknown key; expected one of: {', '.join(TOP_KEYS)}")
+    if max_points is None:
+        max_points = raw.get("max_points", DEFAULT_MAX_POINTS)
+        if isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1:
+            raise SpecError("max_points", f"expected a positive integer, got {max_points!r}")
     if "problem" not in raw:
         raise SpecError("problem", "missing (a mapping with 'type', e.g. {type: GLM, prior: Gaussian, channel: Sign})")
     problem = build_object("problem", raw["problem"], "problem")
@@ -251,6 +277,12 @@ def parse_spec(raw: Any) -> SweepSpec:
         learner = build_object("learner", raw["learner"], "learner")
     from solvable.experiments.config import resolve_path
 
+    sizes = {str(k): _declared_size(v) for k, v in over_raw.items()}
+    if "learners" in raw:
+        sizes = {"learner": len(over["learner"]), **sizes}
+    too_big = size_problem(sizes, max_points=max_points)
+    if too_big:
+        raise SpecError(*too_big)
     for k, v in over_raw.items():
         if not isinstance(k, str):
             raise SpecError(f"over.{k}", "grid keys must be dotted field paths (strings)")
@@ -275,6 +307,9 @@ def parse_spec(raw: Any) -> SweepSpec:
             isinstance(s, list) and s and all(isinstance(x, int) and not isinstance(x, bool) for x in s))
         if not ok:
             raise SpecError("simulate.seeds", f"expected a count >= 1 or a list of integer seeds, got {s!r}")
+        too_big = size_problem(sizes, len(ds), s if isinstance(s, int) else len(s), max_points)
+        if too_big:
+            raise SpecError(*too_big)
     plot = raw.get("plot")
     if plot is not None:
         if not isinstance(plot, Mapping):
@@ -292,19 +327,54 @@ def parse_spec(raw: Any) -> SweepSpec:
     return SweepSpec(
         problem=problem, learner=learner, over=over, simulate=simulate,
         theory=_bool("theory", raw.get("theory", True)), aggregate=_bool("aggregate", raw.get("aggregate", False)),
-        theory_options=dict(topt), plot=plot, name=name,
+        theory_options=dict(topt), plot=plot, name=name, max_points=max_points,
     )
 
 
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a YAML spec file."""
+def _unique_key_loader(path: str):
+    """A yaml SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                seen = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        continue
+                    key = self.construct_object(key_node, deep=True)
+                    mark = key_node.start_mark
+                    try:
+                        first = seen.setdefault(key, mark)
+                    except TypeError:  # an unhashable key: yaml reports it
+                        continue
+                    if first is not mark:
+                        raise SpecError(str(key), f"duplicate key in {path!r} (line {first.line + 1}, column "
+                                                  f"{first.column + 1} and line {mark.line + 1}, column "
+                                                  f"{mark.column + 1}); give each key once")
+            return super().construct_mapping(node, deep)
+
+    return Loader
+
+
+def load_spec(path: str | Path, max_points: int | None = None) -> SweepSpec:
+    """Read and validate a YAML spec file (``max_points``: see :func:`parse_spec`)."""
     import yaml
 
     p = Path(path)
+    if p.is_dir():
+        raise SpecError("", f"{str(p)!r} is a directory, not a spec file (give the path of a YAML file)")
     if not p.is_file():
         raise SpecError("", f"spec file {str(p)!r} does not exist")
     try:
-        raw = yaml.safe_load(p.read_text())
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError("", f"{str(p)!r} is not a text (UTF-8) file: byte {e.start} is {e.object[e.start:e.start + 1]!r}; "
+                            f"a spec is a YAML text file") from None
+    except OSError as e:
+        raise SpecError("", f"cannot read {str(p)!r}: {e.strerror or e}") from None
+    try:
+        raw = yaml.load(text, Loader=_unique_key_loader(str(p)))
     except yaml.YAMLError as e:
         raise SpecError("", f"{str(p)!r} is not valid YAML: {e}") from None
-    return parse_spec(raw)
+    return parse_spec(raw, max_points=max_points)

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import linecache
 import numbers
+import os
 import sys
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -18,11 +21,13 @@ import pandas as pd
 
 from solvable.core import registry as registry
 from solvable.core.results import Prediction
-from solvable.experiments.config import canonical, canonical_json, config_key, replace_path, resolve_path
-from solvable.experiments.executors import resolve_executor, run_tasks
+from solvable.experiments.config import (
+    DEFAULT_MAX_POINTS, canonical, canonical_json, config_key, replace_path, resolve_path, size_problem,
+)
+from solvable.experiments.executors import default_workers, resolve_executor, run_tasks
 from solvable.experiments.store import Store
 
-__all__ = ["sweep", "SweepError", "aggregate_table", "FIELD_ORDER"]
+__all__ = ["sweep", "SweepError", "SweepInputError", "OptionError", "aggregate_table", "FIELD_ORDER"]
 
 #: Conventional order of the field columns (others follow in order of appearance).
 FIELD_ORDER = ["m", "q", "V", "test_error", "train_loss", "mse", "free_entropy", "mutual_information"]
@@ -30,6 +35,36 @@ FIELD_ORDER = ["m", "q", "V", "test_error", "train_loss", "mse", "free_entropy",
 
 class SweepError(RuntimeError):
     """A sweep task failed (the finished ones are kept in the store, if any)."""
+
+
+class SweepInputError(SweepError, ValueError):
+    """A sweep task was refused by solvable's own checks of its values (a ``ValueError`` that
+    solvable raises, e.g. the logistic loss with lam = 0 on separable data): bad input at that
+    grid point rather than a failure of the computation."""
+
+
+class OptionError(TypeError, ValueError):
+    """An option of ``theory_options`` or ``simulate`` that the pair's engine does not take
+    (found before anything is computed)."""
+
+
+_PACKAGE = str(Path(__file__).resolve().parents[1]) + os.sep
+
+
+def _mark_input_error(err: BaseException) -> BaseException:
+    """Flag ``err`` (in the worker, where its traceback still exists) when it is a ValueError
+    raised by a ``raise`` statement in solvable's code: a deliberate check of the values.  A
+    ValueError from numpy / scipy, or from an expression in solvable (a shape mismatch), is not."""
+    if isinstance(err, ValueError) and not isinstance(err, np.linalg.LinAlgError):
+        tb = err.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None:
+            fname = tb.tb_frame.f_code.co_filename
+            line = linecache.getline(fname, tb.tb_lineno).lstrip()
+            if fname.startswith(_PACKAGE) and line.startswith("raise"):
+                err.solvable_input_error = True
+    return err
 
 
 # ---------------------------------------------------------------------------------------------
@@ -74,12 +109,16 @@ class _Point:
     learner: Any
 
 
-def _build_grid(problem, learner, over: Mapping) -> tuple[list[str], list[list], list[_Point]]:
+def _build_grid(problem, learner, over: Mapping, max_points=DEFAULT_MAX_POINTS, n_d: int = 0, n_seeds: int = 0
+                ) -> tuple[list[str], list[list], list[_Point]]:
     paths = list(over)
     axes = []
     for p in paths:
         resolve_path(problem, learner, p)
         axes.append(_axis(p, over[p]))
+    too_big = size_problem({p: len(a[0]) for p, a in zip(paths, axes)}, n_d, n_seeds, max_points)
+    if too_big:
+        raise ValueError(": ".join(too_big))
     points = []
     for idx in itertools.product(*(range(len(a[0])) for a in axes)):
         pr, le = problem, learner
@@ -183,7 +222,7 @@ def _run_theory(task: _TheoryTask) -> list[tuple[str, dict | None, BaseException
             out.append((key, _prediction_values(registry.predict(pr, le, **task.options)), None,
                         time.perf_counter() - t0))
         except Exception as e:
-            out.append((key, None, e, time.perf_counter() - t0))
+            out.append((key, None, _mark_input_error(e), time.perf_counter() - t0))
     return out
 
 
@@ -198,7 +237,53 @@ def _run_simulation(task: _SimTask) -> tuple[dict, float]:
 def _run_task(task):
     if isinstance(task, _TheoryTask):
         return _run_theory(task)
-    return _run_simulation(task)
+    try:
+        return _run_simulation(task)
+    except Exception as e:
+        raise _mark_input_error(e)
+
+
+def _task_keys(task) -> list[str]:
+    return [p[0] for p in task.points] if isinstance(task, _TheoryTask) else [task.key]
+
+
+def _restrict(task, keys):
+    """``task`` reduced to ``keys`` (theory points of a group), or None when none is left."""
+    keys = set(keys)
+    if isinstance(task, _SimTask):
+        return task if task.key in keys else None
+    members = [p for p in task.points if p[0] in keys]
+    if not members:
+        return None
+    return _TheoryTask(members[0][1], members[0][2], members, task.vector_path, task.options)
+
+
+def _claimed(store, owner, tasks, issued: list, deferred: list):
+    """The tasks of ``tasks`` (reduced to the keys this owner could claim), claimed one by one as
+    they are drawn; keys stored or claimed by another live sweep go to ``deferred``."""
+    for task in tasks:
+        claimed, busy = store.claim(_task_keys(task), owner)
+        if busy:
+            deferred.append(_restrict(task, busy))
+        if claimed:
+            task = _restrict(task, claimed)
+            issued.append(task)
+            yield task
+
+
+def _check_options(pairs, theory: bool, theory_options: dict, simulate: bool, sim_opts: dict) -> None:
+    """Unknown options of ``theory_options`` / ``simulate`` as :class:`OptionError`, before any work."""
+    for pr, le in pairs:
+        checks = [("theory_options", registry._THEORY, "theory engine", theory_options)] if theory else []
+        if simulate:  # ``threads`` belongs to sv.simulate itself
+            checks.append(("simulate", registry._SIMULATION, "simulation",
+                           {k: v for k, v in sim_opts.items() if k != "threads"}))
+        for where, table, what, opts in checks:
+            engine = registry._lookup(table, pr, le, what)
+            try:
+                engine.validate(opts)
+            except TypeError as e:
+                raise OptionError(f"{where}: {e}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,6 +346,17 @@ def _parse_simulate(simulate) -> tuple[list[int], list[int], dict]:
     return [int(x) for x in ds], seeds, opts
 
 
+def _n_seeds(simulate) -> int:
+    """The number of seeds ``simulate`` asks for, without building their list."""
+    s = simulate.get("seeds", 5) if isinstance(simulate, Mapping) else 0
+    if isinstance(s, numbers.Integral) and not isinstance(s, bool):
+        return max(int(s), 0)
+    try:
+        return len(s)
+    except TypeError:
+        return 0
+
+
 def sweep(
     problem,
     learner,
@@ -277,6 +373,7 @@ def sweep(
     vectorize: str | bool | None = "auto",
     refresh: bool = False,
     explode: str | None = None,
+    max_points: int | None = DEFAULT_MAX_POINTS,
 ) -> pd.DataFrame:
     """Theory (and simulations) of ``learner`` on ``problem`` over a grid, as a tidy DataFrame.
 
@@ -298,7 +395,10 @@ def sweep(
     store
         A SQLite file (or :class:`Store`): each finished task is committed as it finishes, keyed
         by the sha256 of its full configuration; tasks already there are read, not recomputed.
-        ``refresh=True`` recomputes them.
+        ``refresh=True`` recomputes them.  Several sweeps may share a store at once: each claims
+        the tasks it is about to compute, skips those another running sweep has claimed, and
+        reads them from the store when that sweep has stored them (or computes them, if that
+        sweep died).  A damaged row is warned about and recomputed.
     executor
         None (a local process pool when there is work for more than one CPU, else in-process),
         ``"serial"``, ``"local"``, ``"dask"``, a ``concurrent.futures.Executor`` or a
@@ -313,6 +413,9 @@ def sweep(
         along the curve (``"auto"``: ``alpha`` if it is a grid key, else the first numeric
         top-level problem field; None: one call per point).  Engines that reject an array are
         called point by point.
+    max_points
+        The largest grid (number of points, and of simulation tasks) the sweep accepts; a bigger
+        one is refused (``ValueError`` naming the count) before anything is built.  None: no limit.
 
     Returns
     -------
@@ -326,7 +429,13 @@ def sweep(
     """
     over = dict(over or {})
     theory_options = dict(theory_options or {})
-    paths, axes, points = _build_grid(problem, learner, over)
+    if simulate is not None:
+        d = simulate.get("d") if isinstance(simulate, Mapping) else None
+        n_d = len(d) if isinstance(d, (list, tuple, np.ndarray)) else 1
+        n_seeds = _n_seeds(simulate)
+    else:
+        n_d = n_seeds = 0
+    paths, axes, points = _build_grid(problem, learner, over, max_points, n_d, n_seeds)
     if simulate is not None:
         ds, seeds, sim_opts = _parse_simulate(simulate)
     else:
@@ -334,12 +443,9 @@ def sweep(
     if not theory and simulate is None:
         raise ValueError("nothing to do: theory=False and simulate=None")
 
-    # fail early on unsupported pairs
-    for pt in {(type(p.problem), type(p.learner)): p for p in points}.values():
-        if theory:
-            registry._lookup(registry._THEORY, pt.problem, pt.learner, "theory engine")
-        if simulate is not None:
-            registry._lookup(registry._SIMULATION, pt.problem, pt.learner, "simulation")
+    # fail early on unsupported pairs and unknown options
+    pairs = [(p.problem, p.learner) for p in {(type(p.problem), type(p.learner)): p for p in points}.values()]
+    _check_options(pairs, theory, theory_options, simulate is not None, sim_opts)
 
     from .. import __version__
 
@@ -366,6 +472,7 @@ def sweep(
 
     own_store = isinstance(store, (str, bytes)) or hasattr(store, "__fspath__")
     st = Store(store) if own_store else store
+    owner = st.new_owner() if st is not None else None
     try:
         all_keys = list(configs)
         if st is not None and refresh:
@@ -403,42 +510,82 @@ def sweep(
         show = sys.stderr.isatty() if progress is None else bool(progress)
         bar = _Progress(show, n_units, "sweep")
         computed = 0
+        beat = [time.monotonic()]
+
+        def tick():  # a sign of life for the claims, at most every lease / 4
+            if st is not None and time.monotonic() - beat[0] > st.lease / 4:
+                st.heartbeat(owner)
+                beat[0] = time.monotonic()
+
         try:
             n_sim = sum(isinstance(t, _SimTask) for t in tasks)
             with resolve_executor(executor, n_sim if n_sim > 1 else len(tasks), workers) as (kind, ex):
-                for i, res, err in run_tasks(kind, ex, _run_task, tasks):
-                    task = tasks[i]
-                    if err is not None:
-                        _raise_task_error(task, err, params_of)
-                    if isinstance(task, _TheoryTask):
-                        rows = []
-                        first_err = None
-                        for key, vals, e, dt in res:
-                            if e is not None:
-                                first_err = first_err or (key, e)
-                                continue
-                            rows.append(dict(key=key, kind="theory", config=configs[key], params=params_of[key],
-                                             values=vals, version=__version__, elapsed=dt))
-                            results[key] = vals
-                        if st is not None and rows:
-                            st.put_many(rows)
-                        computed += len(rows)
-                        bar.advance(len(res))
-                        if first_err is not None:
-                            _raise_task_error(task, first_err[1], params_of, key=first_err[0])
+                # with a store, tasks are claimed as they are drawn, a few per worker ahead
+                window = None if st is None else 2 * (getattr(ex, "_max_workers", None) or workers or default_workers())
+                pending, wait = tasks, 0.02
+                while pending:
+                    issued: list = [] if st is not None else pending
+                    deferred: list = []
+                    source = pending if st is None else _claimed(st, owner, pending, issued, deferred)
+                    for i, res, err in run_tasks(kind, ex, _run_task, source, window=window, tick=tick,
+                                                 tick_every=st.lease / 4 if st is not None else 30.0):
+                        task = issued[i]
+                        if err is not None:
+                            _raise_task_error(task, err, params_of)
+                        if isinstance(task, _TheoryTask):
+                            rows = []
+                            first_err = None
+                            for key, vals, e, dt in res:
+                                if e is not None:
+                                    first_err = first_err or (key, e)
+                                    continue
+                                rows.append(dict(key=key, kind="theory", config=configs[key], params=params_of[key],
+                                                 values=vals, version=__version__, elapsed=dt))
+                                results[key] = vals
+                            if st is not None and rows:
+                                st.put_many(rows, owner=owner)
+                            computed += len(rows)
+                            bar.advance(len(res))
+                            if first_err is not None:
+                                _raise_task_error(task, first_err[1], params_of, key=first_err[0])
+                        else:
+                            vals, dt = res
+                            if st is not None:
+                                st.put_many([dict(key=task.key, kind="simulation", config=configs[task.key],
+                                                  params=params_of[task.key], values=vals, version=__version__,
+                                                  elapsed=dt)], owner=owner)
+                            results[task.key] = vals
+                            computed += 1
+                            bar.advance(1)
+                    if not deferred:
+                        break
+                    # keys another live sweep holds: read what it stored, then claim the rest again
+                    # (they come back when it has died or released them), waiting while it works
+                    got = st.get_many([k for t in deferred for k in _task_keys(t)])
+                    results.update((k, v["values"]) for k, v in got.items())
+                    cached.update(got)
+                    bar.advance(len(got))
+                    pending = [t for t in (_restrict(t, [k for k in _task_keys(t) if k not in results])
+                                           for t in deferred) if t is not None]
+                    if pending and not issued and not got:
+                        time.sleep(wait)
+                        wait = min(1.0, wait * 1.5)
                     else:
-                        vals, dt = res
-                        if st is not None:
-                            st.put_many([dict(key=task.key, kind="simulation", config=configs[task.key],
-                                              params=params_of[task.key], values=vals, version=__version__,
-                                              elapsed=dt)])
-                        results[task.key] = vals
-                        computed += 1
-                        bar.advance(1)
+                        wait = 0.02
         finally:
             bar.close()
-    finally:
-        if own_store and st is not None:
+    except BaseException:
+        if st is not None:  # free the claims; the error in flight is the one to report
+            try:
+                st.release(owner)
+            except Exception:
+                pass
+            if own_store:
+                st.close()
+        raise
+    if st is not None:
+        st.release(owner)
+        if own_store:
             st.close()
 
     # the table, in grid order
@@ -462,7 +609,8 @@ def _raise_task_error(task, err, params_of, key=None):
         key = task.key
         what = "simulation"
     where = ", ".join(f"{k}={v}" for k, v in params_of[key].items())
-    raise SweepError(f"{what} failed at {where or 'the base point'}: {type(err).__name__}: {err}") from err
+    cls = SweepInputError if getattr(err, "solvable_input_error", False) else SweepError
+    raise cls(f"{what} failed at {where or 'the base point'}: {type(err).__name__}: {err}") from err
 
 
 def _rows(kind, params, values, explode=None) -> list[dict]:

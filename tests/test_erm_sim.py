@@ -141,3 +141,37 @@ def test_unregularised_logistic_on_separable_samples_is_an_error():
     rng = np.random.default_rng(0)
     A = rng.standard_normal((300, 20))
     assert linearly_separable(A, np.sign(A[:, 0])) and not linearly_separable(A, rng.choice([-1.0, 1.0], 300))
+
+
+def test_absolute_loss_solver_is_exact_at_any_scale_of_the_labels():
+    """Issue 26: the absolute loss is positively homogeneous, w(c y, lam / c) = c w(y, lam); the
+    solver now works at the unit scale of y.  Labels of size 1e-4 (a sparse signal through a
+    Square channel) put every point inside each of the fixed smoothing zones, and the active-set
+    step then formed an n x n least-squares problem (n = 18,312: minutes, then a crash in LAPACK)."""
+    rng = np.random.default_rng(3)
+    n, P = 400, 40
+    A = rng.normal(size=(n, P)) / np.sqrt(P)
+    y = A @ rng.normal(size=P) + 0.3 * rng.normal(size=n)
+    loss, pen = sv.losses.Absolute(), sv.penalties.L2(0.1)
+    w = solve_erm(loss, pen, A, y)
+    assert kkt_residual(loss, pen, A, y, w) < 1e-7
+    for c in (1e-4, 1e3):
+        wc = solve_erm(loss, sv.penalties.L2(0.1 / c), A, c * y)
+        np.testing.assert_allclose(wc, c * w, rtol=1e-7, atol=1e-9 * c)
+
+
+def test_absolute_loss_simulation_without_exact_kkt_point_is_a_clear_error():
+    """Issue 26: GaussBernoulli(0.0059) x Square(0), alpha = 61, absolute loss: with n >> d and
+    most residuals near zero the active-set refinement finds no exact KKT point; that is a
+    ConvergenceError in a second (it crashed the process at d = 300), not a hang or a NaN."""
+    import time
+
+    pb = sv.GLM(sv.priors.GaussBernoulli(rho=0.0059), sv.channels.Square(0.0), alpha=61.04)
+    t0 = time.perf_counter()
+    try:
+        r = sv.simulate(pb, sv.ERM("absolute", sv.penalties.L2(0.107)), d=60, seeds=[0])
+    except sv.ConvergenceError as e:
+        assert "KKT" in str(e)
+    else:  # the piecewise solver returns only an exact KKT point of the active set
+        assert np.all(np.isfinite(r.mean["m"]))
+    assert time.perf_counter() - t0 < 30

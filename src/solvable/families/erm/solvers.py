@@ -211,6 +211,12 @@ def _refine_piecewise(kind: str, A, y, lam, w, *, eps=1e-3, max_rounds=20, tol=1
             bfix = np.sign(gap)
             target = y
         bfix = np.where(S, 0.0, bfix)
+        if S.sum() > P:
+            # more kink points than weights: their equations z_i = target_i cannot all hold for a
+            # generic sample, and the |S| x |S| system below would be enormous (issue 26: absolute
+            # loss at n = 18,312, d = 300, where the eps = 1 zone held nearly every point, ran an
+            # 18,312^2 least-squares problem for minutes and crashed in LAPACK): not this kink set
+            return w, False
         AS = A[S]
         base = A.T @ bfix  # lam w = base + AS^T c
         if S.any():
@@ -256,6 +262,15 @@ def _solve_piecewise(loss: Loss, A, y, lam):
         raise ValueError(f"the {loss.name} solver needs lam > 0, got lam={lam!r}")
     kind = loss.solver  # "hinge" or "absolute"
     n, P = A.shape
+    if kind == "absolute":
+        # positively homogeneous: w(y, lam) = s w(y / s, lam s), solved at the unit scale of y
+        # that the smoothing widths and tolerances below are written for (issue 26: y ~ 1e-4,
+        # a sparse signal through a Square channel, left every point inside each smoothing zone)
+        s = float(np.sqrt(np.mean(y * y)))
+        if s == 0.0:
+            return np.zeros(P)  # y = 0: w = 0 with every multiplier 0
+        if not 0.1 <= s <= 10.0:
+            return s * _solve_piecewise(loss, A, y / s, lam * s)
     w = np.zeros(P)
     if kind == "hinge":
         # fast start: liblinear's dual coordinate descent (same objective with C = 1/lam), then

@@ -64,14 +64,14 @@ def _check_simulation(pair, seed):
     problem, learner, _ = sampler(rng)
     if isinstance(learner, sv.OnlineSGD):
         learner = learner.at(time=min(learner.time, 2.0))
-    d = int(rng.choice([3, 5, 10, 30]))
+    d = int(rng.choice([2, 3, 5, 10, 20, 40]))
     out = fuzz.run_simulation_case(problem, learner, d=d, budget=30.0)
     assert out.kind in ("ok", "error"), f"{out.kind} for {problem!r}, {learner!r}, d={d}: {out.detail}"
 
 
 @pytest.mark.parametrize("pair", SIM_PAIRS, ids=[f"{p.__name__}-{l.__name__}" for p, l in SIM_PAIRS])
 def test_fuzz_simulation_small_d(pair):
-    """simulate at d = 3..30: finite measurements or a clear error (e.g. a sampled signal that is
+    """simulate at d = 2..40: finite measurements or a clear error (e.g. a sampled signal that is
     exactly zero, no samples at alpha d < 1), never a NaN, a ZeroDivisionError or a hang."""
     @settings(max_examples=8, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
@@ -91,5 +91,18 @@ def test_fuzz_large(pair):
     @given(st.integers(0, 2**32 - 1))
     def run(seed):
         _check(pair, seed, budget=60.0)
+
+    run()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pair", SIM_PAIRS, ids=[f"{p.__name__}-{l.__name__}" for p, l in SIM_PAIRS])
+def test_fuzz_simulation_small_d_large(pair):
+    """The large profile of simulate at d = 2..40 (issue 26): 60 draws per pair."""
+    @settings(max_examples=60, derandomize=True, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.integers(0, 2**32 - 1))
+    def run(seed):
+        _check_simulation(pair, seed)
 
     run()

@@ -67,7 +67,7 @@ __all__ = ["GLMEquations", "glm_family", "state_evolution", "glm_phase_transitio
 E_FLOOR = 1e-13  # relative to rho: smallest MSE represented
 PERFECT_TOL = 1e-9  # relative MSE below which a branch is "perfect recovery"
 QHAT_MAX = 1e15
-SQUARE_DIRECT = 64  # overlaps a computation integrates directly before the noisy Square interpolant
+SQUARE_DIRECT = 160  # overlaps a computation integrates directly before the noisy Square interpolant
 RTOL = 1e-6  # a fixed point also needs |step| <= RTOL (E - E_floor): slow approaches to E = 0 are not cut short
 QHAT0 = 1e-6  # side information of the uninformative start
 _CS = np.array([-20.0, -6.0, -2.0, -0.5, 0.5, 2.0, 6.0, 20.0])  # boundary-layer breakpoints / sqrt(V + noise)
@@ -348,9 +348,10 @@ class GLMEquations:
         # noisy ReLU / Abs / Square: local field integrated out (closed form; 1D for Square),
         # 2D (omega, y) rule, interpolated in q
         self._pl = channel.phi_kind if self.noise > 0 else None
-        # noisy Square: each overlap costs a 3D rule (~0.1 s) and the interpolant ~200 of them, so
-        # the first SQUARE_DIRECT overlaps of a computation are integrated directly (a single
-        # point's state evolution needs ~20: 2-3 s instead of a 20-40 s build), the rest interpolated
+        # noisy Square: each overlap costs a 3D rule (~0.1 s) and the interpolant ~100-250 of them,
+        # so the first SQUARE_DIRECT overlaps of a computation are integrated directly (a single
+        # point's state evolution needs 20-100: 2-16 s instead of a 20-40 s build), the rest
+        # interpolated (curves, transition scans)
         self._pl_direct_left = SQUARE_DIRECT if self._pl == "square" else 0
         self._cache: dict = {}  # channel integrals at the last few arrays of overlaps (they depend on q only)
 

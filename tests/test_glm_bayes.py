@@ -737,3 +737,16 @@ def test_noisy_square_interpolant_agrees_with_direct_integration():
     G_direct = eq.G(q)
     G_interp = eqs._pl_interpolant("square", eq.noise, eq.rho)(q)[0]
     np.testing.assert_allclose(G_direct, G_interp, rtol=2e-7)
+
+
+def test_gamp_run_that_blows_up_is_reported_as_diverged():
+    """Issue 26 (simulate fuzz): GAMP without damping on Gauss-Bernoulli x Square(0.82) at
+    alpha = 50, d = 40, seed 1 blows up (mse 4e21 after 500 steps, which the seed mean
+    averaged in); such a run is now ``diverged`` with NaN measures, and a run that converged
+    (seed 0) is untouched."""
+    pb = _glm(P.GaussBernoulli(rho=0.7645692274071397, mean=0.6342617395652328), C.Square(0.8180575356751849), 50.0)
+    bad = sv.simulate(pb, sv.AMP(init="informative", max_iter=60), d=40, seeds=[1])
+    assert bad["diverged"] == 1.0 and bad["converged"] == 0.0 and np.isnan(bad["mse"]) and np.isnan(bad["m"])
+    assert np.nanmax(bad["mse_t"]) > 1e3  # the trajectory shows the blow-up
+    good = sv.simulate(pb, sv.AMP(init="informative", max_iter=60), d=40, seeds=[0])
+    assert good["diverged"] == 0.0 and good["mse"] < 1e-6

@@ -475,10 +475,14 @@ class Square(_AdditiveNoise):
         ll = lambda z: _log_normal(y[..., None], z * z, D)
         # log-sum-exp shift for stability: max of the log-likelihood over z is at most -log(sqrt(2 pi D))
         shift = -0.5 * np.log(D) - LOG_SQRT2PI
-        f0 = lambda z: np.exp(ll(z) - shift)
-        Z = gauss_expect(f0, omega, V, method="legendre", breakpoints=bps, n=16)
-        Z = np.maximum(Z, 1e-300)
-        m1 = gauss_expect(lambda z: z * f0(z), omega, V, method="legendre", breakpoints=bps, n=16) / Z
-        m2 = gauss_expect(lambda z: z * z * f0(z), omega, V, method="legendre", breakpoints=bps, n=16) / Z
+        # one node set and one likelihood evaluation for the three moments (GAMP calls this per
+        # sample and iteration; gauss_expect three times built the nodes and the exp thrice)
+        sv_ = np.sqrt(V)
+        t, wt = composite_legendre_nodes(omega, sv_, bps, 16, 12.0, 6)
+        z = omega[..., None] + sv_[..., None] * t
+        f0 = np.exp(ll(z) - shift)
+        Z = np.maximum(np.sum(f0 * wt, axis=-1), 1e-300)
+        m1 = np.sum(z * f0 * wt, axis=-1) / Z
+        m2 = np.sum(z * z * f0 * wt, axis=-1) / Z
         logZ = np.log(Z) + shift
         return self._from_posterior(logZ, m1, np.maximum(m2 - m1 * m1, 0.0), omega, V)

@@ -75,9 +75,16 @@ def run_gamp(problem: GLM, learner, *, d: int, rng: np.random.Generator, iterati
     T = (iterations if iterations is not None else (max_iter or getattr(learner, "max_iter", 500))) + 1
     pad = lambda a: np.concatenate([a, np.full(T - len(a), a[-1])]) if len(a) < T else a[:T]
     h = res.history
+    # GAMP without damping can blow up at finite d (e.g. a noisy Square channel at alpha = 50,
+    # d = 40: mse 4e21 after 500 steps); such a run is reported as diverged, its measures NaN,
+    # rather than averaged into the other seeds
+    diverged = not (np.isfinite(h["mse"][-1]) and h["mse"][-1] < 1e3 * prior.second_moment)
+    nan = float("nan")
     return {
-        "m": h["m"][-1], "q": h["q"][-1], "mse": h["mse"][-1],
-        "test_error": _bayes_prediction_error(channel, omega_t, V, zt, yt),
-        "n_iter": float(res.n_iter), "converged": float(res.converged),
+        "m": nan if diverged else h["m"][-1], "q": nan if diverged else h["q"][-1],
+        "mse": nan if diverged else h["mse"][-1],
+        "test_error": nan if diverged else _bayes_prediction_error(channel, omega_t, V, zt, yt),
+        "n_iter": float(res.n_iter), "converged": float(res.converged and not diverged),
+        "diverged": float(diverged),
         "m_t": pad(h["m"]), "q_t": pad(h["q"]), "mse_t": pad(h["mse"]),
     }

@@ -432,7 +432,8 @@ def test_separability_threshold_infinite_for_noiseless_visible_teacher():
                    sv.ERM(sv.losses.Logistic(), sv.penalties.L2(0.0)))
 
 
-@pytest.mark.parametrize("loss", [sv.losses.Absolute(), sv.losses.Huber(1.0)], ids=lambda l: l.name)
+@pytest.mark.parametrize("loss", [sv.losses.Absolute(), pytest.param(sv.losses.Huber(1.0), marks=pytest.mark.slow)],
+                         ids=lambda l: l.name)  # (Huber: 14 s, a slow test; Absolute its fast twin)
 def test_regression_loss_side_on_a_curved_channel_matches_nested_adaptive_quadrature(loss):
     """Issue 13: the loss side of a regression loss on y = z^2 (noiseless Square channel) against an
     independent nested adaptive quadrature (z outer, omega | z inner, cut at the prox kinks); the

@@ -42,21 +42,26 @@ def test_every_registered_family_has_a_sampler():
 FAST = {"OnlineSGD": 6, "BayesOptimal": 10, "AMP": 10, "ERM": 12}
 
 
-@pytest.mark.parametrize("pair", PAIRS, ids=IDS)
-def test_fuzz_fast(pair):
-    @settings(max_examples=FAST.get(pair[1].__name__, 25), derandomize=True, deadline=None, database=None,
+def _draws(n, check):
+    """Run ``check(seed)`` on ``n`` seeds drawn by hypothesis (derandomised: the same every run)."""
+    @settings(max_examples=n, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(st.integers(0, 2**32 - 1))
     def run(seed):
-        _check(pair, seed, budget=30.0)
+        check(seed)
 
     run()
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=IDS)
+def test_fuzz_fast(pair):
+    _draws(FAST.get(pair[1].__name__, 25), lambda seed: _check(pair, seed, budget=30.0))
 
 
 SIM_PAIRS = [p for p in PAIRS if p in {pair for pair in __import__("solvable").core.registry._SIMULATION}]
 
 
-def _check_simulation(pair, seed, budget=30.0):
+def _check_simulation(pair, seed, budget=30.0, max_n=500):
     import solvable as sv
 
     _, sampler = SAMPLERS[pair]
@@ -66,10 +71,10 @@ def _check_simulation(pair, seed, budget=30.0):
         learner = learner.at(time=min(learner.time, 2.0))
     d = int(rng.choice([2, 3, 5, 10, 20, 40]))
     alpha = getattr(problem, "alpha", None)
-    if alpha is not None and np.ndim(alpha) == 0 and alpha * d > 2000:
-        # small simulations: n = alpha d at most 2,000 (GAMP with a noisy Square channel at
-        # n = 21,800 runs 500 iterations of a 1D quadrature per sample, ~6 min: a speed matter)
-        problem = problem.at(alpha=2000.0 / d)
+    if alpha is not None and np.ndim(alpha) == 0 and alpha * d > max_n:
+        # small simulations: n = alpha d at most max_n (GAMP with a noisy Square channel runs 500
+        # iterations of a 1D quadrature per sample: ~30 s at n = 2,000, ~6 min at n = 21,800)
+        problem = problem.at(alpha=max_n / d)
     out = fuzz.run_simulation_case(problem, learner, d=d, budget=budget)
     assert out.kind in ("ok", "error"), f"{out.kind} for {problem!r}, {learner!r}, d={d}: {out.detail}"
 
@@ -78,26 +83,14 @@ def _check_simulation(pair, seed, budget=30.0):
 def test_fuzz_simulation_small_d(pair):
     """simulate at d = 2..40: finite measurements or a clear error (e.g. a sampled signal that is
     exactly zero, no samples at alpha d < 1), never a NaN, a ZeroDivisionError or a hang."""
-    @settings(max_examples=8, derandomize=True, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
-    @given(st.integers(0, 2**32 - 1))
-    def run(seed):
-        _check_simulation(pair, seed)
-
-    run()
+    _draws(8, lambda seed: _check_simulation(pair, seed))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("pair", PAIRS, ids=IDS)
 def test_fuzz_large(pair):
     """About 450 draws per pair (~5,000 in all), 60 s each at most."""
-    @settings(max_examples=450, derandomize=True, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
-    @given(st.integers(0, 2**32 - 1))
-    def run(seed):
-        _check(pair, seed, budget=60.0)
-
-    run()
+    _draws(450, lambda seed: _check(pair, seed, budget=60.0))
 
 
 @pytest.mark.slow
@@ -106,10 +99,4 @@ def test_fuzz_simulation_small_d_large(pair):
     """The large profile of simulate at d = 2..40 (issue 26): 60 draws per pair, 60 s each at most
     (as the large profile of predict; GAMP with a noisy Square channel at n = 2,000 runs 500
     iterations in ~30 s for two seeds)."""
-    @settings(max_examples=60, derandomize=True, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
-    @given(st.integers(0, 2**32 - 1))
-    def run(seed):
-        _check_simulation(pair, seed, budget=60.0)
-
-    run()
+    _draws(60, lambda seed: _check_simulation(pair, seed, budget=60.0, max_n=2000))

@@ -82,10 +82,10 @@ _LOG_SQRT2PI = 0.5 * np.log(2.0 * np.pi)
 _PL_OMEGA_CUTS = np.array([1.5, 3.0, 5.0])  # std of omega
 _PL_Y0_CUTS = np.array([0.0, -2.0, 2.0, -5.0, 5.0])  # sqrt(noise), around y = 0
 _PL_BULK_CUTS = np.array([0.0, -1.0, 1.0, -2.5, 2.5, -5.0, 5.0])  # sqrt(V + noise), around |omega|
-# Square: std of y given omega, around its mean (out to 9 std: the tails weigh (y - omega^2)^2 in G)
 # Square's z rule: the law N(omega, V) of z out to 9 std (its tail beyond 5 std, 5.7e-7 of the
 # mass, left to the next 8 nodes cost G ~3e-7 relative near perfect recovery)
 _SQ_Z_CUTS = np.array([0.0, -2.0, 2.0, -5.0, 5.0, -7.0, 7.0, -9.0, 9.0])
+# Square: std of y given omega, around its mean (out to 9 std: the tails weigh (y - omega^2)^2 in G)
 _PL_SQUARE_CUTS = np.array([0.0, -1.0, 1.0, -2.5, 2.5, -4.0, 4.0, -5.5, 5.5, -7.0, 7.0, -9.0, 9.0])
 
 
@@ -249,6 +249,14 @@ def _pl_noisy_expect(kind, D, rho, q, n=8):
                 np.einsum("qwy,qwy->q", np.where(pos, Z * lz, 0.0), ww))
 
 
+def _pl_noisy_expect_chunked(kind, D, rho, q, n=8):
+    """:func:`_pl_noisy_expect` over a 1D array ``q`` in chunks that bound the memory of the
+    (omega, y[, z]) node blocks (24 overlaps at a time; one for Square's 3D rule)."""
+    m = 24 if kind != "square" else 1
+    parts = [_pl_noisy_expect(kind, D, rho, q[i:i + m], n=n) for i in range(0, len(q), m)]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
 class _PLInterpolant:
     """Piecewise Chebyshev interpolant (:class:`~solvable.numerics.interpolate.ChebyshevPanels`)
     of ``(G, psi)(q)`` in ``u = sqrt((rho - q) / rho)`` on ``[0, 1]``: a panel is bisected until
@@ -297,12 +305,7 @@ def _pl_interpolant(kind: str, D: float, rho: float, n: int | None = None) -> _P
     if hit is None:
         if len(_PL_CACHE) > 32:
             _PL_CACHE.clear()
-        m = 24 if kind != "square" else 1  # chunks bound the memory of the (omega, y[, z]) node blocks
-
-        def f(q):
-            parts = [_pl_noisy_expect(kind, D, rho, q[i:i + m], n=n) for i in range(0, len(q), m)]
-            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
+        f = lambda q: _pl_noisy_expect_chunked(kind, D, rho, q, n=n)
         # Square: each evaluation has an inner z integral (~0.1 s); a looser panel tolerance keeps
         # the build to ~250 evaluations (~40 s, once per noise and rho)
         hit = _PL_CACHE[key] = _PLInterpolant(f, rho, D, even=kind != "relu", tol=1e-7 if kind == "square" else 1e-8)
@@ -454,9 +457,7 @@ class GLMEquations:
         if self._pl is not None and ("G" in what or "psi" in what):
             if 0 < q.size <= self._pl_direct_left:
                 self._pl_direct_left -= q.size
-                parts = [_pl_noisy_expect(self._pl, self.noise, self.rho, x[None]) for x in q.reshape(-1)]
-                G = np.array([g[0] for g, _ in parts]).reshape(q.shape)
-                psi = np.array([p[0] for _, p in parts]).reshape(q.shape)
+                G, psi = (v.reshape(q.shape) for v in _pl_noisy_expect_chunked(self._pl, self.noise, self.rho, q.reshape(-1)))
             else:
                 G, psi = _pl_interpolant(self._pl, self.noise, self.rho)(q)
             res = {k: v for k, v in (("G", np.maximum(G, 0.0)), ("psi", psi)) if k in what}

@@ -79,11 +79,11 @@ def run_gamp(problem: GLM, learner, *, d: int, rng: np.random.Generator, iterati
     # d = 40: mse 4e21 after 500 steps); such a run is reported as diverged, its measures NaN,
     # rather than averaged into the other seeds
     diverged = not (np.isfinite(h["mse"][-1]) and h["mse"][-1] < 1e3 * prior.second_moment)
-    nan = float("nan")
+    final = ({k: float("nan") for k in ("m", "q", "mse", "test_error")} if diverged else
+             {"m": h["m"][-1], "q": h["q"][-1], "mse": h["mse"][-1],
+              "test_error": _bayes_prediction_error(channel, omega_t, V, zt, yt)})
     return {
-        "m": nan if diverged else h["m"][-1], "q": nan if diverged else h["q"][-1],
-        "mse": nan if diverged else h["mse"][-1],
-        "test_error": nan if diverged else _bayes_prediction_error(channel, omega_t, V, zt, yt),
+        **final,
         "n_iter": float(res.n_iter), "converged": float(res.converged and not diverged),
         "diverged": float(diverged),
         "m_t": pad(h["m"]), "q_t": pad(h["q"]), "mse_t": pad(h["mse"]),

@@ -92,11 +92,9 @@ def reached_fixed_point(problem, learner, E: float, E0: float, n: int = 80) -> l
     ``F`` (``|F(E) - E|`` small) and the first one met from the start ``E0``: ``g = F - E`` keeps
     the sign it has at the start on a geometric grid of ``n`` points between ``E0`` and ``E``
     (beyond a relative margin), so no fixed point was stepped over."""
-    from solvable.families.glm_bayes.equations import E_FLOOR, _equations
+    from solvable.families.glm_bayes.equations import E_FLOOR
 
-    eq = _equations(problem, {})
-    a, rho = float(problem.alpha), eq.rho
-    F = lambda x: eq.step(np.full(np.shape(x), a), np.asarray(x, float))
+    F, rho = _se_map(problem)
     bad = []
     r = float(F(np.array([E]))[0] - E)
     if abs(r) > 1e-5 * max(E, 1e-9 * rho):
@@ -114,12 +112,21 @@ def reached_fixed_point(problem, learner, E: float, E0: float, n: int = 80) -> l
     return bad
 
 
-def _contraction_gap(problem, E: float) -> float:
-    """``1 - F'(E)`` of state evolution at ``E`` (central difference; at least 1e-3)."""
-    from solvable.families.glm_bayes.equations import E_FLOOR, _equations
+def _se_map(problem):
+    """``(F, rho)``: the state-evolution map ``E -> F(E)`` of the problem at its alpha, and rho."""
+    from solvable.families.glm_bayes.equations import _equations
 
     eq = _equations(problem, {})
-    h = max(1e-4 * E, E_FLOOR * eq.rho)
-    x = np.array([max(E - h, E_FLOOR * eq.rho), E + h])
-    f = eq.step(np.full(2, float(problem.alpha)), x)
+    a = float(problem.alpha)
+    return (lambda x: eq.step(np.full(np.shape(x), a), np.asarray(x, float))), eq.rho
+
+
+def _contraction_gap(problem, E: float) -> float:
+    """``1 - F'(E)`` of state evolution at ``E`` (central difference; at least 1e-3)."""
+    from solvable.families.glm_bayes.equations import E_FLOOR
+
+    F, rho = _se_map(problem)
+    h = max(1e-4 * E, E_FLOOR * rho)
+    x = np.array([max(E - h, E_FLOOR * rho), E + h])
+    f = F(x)
     return float(max(1.0 - (f[1] - f[0]) / (x[1] - x[0]), 1e-3))

@@ -18,15 +18,18 @@ def _register():
     from solvable.families.mixtures import fuzz
     from solvable.families.mixtures.equations import MixtureERM
     from solvable.families.mixtures.experiment import MixtureERMExperiment
+    from solvable.families.mixtures.sgd_simulation import sgd_registration
 
     pair = (GaussianMixture, ERM)
+    sgd = sgd_registration()  # online SGD of a two-layer network (Refinetti et al. 2021)
     return register_family(
         "mixtures",
         doc="docs/mixtures.md",
-        theory={pair: MixtureERM},
-        simulation={pair: MixtureERMExperiment},
-        fields={pair: ("m_0", "m_1", "q_0", "q_1", "bias", "norm", "test_error", "train_loss", "train_error")},
-        examples=[
+        theory={pair: MixtureERM, **sgd["theory"]},
+        simulation={pair: MixtureERMExperiment, **sgd["simulation"]},
+        fields={pair: ("m_0", "m_1", "q_0", "q_1", "bias", "norm", "test_error", "train_loss", "train_error"),
+                **sgd["fields"]},
+        examples=[*sgd["examples"],
             Example(GaussianMixture(Mixture.symmetric(1.0), alpha=2.0), ERM("logistic", L2(0.1)), d=100,
                     fail_options={"max_iter": 2, "newton_iter": 0}),
             Example(GaussianMixture(Mixture.symmetric(1.0, weight=0.7), alpha=2.0), ERM("hinge", L2(0.1), bias=True),

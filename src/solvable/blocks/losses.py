@@ -19,7 +19,7 @@ from scipy.special import expit
 
 from solvable.core.validate import check_positive
 
-__all__ = ["Loss", "Square", "Logistic", "Hinge", "HardMargin", "Huber", "Absolute", "get_loss"]
+__all__ = ["Loss", "Square", "Logistic", "Hinge", "HardMargin", "Huber", "Absolute", "get_loss", "register_loss"]
 
 
 def _bcast(y, omega, V):
@@ -359,6 +359,15 @@ class Absolute(Loss):
 
 _LOSSES = {"square": Square, "logistic": Logistic, "hinge": Hinge, "huber": Huber, "absolute": Absolute,
            "hard_margin": HardMargin, "max_margin": HardMargin}
+
+
+def register_loss(cls: type, *names: str) -> None:
+    """Make a loss defined outside this module available by name to :func:`get_loss` (and so to
+    ``ERM("name", ...)``), e.g. the K-class losses of :mod:`solvable.families.mixtures.multiclass`."""
+    if not (isinstance(cls, type) and issubclass(cls, Loss)):
+        raise TypeError(f"register_loss: cls must be a Loss subclass, got {cls!r}")
+    for n in names:
+        _LOSSES[str(n).lower()] = cls
 
 
 def get_loss(name: str | Loss, **kwargs) -> Loss:

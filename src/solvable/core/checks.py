@@ -67,7 +67,7 @@ def _quiet_predict(problem, learner, **opts):
 
 def check_fields(ex: Example) -> None:
     fam = _family_of(ex)
-    want = set(fam.fields.get(_pair(ex), ()))
+    want = set(ex.fields if ex.fields is not None else fam.fields.get(_pair(ex), ()))
     th = _quiet_predict(ex.problem, ex.learner, **ex.theory_options)
     assert want <= set(th), f"{_label(ex)}: theory lacks the common fields {sorted(want - set(th))}"
     for p in getattr(ex.problem, "curve_params", ()):

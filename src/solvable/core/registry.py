@@ -92,7 +92,9 @@ class Example:
     """A small instance of a pair, for the contract checks (:mod:`solvable.core.checks`):
     ``problem`` and ``learner`` (scalar parameters), the simulation size ``d``, options of the
     theory (``theory_options``), and options (``fail_options``, optionally with ``fail_learner``)
-    under which the theory cannot converge (None: the pair has no such knob)."""
+    under which the theory cannot converge (None: the pair has no such knob), and ``fields``, the
+    fields its theory and simulation both return where they differ from the pair's (e.g. a
+    variant such as the multi-class mixture engine; None: the family's ``fields`` of the pair)."""
 
     problem: Any
     learner: Any
@@ -100,6 +102,7 @@ class Example:
     theory_options: dict = field(default_factory=dict)
     fail_options: dict | None = None
     fail_learner: Any = None
+    fields: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -262,12 +265,16 @@ def register_family(name: str, *, doc: str = "", theory: dict | None = None, sim
 
 
 def _contract_engine(cls, run, kind):
+    # a contract class may pick a variant for the instance (``engine_for(problem, learner) -> class``,
+    # e.g. the multi-class engine of the mixture family); the variant takes the registered
+    # class's option names
+    pick = getattr(cls, "engine_for", None)
     if kind == "theory":
         def engine(problem, learner, **options):
-            return run(cls, problem, learner, **options)
+            return run(cls if pick is None else pick(problem, learner), problem, learner, **options)
     else:
         def engine(problem, learner, *, d, rng, **options):
-            return run(cls, problem, learner, d=d, rng=rng, **options)
+            return run(cls if pick is None else pick(problem, learner), problem, learner, d=d, rng=rng, **options)
     engine.__qualname__ = f"{cls.__qualname__} ({run.__name__})"
     engine.__module__ = cls.__module__
     engine.__doc__ = cls.__doc__

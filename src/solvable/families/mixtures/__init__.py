@@ -4,9 +4,10 @@ simulations (docs/mixtures.md)."""
 from solvable.families.mixtures.equations import (bayes_error, bayes_optimal_error, gaussian_equivalent,
                                                   separability_threshold, universality_gap)
 from solvable.families.mixtures.problem import GaussianMixture
+from solvable.families.mixtures.multiclass import argmax_probability  # also registers the K-class losses
 
 __all__ = ["GaussianMixture", "separability_threshold", "bayes_error", "bayes_optimal_error", "gaussian_equivalent",
-           "universality_gap"]
+           "universality_gap", "argmax_probability"]
 
 
 def _register():
@@ -15,8 +16,11 @@ def _register():
     from solvable.blocks.learners import ERM
     from solvable.blocks.penalties import L2
     from solvable.core.registry import Example, register_family
+    import numpy as np
+
     from solvable.families.mixtures import fuzz
     from solvable.families.mixtures.equations import MixtureERM
+    from solvable.families.mixtures.multiclass import multiclass_fields
     from solvable.families.mixtures.experiment import MixtureERMExperiment
     from solvable.families.mixtures.sgd_simulation import sgd_registration
 
@@ -34,6 +38,12 @@ def _register():
                     fail_options={"max_iter": 2, "newton_iter": 0}),
             Example(GaussianMixture(Mixture.symmetric(1.0, weight=0.7), alpha=2.0), ERM("hinge", L2(0.1), bias=True),
                     d=100, fail_options={"max_iter": 2, "newton_iter": 0}),
+            # multi-class (labels = the cluster index): the variant engine of the same pair
+            Example(GaussianMixture(Mixture(np.eye(3) * 1.5, weights=[0.4, 0.35, 0.25]), alpha=2.0),
+                    ERM("cross_entropy", L2(0.1), bias=True), d=60, fail_options={"max_iter": 2, "newton_iter": 0},
+                    fields=multiclass_fields(3)),
+            Example(GaussianMixture(Mixture(np.eye(3) * 1.5), alpha=1.5), ERM("square", L2(0.1)), d=60,
+                    fields=multiclass_fields(3)),
         ],
         axis_labels={"alpha": r"sample ratio $\alpha = n/d$", "bias": "bias $b$", "norm": r"$|w|^2/d$",
                      "train_error": "training error", "bayes_error": "Bayes error"},

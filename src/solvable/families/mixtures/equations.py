@@ -31,6 +31,11 @@ Metrics, exact given the order parameters (Gaussian clusters): test error
 ``E loss(y, prox)``; training error ``P(y prox < 0)``, with ``prox = 0`` at
 ``omega = V loss'(y, 0)`` (the prox is increasing), so it is a Gaussian tail in closed form.
 
+The hard-margin constraint (``ERM("hard_margin", L2(lam))``, the max-margin classifier below the
+separability threshold) is the same fixed point with the prox a projection on ``y z >= 1``; its
+``margin = 1 / sqrt(norm)``, checked against Gordon's variational formula (Gardner 1988; Deng,
+Kammoun, Thrampoulidis 2021, Thm. 1) in tests/test_mixtures_max_margin.py.
+
 Numerics: the xi-expectations are composite Gauss-Legendre rules on [-10, 10] standard
 deviations split at the kinks of the prox (:meth:`Loss.prox_kinks`), vectorised over every
 point of the curve, cluster and label; the bias is updated by a Newton step on the stationarity
@@ -182,6 +187,16 @@ class MixtureERM(SaddlePoint):
         n, K = len(alpha), self.K
         return {"uninformative": self._encode(np.zeros((n, K)), np.ones((n, K)), np.ones((n, K)), np.zeros(n))}
 
+    @classmethod
+    def engine_for(cls, problem, learner):
+        """The multi-class engine (:mod:`solvable.families.mixtures.multiclass`) where the class is
+        the cluster index (clusters without +-1 labels, or a K-class loss), else this one."""
+        if is_multiclass_pair(problem, learner):
+            from solvable.families.mixtures.multiclass import MulticlassMixtureERM
+
+            return MulticlassMixtureERM
+        return cls
+
     def solve(self, alpha, x0):
         """The batched fixed-point solver; rows it leaves unconverged (e.g. separable data at tiny
         lam, where the norm is large and the map contracts slowly) are polished by batched Newton
@@ -237,13 +252,18 @@ class MixtureERM(SaddlePoint):
         _, _, _, norm = self.pen(mhat, qhat, Vhat)
         tab, rho = self.table, self.rho
         err_k = cluster_errors(m, q, b, tab)
-        g0 = loss.grad(_YLAB, 0.0)  # loss'(y, 0): prox = 0 at omega = V loss'(y, 0)
-        thr = (V[..., None] * g0 * _YLAB - (m + b[:, None])[..., None] * _YLAB) / np.sqrt(q)[..., None]
-        tr_err = np.sum(tab[None] * ndtr(thr), axis=-1) @ rho
+        if loss.is_constraint:  # every training margin is >= 1
+            tr_err = np.zeros(len(alpha))
+        else:
+            g0 = loss.grad(_YLAB, 0.0)  # loss'(y, 0): prox = 0 at omega = V loss'(y, 0)
+            thr = (V[..., None] * g0 * _YLAB - (m + b[:, None])[..., None] * _YLAB) / np.sqrt(q)[..., None]
+            tr_err = np.sum(tab[None] * ndtr(thr), axis=-1) @ rho
         out = {f"{s}_{k}": arr[:, k] for s, arr in (("m", m), ("q", q), ("V", V)) for k in range(K)}
         out.update({f"test_error_{k}": err_k[:, k] for k in range(K)})
         out.update({"bias": b, "norm": norm, "test_error": err_k @ rho, "train_loss": Eloss @ rho,
                     "train_error": tr_err})
+        if loss.is_constraint:  # the geometric margin min_i y_i z_i / |w| (|w|^2 / d = norm, min margin 1)
+            out["margin"] = 1.0 / np.sqrt(norm)
         be = _bayes_error_or_none(self.problem)
         if be is not None:
             out["bayes_error"] = np.full(len(alpha), be)
@@ -258,15 +278,19 @@ def cluster_errors(m, q, b, table):
     return np.sum(table * ndtr(-marg), axis=-1)
 
 
+def is_multiclass_pair(problem, learner) -> bool:
+    """Whether ERM on this mixture is multi-class (labels = the cluster index): the clusters carry no
+    +-1 labels, or the loss is a K-class loss."""
+    return bool(getattr(getattr(learner, "loss", None), "is_multiclass", False)) or (
+        problem.labels == "cluster" and not problem.data.is_binary)
+
+
 def _check(problem, learner) -> None:
     if not isinstance(learner, ERM):
         raise ValueError(f"GaussianMixture: the learner must be ERM, got {learner!r}")
     loss, pen = learner.loss, learner.penalty
     if not loss.has_prox:
         raise ValueError(f"GaussianMixture ERM: unsupported loss {loss!r}")
-    if loss.is_constraint:
-        raise ValueError("GaussianMixture ERM: the hard-margin classifier is not implemented on mixtures; use the hinge "
-                         "loss with a small lam (the max-margin limit) and separability_threshold for its existence")
     if getattr(pen, "l1_ratio", None) != 0.0:
         raise ValueError(f"GaussianMixture ERM: only the L2 penalty is implemented, got {pen!r}")
     if pen.lam < 0 or not np.isfinite(pen.lam):
@@ -275,15 +299,33 @@ def _check(problem, learner) -> None:
     if np.all(tab[:, 1] == 0) or np.all(tab[:, 0] == 0):
         raise ValueError(f"GaussianMixture: every cluster has the same label ({problem.data.labels.tolist()}, flip=0): "
                          f"there is nothing to classify (K = {problem.data.K})")
-    if pen.lam == 0 and loss.is_classification:
+    if loss.is_constraint:
+        _check_max_margin(problem, pen.lam, learner.bias)
+    elif pen.lam == 0 and loss.is_classification:
         a = np.atleast_1d(problem.alpha)
         try:
-            ac = separability_threshold(problem.data, flip=problem.flip, labels=problem.labels)
+            ac = separability_threshold(problem.data, flip=problem.flip, labels=problem.labels, bias=learner.bias)
         except ValueError:
             ac = None
         if ac is not None and np.any(a <= ac):
             raise ValueError(f"GaussianMixture ERM: with the {loss.name} loss and lam = 0 the minimiser does not exist "
                              f"below the separability threshold alpha* = {ac:.6g} (got alpha = {a[a <= ac]}); use lam > 0")
+
+
+def _check_max_margin(problem, lam: float, bias: bool) -> None:
+    """The max-margin classifier (``ERM("hard_margin", L2(lam))``: ``min lam |w|^2 / 2`` subject to
+    ``y (w . x / sqrt d + b) >= 1``) exists only while the samples are separable: below
+    :func:`separability_threshold` (checked where it is known: clusters sharing a covariance)."""
+    if lam <= 0:
+        raise ValueError(f"GaussianMixture ERM: the hard-margin classifier needs lam > 0 (it fixes the scale of w), "
+                         f"got lam={lam!r}")
+    if problem.data.shared_covariance:
+        a = np.atleast_1d(problem.alpha)
+        ac = separability_threshold(problem.data, flip=problem.flip, labels=problem.labels, bias=bias)
+        if np.any(a >= ac):
+            raise ValueError(f"GaussianMixture ERM: the max-margin classifier exists only below the separability "
+                             f"threshold alpha* = {ac:.6g} (the samples are not separable above it), got alpha = "
+                             f"{a[a >= ac]}")
 
 
 # --------------------------------------------------------------------------- separability

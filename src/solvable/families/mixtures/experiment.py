@@ -21,35 +21,54 @@ import numpy as np
 from solvable.core.contract import Experiment
 from solvable.families.mixtures.equations import _check, cluster_errors
 
-__all__ = ["MixtureERMExperiment", "BIAS_COLUMN"]
+__all__ = ["MixtureERMExperiment", "MulticlassMixtureERMExperiment", "BIAS_COLUMN", "fit_binary"]
 
 BIAS_COLUMN = 10.0
+
+
+def _draw(problem, d, rng):
+    """``n = round(alpha d)`` samples of the problem's mixture: ``(X, clusters, (means, factors))``."""
+    n = int(round(float(problem.alpha) * d))
+    if n < 1:
+        raise ValueError(f"simulate: alpha * d = {float(problem.alpha) * d} gives no samples")
+    return problem.data.sample(n, d, rng)
+
+
+def fit_binary(loss, learner, A, y):
+    """``(w, b)`` minimising ``sum_i loss(y_i, A_i . w + b) + penalty(w)`` by the exact solvers of
+    :func:`solvable.families.erm.solvers.solve_erm` (the bias as a constant column, see the module
+    docstring; ``b = 0`` without ``learner.bias``)."""
+    from solvable.families.erm.solvers import solve_erm
+
+    if learner.bias:
+        A = np.column_stack([A, np.full(len(A), BIAS_COLUMN)])
+    w = solve_erm(loss, learner.penalty, A, y)
+    if learner.bias:
+        return w[:-1], float(w[-1] * BIAS_COLUMN)
+    return w, 0.0
 
 
 class MixtureERMExperiment(Experiment):
     """One seed of ERM on a Gaussian mixture (see the module docstring)."""
 
+    @classmethod
+    def engine_for(cls, problem, learner):
+        """The multi-class experiment where the class is the cluster index, else this one."""
+        from solvable.families.mixtures.equations import is_multiclass_pair
+
+        return MulticlassMixtureERMExperiment if is_multiclass_pair(problem, learner) else cls
+
     def sample(self, d, rng):
         pb = self.problem
         _check(pb, self.learner)
-        n = int(round(float(pb.alpha) * d))
-        if n < 1:
-            raise ValueError(f"simulate: alpha * d = {float(pb.alpha) * d} gives no samples")
-        X, c, (mu, fac) = pb.data.sample(n, d, rng)
+        X, c, (mu, fac) = _draw(pb, d, rng)
+        n = len(X)
         tab = pb.label_table
         y = np.where(rng.random(n) < tab[c, 0], 1.0, -1.0)
         return {"X": X, "y": y, "c": c, "mu": mu, "fac": fac, "d": d}
 
     def fit(self, data, rng):
-        from solvable.families.erm.solvers import solve_erm
-
-        A = data["X"] / np.sqrt(data["d"])
-        if self.learner.bias:
-            A = np.column_stack([A, np.full(len(A), BIAS_COLUMN)])
-        w = solve_erm(self.learner.loss, self.learner.penalty, A, data["y"])
-        if self.learner.bias:
-            return w[:-1], float(w[-1] * BIAS_COLUMN)
-        return w, 0.0
+        return fit_binary(self.learner.loss, self.learner, data["X"] / np.sqrt(data["d"]), data["y"])
 
     def measure(self, data, est):
         w, b = est
@@ -69,4 +88,133 @@ class MixtureERMExperiment(Experiment):
         out.update({"bias": b, "norm": float(w @ w / d), "test_error": float(err_k @ rho),
                     "train_loss": float(np.mean(self.learner.loss.value(y, z))),
                     "train_error": float(np.mean(y * z <= 0))})
+        if self.learner.loss.is_constraint:
+            out["margin"] = float(np.min(y * z) / np.sqrt(w @ w / d))
+        return out
+
+
+def _fit_cross_entropy(A, c, K, lam, bias, gtol=1e-10):
+    """Softmax cross-entropy with ``lam |W|^2 / 2`` (and an unpenalised bias): L-BFGS on the exact
+    gradient to a relative gradient norm ``gtol``, then Newton steps on the sum-zero coordinates
+    (the minimiser has ``1^T W = 0``; the bias is returned with ``sum b = 0``)."""
+    from scipy.optimize import minimize
+    from scipy.special import logsumexp, softmax
+
+    n, d = A.shape
+    Y = np.eye(K)[c]
+
+    def fg(theta):
+        W = theta[:K * d].reshape(K, d)
+        b = theta[K * d:] if bias else np.zeros(K)
+        Z = A @ W.T + b
+        lse = logsumexp(Z, axis=1)
+        val = np.sum(lse - Z[np.arange(n), c]) + 0.5 * lam * np.sum(W * W)
+        G = softmax(Z, axis=1) - Y
+        gW = G.T @ A + lam * W
+        g = np.r_[gW.ravel(), G.sum(axis=0)] if bias else gW.ravel()
+        return val, g
+
+    x0 = np.zeros(K * d + (K if bias else 0))
+    res = minimize(fg, x0, jac=True, method="L-BFGS-B",
+                   options={"maxiter": 20000, "maxcor": 30, "gtol": 1e-12, "ftol": 1e-16})
+    theta = res.x
+    # Newton polish in the sum-zero coordinates: W = P W~, b = P b~ (the loss is invariant along 1)
+    from solvable.families.mixtures.multiclass import CrossEntropy
+
+    P = CrossEntropy().basis(K)
+    for _ in range(20):
+        W = theta[:K * d].reshape(K, d)
+        b = theta[K * d:] if bias else np.zeros(K)
+        Z = A @ W.T + b
+        S = softmax(Z, axis=1)
+        G = S - Y
+        gW = P.T @ (G.T @ A + lam * W)  # (K-1, d)
+        gb = P.T @ G.sum(axis=0)
+        g = np.r_[gW.ravel(), gb] if bias else gW.ravel()
+        if np.max(np.abs(g)) < gtol * max(1.0, np.sqrt(n)):
+            break
+        SP = S @ P  # (n, K-1)
+        Hs = np.einsum("ka,nk,kb->nab", P, S, P) - SP[:, :, None] * SP[:, None, :]  # per-sample Hessians
+        D = K - 1
+        Ab = np.column_stack([A, np.ones(n)]) if bias else A
+        e = Ab.shape[1]
+        H = np.einsum("nab,ni,nj->aibj", Hs, Ab, Ab).reshape(D * e, D * e)
+        reg = np.zeros((D, e))
+        reg[:, :d] = lam
+        H += np.diag(reg.ravel())
+        gg = np.column_stack([gW, gb]).ravel() if bias else gW.ravel()
+        step = np.linalg.solve(H + 1e-14 * np.eye(D * e), gg).reshape(D, e)
+        W = W - P @ step[:, :d]
+        b = b - P @ step[:, d] if bias else b
+        theta = np.r_[W.ravel(), b] if bias else W.ravel()
+    W = theta[:K * d].reshape(K, d)
+    W = W - W.mean(axis=0)
+    b = theta[K * d:] - theta[K * d:].mean() if bias else np.zeros(K)
+    return W, b
+
+
+def _fit_square(A, c, K, lam, bias):
+    """Square loss on one-hot labels: K ridge regressions (with an unpenalised, centred bias)."""
+    n, d = A.shape
+    Y = np.eye(K)[c]
+    if bias:
+        am, ym = A.mean(axis=0), Y.mean(axis=0)
+        A, Y = A - am, Y - ym
+    if n >= d:
+        W = np.linalg.solve(A.T @ A + lam * np.eye(d), A.T @ Y).T
+    else:
+        W = (A.T @ np.linalg.solve(A @ A.T + lam * np.eye(n), Y)).T
+    b = ym - W @ am if bias else np.zeros(K)
+    return W, b
+
+
+class MulticlassMixtureERMExperiment(Experiment):
+    """One seed of multi-class ERM on a Gaussian mixture (labels = the cluster index):
+    cross-entropy by L-BFGS + Newton, square on one-hot labels in closed form, the one-vs-rest
+    hinge as K binary hinge problems (active-set solver); measured with the theory's names
+    (:class:`~solvable.families.mixtures.multiclass.MulticlassMixtureERM`)."""
+
+    def sample(self, d, rng):
+        from solvable.families.mixtures.multiclass import check_multiclass
+
+        check_multiclass(self.problem, self.learner)
+        X, c, (mu, fac) = _draw(self.problem, d, rng)
+        return {"X": X, "c": c, "mu": mu, "fac": fac, "d": d}
+
+    def fit(self, data, rng):
+        from solvable.blocks.losses import Hinge
+        from solvable.families.mixtures.multiclass import multiclass_loss
+
+        K = self.problem.data.K
+        loss = multiclass_loss(self.learner.loss, K)
+        A = data["X"] / np.sqrt(data["d"])
+        lam, bias = self.learner.penalty.lam, self.learner.bias
+        if loss.name == "cross_entropy":
+            return _fit_cross_entropy(A, data["c"], K, lam, bias)
+        if loss.name == "multiclass_square":
+            return _fit_square(A, data["c"], K, lam, bias)
+        rows = [fit_binary(Hinge(), self.learner, A, np.where(data["c"] == k, 1.0, -1.0)) for k in range(K)]
+        return np.stack([w for w, _ in rows]), np.array([b for _, b in rows])
+
+    def measure(self, data, est):
+        from solvable.families.mixtures.multiclass import class_errors, multiclass_loss
+
+        W, b = est
+        d, mu, fac, c = data["d"], data["mu"], data["fac"], data["c"]
+        K = mu.shape[0]
+        m = mu @ W.T / np.sqrt(d)  # m[k, i] = W_i . mu_k / sqrt(d)
+        if fac.ndim == 2:
+            Q = np.stack([(W * fac[k]) @ (W * fac[k]).T for k in range(K)]) / d
+        else:
+            Q = np.stack([(W @ fac[k]) @ (W @ fac[k]).T for k in range(K)]) / d
+        err = class_errors((m + b)[None], Q[None])[0]
+        Z = data["X"] @ W.T / np.sqrt(d) + b
+        out = {f"m_{k}_{i}": float(m[k, i]) for k in range(K) for i in range(K)}
+        out.update({f"q_{k}_{i}_{j}": float(Q[k, i, j]) for k in range(K) for i in range(K) for j in range(i, K)})
+        out.update({f"bias_{i}": float(b[i]) for i in range(K)})
+        out.update({f"test_error_{k}": float(err[k]) for k in range(K)})
+        loss = multiclass_loss(self.learner.loss, K)
+        out.update({"norm": float(np.sum(W * W) / d), "test_error": float(err @ self.problem.data.weights),
+                    "train_loss": float(np.mean(loss.value(c, Z))),
+                    "train_error": float(np.mean(np.argmax(Z, axis=1) != c))})
         return out

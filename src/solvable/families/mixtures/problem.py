@@ -17,7 +17,9 @@ __all__ = ["GaussianMixture", "label_table"]
 class GaussianMixture(Problem):
     """Classification of a Gaussian mixture: ``x`` from the cluster ``k ~ weights`` of ``data``
     (a :class:`solvable.data.Mixture`), label ``y`` = the +-1 label of cluster ``k``
-    (``labels="cluster"``, each label flipped with probability ``flip``) or a fair coin
+    (``labels="cluster"``, each label flipped with probability ``flip``; a mixture without +-1
+    labels, or a K-class loss such as ``"cross_entropy"``: multi-class classification, the label
+    is the cluster index, docs/mixtures.md) or a fair coin
     independent of ``x`` (``labels="random"``: the random-label / memorisation problem of Gerace,
     Krzakala, Loureiro, Stephan, Zdeborova 2022); ``n = alpha d`` samples.
 
@@ -43,10 +45,13 @@ class GaussianMixture(Problem):
         if self.labels == "random" and self.flip != 0.0:
             raise ValueError(f"GaussianMixture: random labels take no flip, got flip={self.flip!r}")
         if self.labels == "cluster" and not self.data.is_binary:
-            raise ValueError(
-                f"GaussianMixture: the mixture's clusters carry no +-1 labels (K = {self.data.K}); give "
-                f"Mixture(..., labels=[+1, -1, ...]) for binary classification (multi-class ERM on "
-                f"mixtures is not implemented yet)")
+            # multi-class classification: the label is the cluster index
+            if self.data.K < 2:
+                raise ValueError(f"GaussianMixture: one cluster (K = {self.data.K}) and no +-1 label: there is nothing "
+                                 f"to classify; give labels='random' or a mixture of K >= 2 clusters")
+            if self.flip != 0.0:
+                raise ValueError(f"GaussianMixture: label noise (flip) is for +-1 labels; the multi-class problem "
+                                 f"(K = {self.data.K}, labels = the cluster index) takes flip=0, got flip={self.flip!r}")
 
     @property
     def label_table(self):

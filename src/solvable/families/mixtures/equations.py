@@ -410,9 +410,15 @@ def bayes_error(data: Mixture) -> float:
     """The error of the Bayes classifier that knows the mixture (two clusters of opposite labels
     sharing a covariance): with the Mahalanobis distance ``D`` of the means and ``L = log(rho_+ /
     rho_-)``, ``rho_+ Phi(-D/2 - L/D) + rho_- Phi(-D/2 + L/D)`` (e.g. Hastie, Tibshirani, Friedman,
-    The Elements of Statistical Learning, sec. 4.3)."""
-    if data.K != 2 or not data.is_binary or data.labels[0] == data.labels[1] or not data.shared_covariance:
-        raise ValueError("bayes_error: implemented for two clusters of opposite labels sharing a covariance")
+    The Elements of Statistical Learning, sec. 4.3).  A mixture without +-1 labels (the label is
+    the cluster index): the K-class rule, :func:`~solvable.families.mixtures.multiclass.multiclass_bayes_error`."""
+    if not data.is_binary:  # labels = the cluster index
+        from solvable.families.mixtures.multiclass import multiclass_bayes_error
+
+        return multiclass_bayes_error(data)
+    if data.K != 2 or data.labels[0] == data.labels[1] or not data.shared_covariance:
+        raise ValueError("bayes_error: implemented for two clusters of opposite labels sharing a covariance, and "
+                         "for K clusters labelled by their index (Mixture without labels) sharing a covariance")
     dmu = data.means[0] - data.means[1]
     if data.kind == "full":
         D2 = float(dmu @ np.linalg.solve(data.covariances[0], dmu))

@@ -66,7 +66,7 @@ from solvable.numerics.gauss import composite_legendre_nodes, hermite_rule, lege
 
 __all__ = ["CrossEntropy", "MulticlassSquare", "MulticlassHinge", "MulticlassMixtureERM",
            "MulticlassMixtureERMOptions", "argmax_probability", "class_errors", "multiclass_loss", "is_multiclass",
-           "multiclass_fields", "check_multiclass"]
+           "multiclass_fields", "check_multiclass", "multiclass_bayes_error"]
 
 _SQ2PI = np.sqrt(2 * np.pi)
 
@@ -240,6 +240,30 @@ def class_errors(mean, cov):
     cov[..., k, :, :])`` (K class coordinates): mean (..., K, K), cov (..., K, K, K)."""
     K = mean.shape[-1]
     return np.stack([1.0 - argmax_probability(mean[..., k, :], cov[..., k, :, :], k) for k in range(K)], axis=-1)
+
+
+def multiclass_bayes_error(data) -> float:
+    """The error of the Bayes classifier that knows the mixture, for K clusters sharing one
+    covariance ``Sigma`` (labels = the cluster index): the rule ``argmax_k mu_k^T Sigma^{-1} x -
+    mu_k^T Sigma^{-1} mu_k / 2 + log rho_k`` (linear discriminant analysis; Hastie, Tibshirani,
+    Friedman, The Elements of Statistical Learning, sec. 4.3, eq. (4.10)); in cluster ``c`` its
+    scores are Gaussian with means ``G_kc - G_kk / 2 + log rho_k`` and covariance ``G = M Sigma^{-1}
+    M^T``, so the error is ``sum_c rho_c (1 - P(argmax = c))`` (:func:`argmax_probability`).  For
+    K = 2 this is the binary ``bayes_error``."""
+    if not data.shared_covariance:
+        raise ValueError("bayes_error: implemented for clusters sharing one covariance (heteroscedastic clusters in "
+                         "high dimension are told apart by their norms)")
+    Mu = data.means
+    if data.kind == "full":
+        G = Mu @ np.linalg.solve(data.covariances[0], Mu.T)
+    else:
+        S, _ = data.diagonal()
+        if np.any(S[0] <= 0):
+            raise ValueError("bayes_error: the shared covariance is singular")
+        G = (Mu / S[0]) @ Mu.T
+    K, rho = data.K, data.weights
+    mean = G - 0.5 * np.diag(G)[:, None] + np.log(rho)[:, None]  # mean[k, c] = score k in cluster c
+    return float(sum(rho[c] * (1.0 - argmax_probability(mean[:, c], G, c)) for c in range(K)))
 
 
 # --------------------------------------------------------------------------- matrix helpers
@@ -659,6 +683,8 @@ class MulticlassMixtureERM(MixtureERM):
         out.update({f"test_error_{k}": err[:, k] for k in range(K)})
         out.update({"norm": norm, "test_error": err @ self.rho, "train_loss": Eloss @ self.rho,
                     "train_error": tr_err @ self.rho})
+        if self.problem.data.shared_covariance:
+            out["bayes_error"] = np.full(len(alpha), multiclass_bayes_error(self.problem.data))
         return out
 
 

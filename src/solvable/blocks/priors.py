@@ -306,8 +306,8 @@ class Gaussian(Prior):
         return m, np.broadcast_to(1.0 / prec, m.shape).copy()
 
     def _quadrature(self, n):
-        z, w = np.polynomial.hermite_e.hermegauss(n)
-        return self.mean + np.sqrt(self.var) * z, w / np.sqrt(2 * np.pi)
+        z, w = hermite_rule(n)
+        return self.mean + np.sqrt(self.var) * z, w
 
     def _b_mixture(self, Bhat):
         Bhat = np.asarray(Bhat, float)
@@ -453,9 +453,9 @@ class GaussBernoulli(Prior):
         return m, np.maximum(v, 0.0)
 
     def _quadrature(self, n):
-        z, w = np.polynomial.hermite_e.hermegauss(n)
+        z, w = hermite_rule(n)
         xs = np.concatenate([[0.0], self.mean + np.sqrt(self.var) * z])
-        ws = np.concatenate([[1.0 - self.rho], self.rho * w / np.sqrt(2 * np.pi)])
+        ws = np.concatenate([[1.0 - self.rho], self.rho * w])
         return xs, ws
 
     def _b_mixture(self, Bhat):

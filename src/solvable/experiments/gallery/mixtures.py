@@ -108,8 +108,8 @@ def mixture_separability(quick: bool = False, out: Path | None = None, **run) ->
     import solvable as sv
     from solvable.families.mixtures import separability_threshold
 
-    s_th = np.linspace(0.0, 3.0, 31 if quick else 121)
-    s_sim, d, seeds = (np.array([0.5, 1.5]), 80, 6) if quick else (np.array([0.0, 0.5, 1.0, 1.5, 2.0, 2.5]), 300, 12)
+    s_th = np.linspace(0.0, 3.0, 13 if quick else 121)
+    s_sim, d, seeds = (np.array([0.5]), 80, 6) if quick else (np.array([0.0, 0.5, 1.0, 1.5, 2.0, 2.5]), 300, 12)
     rows = [{"kind": "theory", "separation": s, "alpha_star": separability_threshold(sv.data.Mixture.symmetric(s))}
             for s in s_th]
     rng = np.random.default_rng(0)

@@ -40,6 +40,7 @@ import pandas as pd
 
 from solvable.blocks.learners import AMP, BayesOptimal, Spectral
 from solvable.numerics.fixed_point import solve_fixed_point, solve_monotone
+from solvable.numerics.gauss import hermite_rule
 from solvable.families.lowrank.problem import SpikedWigner, SpikedWishart
 from solvable.core.results import Prediction
 from solvable.core.transitions import locate_branch_transitions, saddle_nodes
@@ -82,8 +83,7 @@ class _ScalarChannel:
         # prior, else atoms (Rademacher, sparse Rademacher) or the prior's own quadrature nodes
         w, mu, s2 = prior.scalar_channel_mixture(n)
         self.w, self.mu, self.s2 = (np.asarray(a, dtype=float) for a in (w, mu, s2))
-        z, wz = np.polynomial.hermite_e.hermegauss(n)
-        self.z, self.wz = z, wz / np.sqrt(2 * np.pi)
+        self.z, self.wz = hermite_rule(n)
         self.W = self.w[:, None] * self.wz[None, :]  # (K, n)
         self.n_nodes = self.W.size
 

@@ -8,7 +8,7 @@ from solvable.blocks.learners import ERM
 from solvable.blocks.penalties import L2
 from solvable.families.mixtures.problem import GaussianMixture
 
-_LOSSES = ("square", "logistic", "hinge")
+_LOSSES = ("square", "logistic", "hinge", "hard_margin")
 
 
 def sample_mixture_erm(rng):

@@ -205,6 +205,6 @@ def test_theory_matches_simulation_fast(loss, d, seeds):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("loss", ["square", "cross_entropy", "multiclass_hinge"])
-def test_theory_matches_simulation_large_d(loss):
-    _check_sim(loss, 300, 10, _FIELDS + ("train_loss",))
+@pytest.mark.parametrize("loss,d", [("square", 300), ("cross_entropy", 300), ("multiclass_hinge", 200)])
+def test_theory_matches_simulation_large_d(loss, d):  # the hinge's active-set fits are the slow part
+    _check_sim(loss, d, 10, _FIELDS + ("train_loss",))

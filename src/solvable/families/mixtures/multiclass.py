@@ -450,19 +450,63 @@ class _CrossEntropyChannel:
             out += (np.einsum("m,ncm->nc", w, l), self.train_error(mean, Q, V))
         return out
 
-    def train_error(self, mean, Q, V, n=None):
-        """``P(argmax prox != k)``: the indicator on a fine tensor Gauss-Hermite rule (an
-        indicator converges slowly: ~1e-3, see docs/mixtures.md)."""
-        C = mean.shape[1]
-        if self.D == 1:  # K = 2: the prox is increasing, class 0 wins iff omega~ > V l'(0) (prox = 0 there)
+    def train_error(self, mean, Q, V, n=6, near=(0.5, 1.5, 4.0), around=(-5.0, -2.5, 0.0, 2.5, 5.0), spread=4):
+        """``P(argmax prox != k)``.  K = 2: a Gaussian tail (the prox is increasing).  K = 3 (D = 2):
+        exactly, in the prox variable ``z``: the prox is the inverse of ``T(z) = z + V grad l(z)``,
+        so ``P(z in R) = int_R N(T(z); omega-law) det(I + V H(z)) dz``, summed over the cones ``R``
+        where another class wins (no cancellation when the error is small); in a cone's coordinates ``u = N z >= 0`` (``N`` its facet normals) a tensor
+        composite Gauss-Legendre rule (``n`` nodes per piece), cut near the facets (where the
+        softmax bends) and around the image of the mean.  K >= 4: the indicator on a tensor
+        Gauss-Hermite rule (~1e-3)."""
+        N, C, D = mean.shape
+        if D == 1:  # K = 2: the prox is increasing, class 0 wins iff omega~ > V l'(0) (prox = 0 there)
             g0 = self._lgh(np.arange(C), np.zeros((C, 1)))[1][:, 0]  # l~'(c, 0)
             thr = V[..., 0, 0] * g0 - mean[..., 0]
             sgn = np.where(np.arange(C) == 0, 1.0, -1.0)
             return ndtr(sgn * thr / np.sqrt(np.maximum(Q[..., 0, 0], 1e-300)))
-        n = n or (60 if self.D <= 2 else 30)
-        (z, *_), w = self._prox_nodes(mean, Q, V, n, tol=1e-9)
-        wrong = np.argmax(z @ self.P.T, axis=-1) != np.arange(C)[None, :, None]
-        return np.einsum("m,ncm->nc", w, wrong.astype(float))
+        if D > 2:
+            (z, *_), w = self._prox_nodes(mean, Q, V, 30, tol=1e-9)
+            wrong = np.argmax(z @ self.P.T, axis=-1) != np.arange(C)[None, :, None]
+            return np.einsum("m,ncm->nc", w, wrong.astype(float))
+        x, wl = legendre_rule(n)
+        out = np.zeros((N, C))
+        Qi = _inv(Q + 1e-300 * np.eye(D))
+        ldet = np.log(np.maximum(np.linalg.det(Q), 1e-300))
+        for c in range(C):
+            z0 = self.prox(np.full(N, c), mean[:, c], V[:, c], _inv(V[:, c]))[0]
+            sz = np.sqrt(np.maximum(np.linalg.eigvalsh(Q[:, c])[:, -1], 0.0))
+            J0i = _inv(np.eye(D) + V[:, c] @ self._lgh(np.full(N, c), z0)[2])
+            Sz = J0i @ Q[:, c] @ np.swapaxes(J0i, -1, -2)
+            vn = np.linalg.norm(V[:, c], axis=(-2, -1))
+            for k in range(C):  # the cone where class k != c wins
+                if k == c:
+                    continue
+                Nm = np.stack([self.P[k] - self.P[j] for j in range(C) if j != k])  # facet normals (D, D)
+                Bm = np.linalg.inv(Nm)
+                u0 = z0 @ Nm.T
+                su = np.sqrt(np.maximum(np.einsum("ia,nab,ib->ni", Nm, Sz, Nm), 0.0))  # (N, D)
+                umax = np.maximum(u0, 0.0) + np.linalg.norm(Nm, axis=1) * (12 * sz + 2.0 * vn + 12.0)[:, None]
+                nodes, weights = [], []
+                for i in range(D):
+                    cuts = np.concatenate([np.broadcast_to(near, (N, len(near))),
+                                           u0[:, i, None] + su[:, i, None] * np.asarray(around),
+                                           umax[:, i, None] * np.linspace(0, 1, spread + 1)[1:-1]], axis=1)
+                    e = np.sort(np.clip(np.concatenate([np.zeros((N, 1)), cuts, umax[:, i, None]], axis=1),
+                                        0.0, umax[:, i, None]), axis=1)
+                    a, b = e[:, :-1, None], e[:, 1:, None]
+                    nodes.append(((a + b) / 2 + (b - a) / 2 * x).reshape(N, -1))
+                    weights.append(((b - a) / 2 * wl).reshape(N, -1))
+                U = np.stack(np.broadcast_arrays(nodes[0][:, :, None], nodes[1][:, None, :]), -1).reshape(N, -1, D)
+                Wt = (weights[0][:, :, None] * weights[1][:, None, :]).reshape(N, -1)
+                M = U.shape[1]
+                Z = U @ Bm.T  # (N, M, D)
+                _, g, H = self._lgh(np.full(N * M, c), Z.reshape(-1, D))
+                g, H = g.reshape(N, M, D), H.reshape(N, M, D, D)
+                r = Z + np.einsum("nab,nmb->nma", V[:, c], g) - mean[:, c, None]  # T(z) - mean
+                dens = np.exp(-0.5 * np.einsum("nma,nab,nmb->nm", r, Qi[:, c], r) - 0.5 * ldet[:, c, None]) / (2 * np.pi)
+                detJ = np.linalg.det(np.eye(D) + V[:, c, None] @ H)
+                out[:, c] += np.abs(np.linalg.det(Bm)) * np.sum(Wt * dens * detJ, axis=1)
+        return out
 
 
 def _ramp_moments(tau, s, V):
@@ -521,17 +565,40 @@ class _HingeChannel:
             out += (Eloss.sum(-1), self.train_error(mean, Q, V))
         return out
 
-    def train_error(self, mean, Q, V, n=40):
-        """``P(argmax prox != k)``, the indicator on a tensor Gauss-Hermite rule (~1e-3)."""
+    def train_error(self, mean, Q, V, n=24):
+        """``P(argmax prox != k)``, exactly: the prox is increasing in each coordinate, so given
+        ``omega_k`` (prox value ``v``) class ``j`` loses iff ``omega_j < v + V_jj 1(v > -1)``: a
+        (K-1)-dimensional orthant probability of the conditional Gaussian (:func:`_orthant`),
+        integrated over ``omega_k`` by a composite Gauss-Legendre rule (``n`` nodes per piece) cut at
+        the prox's kinks and where ``v = -1`` (K >= 5: the indicator on a Gauss-Hermite rule)."""
         N, C, D = mean.shape
-        xi, w = _tensor_hermite(n, D)
-        om = mean[..., None, :] + np.einsum("ncab,mb->ncma", _sqrtm_psd(Q), xi)
-        yt = (2 * np.eye(C, D) - 1.0)[None, :, None, :]
-        v = np.diagonal(V, axis1=-2, axis2=-1)[:, :, None, :]
-        a = yt * om
-        pr = yt * np.where(a >= 1.0, a, np.where(a <= 1.0 - v, a + v, 1.0))
-        wrong = np.argmax(pr, axis=-1) != np.arange(C)[None, :, None]
-        return np.einsum("m,ncm->nc", w, wrong.astype(float))
+        v = np.diagonal(V, axis1=-2, axis2=-1)
+        if C - 1 > 3:
+            xi, w = _tensor_hermite(12, D)
+            om = mean[..., None, :] + np.einsum("ncab,mb->ncma", _sqrtm_psd(Q), xi)
+            yt = (2 * np.eye(C, D) - 1.0)[None, :, None, :]
+            a = yt * om
+            pr = yt * np.where(a >= 1.0, a, np.where(a <= 1.0 - v[:, :, None], a + v[:, :, None], 1.0))
+            return np.einsum("m,ncm->nc", w, (np.argmax(pr, axis=-1) != np.arange(C)[None, :, None]).astype(float))
+        out = np.zeros((N, C))
+        for c in range(C):
+            rest = [j for j in range(C) if j != c]
+            mu, q = mean[:, c, c], np.maximum(Q[:, c, c, c], 1e-300)
+            vc = v[:, c, c]
+            kinks = np.stack([1.0 - vc, np.ones(N), -1.0 - vc], axis=-1)
+            zz, wz = composite_legendre_nodes(mu, np.sqrt(q), kinks, n, 10.0)  # (N, M)
+            om = mu[:, None] + np.sqrt(q)[:, None] * zz
+            val = np.where(om <= 1.0 - vc[:, None], om + vc[:, None], np.where(om <= 1.0, 1.0, om))  # prox_k
+            beta = Q[:, c, rest, c] / q[:, None]  # (N, K-1)
+            cm = mean[:, c, rest][:, None, :] + beta[:, None, :] * (om - mu[:, None])[..., None]
+            cov = Q[:, c][:, rest][:, :, rest] - beta[:, :, None] * Q[:, c, c, rest][:, None, :]
+            h = val[..., None] + np.where(val[..., None] > -1.0, v[:, c, rest][:, None, :], 0.0)
+            M = zz.shape[1]
+            cov = cov + (1e-13 * np.trace(cov, axis1=-2, axis2=-1) + 1e-300)[:, None, None] * np.eye(C - 1)
+            pr = _orthant((h - cm).reshape(N * M, C - 1),
+                          np.broadcast_to(cov[:, None], (N, M, C - 1, C - 1)).reshape(N * M, C - 1, C - 1))
+            out[:, c] = 1.0 - np.sum(wz * pr.reshape(N, M), axis=1)
+        return out
 
 
 _CHANNELS = {"cross_entropy": _CrossEntropyChannel, "multiclass_square": _SquareChannel,

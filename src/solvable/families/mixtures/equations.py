@@ -195,6 +195,10 @@ class MixtureERM(SaddlePoint):
             from solvable.families.mixtures.multiclass import MulticlassMixtureERM
 
             return MulticlassMixtureERM
+        if problem.labels == "teacher":
+            from solvable.families.mixtures.teacher import TeacherMixtureERM
+
+            return TeacherMixtureERM
         return cls
 
     def solve(self, alpha, x0):
@@ -295,6 +299,11 @@ def _check(problem, learner) -> None:
         raise ValueError(f"GaussianMixture ERM: only the L2 penalty is implemented, got {pen!r}")
     if pen.lam < 0 or not np.isfinite(pen.lam):
         raise ValueError(f"GaussianMixture ERM: lam must be finite and >= 0, got lam={pen.lam!r}")
+    if problem.labels == "teacher":
+        if loss.is_constraint or (pen.lam == 0 and loss.is_classification):
+            raise ValueError(f"GaussianMixture ERM with a teacher: the {loss.name} loss needs lam > 0 (max margin and "
+                             f"lam = 0 on separable data are not implemented for teacher labels), got lam={pen.lam!r}")
+        return
     tab = problem.label_table
     if np.all(tab[:, 1] == 0) or np.all(tab[:, 0] == 0):
         raise ValueError(f"GaussianMixture: every cluster has the same label ({problem.data.labels.tolist()}, flip=0): "

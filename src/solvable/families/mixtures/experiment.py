@@ -56,7 +56,13 @@ class MixtureERMExperiment(Experiment):
         """The multi-class experiment where the class is the cluster index, else this one."""
         from solvable.families.mixtures.equations import is_multiclass_pair
 
-        return MulticlassMixtureERMExperiment if is_multiclass_pair(problem, learner) else cls
+        if is_multiclass_pair(problem, learner):
+            return MulticlassMixtureERMExperiment
+        if problem.labels == "teacher":
+            from solvable.families.mixtures.teacher import TeacherMixtureERMExperiment
+
+            return TeacherMixtureERMExperiment
+        return cls
 
     def sample(self, d, rng):
         pb = self.problem

@@ -25,6 +25,10 @@ def sample_mixture_erm(rng):
                          labels="random" if random else "cluster", flip=0.0 if random else float(rng.uniform(0, 0.3)))
     lr = ERM(str(rng.choice(_LOSSES)), L2(float(np.exp(rng.uniform(np.log(1e-3), np.log(10))))),
              bias=bool(rng.random() < 0.5))
+    if kind != "diagonal" and lr.loss.name != "hard_margin" and rng.random() < 0.2:  # a single-index teacher
+        a = rng.standard_normal(p) * np.exp(rng.uniform(-3, 0)) * (rng.random() < 0.7)
+        pb = GaussianMixture(Mixture(mu, cov, w, labels), alpha=pb.alpha, labels="teacher", teacher=a,
+                             teacher_norm=float(a @ a + np.exp(rng.uniform(-2, 1))))
     return pb, lr, {}
 
 

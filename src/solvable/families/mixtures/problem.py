@@ -17,7 +17,8 @@ __all__ = ["GaussianMixture", "label_table"]
 class GaussianMixture(Problem):
     """Classification of a Gaussian mixture: ``x`` from the cluster ``k ~ weights`` of ``data``
     (a :class:`solvable.data.Mixture`), label ``y`` = the +-1 label of cluster ``k``
-    (``labels="cluster"``, each label flipped with probability ``flip``; a mixture without +-1
+    (``labels="cluster"``, each label flipped with probability ``flip``; ``labels="teacher"``:
+    ``y = f0(theta . x / sqrt d)`` from a single-index teacher, see :meth:`_check_teacher`; a mixture without +-1
     labels, or a K-class loss such as ``"cross_entropy"``: multi-class classification, the label
     is the cluster index, docs/mixtures.md) or a fair coin
     independent of ``x`` (``labels="random"``: the random-label / memorisation problem of Gerace,
@@ -30,6 +31,9 @@ class GaussianMixture(Problem):
     alpha: Any = 1.0
     labels: str = "cluster"
     flip: float = 0.0
+    teacher: Any = None
+    teacher_norm: float = 1.0
+    channel: Any = None
 
     curve_params = ("alpha",)
 
@@ -38,8 +42,12 @@ class GaussianMixture(Problem):
             raise ValueError(f"GaussianMixture: data must be a solvable.data.Mixture, got data={self.data!r}")
         check_positive("alpha", self.alpha, owner="GaussianMixture")
         object.__setattr__(self, "alpha", as_param(self.alpha, "alpha", "GaussianMixture"))
-        if self.labels not in ("cluster", "random"):
-            raise ValueError(f"GaussianMixture: labels must be 'cluster' or 'random', got labels={self.labels!r}")
+        if self.labels not in ("cluster", "random", "teacher"):
+            raise ValueError(f"GaussianMixture: labels must be 'cluster', 'random' or 'teacher', got labels={self.labels!r}")
+        if self.labels == "teacher":
+            self._check_teacher()
+        elif self.teacher is not None or self.channel is not None:
+            raise ValueError(f"GaussianMixture: teacher and channel are for labels='teacher', got labels={self.labels!r}")
         check_interval("flip", self.flip, 0.0, 0.5, owner="GaussianMixture")
         object.__setattr__(self, "flip", float(self.flip))
         if self.labels == "random" and self.flip != 0.0:
@@ -53,9 +61,50 @@ class GaussianMixture(Problem):
                 raise ValueError(f"GaussianMixture: label noise (flip) is for +-1 labels; the multi-class problem "
                                  f"(K = {self.data.K}, labels = the cluster index) takes flip=0, got flip={self.flip!r}")
 
+    def _check_teacher(self):
+        """A single-index teacher ``y = f0(theta . x / sqrt d)`` on the mixture (Pesce, Krzakala,
+        Loureiro, Stephan 2023): ``teacher`` is the teacher's component in the span of the means, in
+        the means' coordinates (length p; the teacher's mean in cluster k is ``mu_k . teacher``),
+        ``teacher_norm`` is ``|theta|^2 / d`` (its bulk part is ``teacher_norm - |teacher|^2``),
+        ``channel`` a Sign channel (default noiseless)."""
+        import numpy as np
+
+        from solvable.blocks.channels import Sign
+
+        mix = self.data
+        if mix.kind != "scalar":
+            raise ValueError("GaussianMixture: a teacher on the mixture is implemented for scalar covariances (s_k I); "
+                             f"got {mix.kind} covariances")
+        if self.flip != 0.0:
+            raise ValueError(f"GaussianMixture: with a teacher, label noise is the channel's (Sign(noise, flip)); got "
+                             f"flip={self.flip!r}")
+        a = np.zeros(mix.means.shape[1]) if self.teacher is None else np.atleast_1d(np.asarray(self.teacher, float))
+        if a.shape != (mix.means.shape[1],) or not np.all(np.isfinite(a)):
+            raise ValueError(f"GaussianMixture: teacher must be a finite vector of the means' dimension "
+                             f"{mix.means.shape[1]}, got teacher={self.teacher!r}")
+        a.setflags(write=False)
+        object.__setattr__(self, "teacher", a)
+        T = float(self.teacher_norm)
+        if not (np.isfinite(T) and T > 0 and T >= a @ a):
+            raise ValueError(f"GaussianMixture: teacher_norm = |theta|^2/d must be finite, > 0 and >= |teacher|^2 = "
+                             f"{a @ a:.6g}, got teacher_norm={self.teacher_norm!r}")
+        object.__setattr__(self, "teacher_norm", T)
+        ch = Sign() if self.channel is None else self.channel
+        if not isinstance(ch, Sign):
+            raise ValueError(f"GaussianMixture: the teacher's channel must be a Sign channel (binary labels), got "
+                             f"channel={self.channel!r}")
+        object.__setattr__(self, "channel", ch)
+
+    @property
+    def teacher_means(self):
+        """The teacher field's mean in each cluster, ``t_k = mu_k . teacher``."""
+        return self.data.means @ self.teacher
+
     @property
     def label_table(self):
         """``P(y | cluster)`` as a (K, 2) array over ``y = (+1, -1)``."""
+        if self.labels == "teacher":
+            raise ValueError("GaussianMixture: with a teacher the label depends on x, not only on the cluster")
         return label_table(self.data, self.labels, self.flip)
 
 

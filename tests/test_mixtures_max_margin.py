@@ -111,3 +111,23 @@ def test_max_margin_errors():
         sv.predict(sv.GaussianMixture(Mixture.symmetric(0.5), alpha=2.5), MM)
     with pytest.raises(ValueError, match="needs lam > 0.*lam=0"):
         sv.predict(sv.GaussianMixture(Mixture.symmetric(0.5), alpha=1.0), sv.ERM("hard_margin", L2(0.0)))
+
+
+def test_runaway_iterate_is_not_reported_as_converged():
+    """Found by the fuzz (issue 16): hinge with a bias, label noise and weak means; at alpha >= 16 the
+    estimator collapses to the constant classifier and Anderson's iterate ran away with b and q
+    growing together (b = 1.5e13, q = 3000 at lam = 0.1, ratios settled: "converged").  Every row
+    reported converged must now solve the problem: the bias's stationarity and an objective at most
+    the constant classifier's (the true minimiser's norm is bounded by 2 E loss(y, b*) alpha / lam)."""
+    import warnings
+
+    mix = Mixture(np.array([[0.3, -0.2], [-0.1, 0.4]]), None, [0.1856, 0.8144], [1, -1])
+    pb = sv.GaussianMixture(mix, alpha=np.array([2.0, 8.0, 16.0, 31.58]), flip=0.1705)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = sv.predict(pb, sv.ERM("hinge", L2(0.1), bias=True), on_fail="ignore")
+    assert p.converged[0] and p.converged[1]
+    c = np.asarray(p.converged)
+    py1 = 0.1856 * (1 - 0.1705) + 0.8144 * 0.1705  # P(y = +1); the constant classifier b = -1 has loss 2 P(+1)
+    objective = p.train_loss[c] + 0.1 * p.norm[c] / (2 * pb.alpha[c])
+    assert np.all(objective <= 2 * py1 + 1e-9) and np.all(np.abs(p.bias[c]) < 10)

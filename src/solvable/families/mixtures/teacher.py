@@ -41,7 +41,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from solvable.core.contract import SaddlePoint
-from solvable.families.mixtures.equations import MixtureERM, _loss_expectations
+from solvable.families.mixtures.equations import MixtureERM, _loss_expectations, bias_step
 from solvable.families.mixtures.experiment import MixtureERMExperiment, _draw, fit_binary
 from solvable.numerics.gauss import composite_legendre_nodes
 
@@ -103,6 +103,9 @@ class TeacherMixtureERM(MixtureERM):
     def engine_for(cls, problem, learner):
         return cls
 
+    def _label_marginal(self):
+        return self.rho @ self.tab.sum(axis=1)
+
     def _fields(self, x):
         """Per-(row, cluster, nu node) means / variances of omega given nu, and V."""
         m, N, R, chi, b = self._decode(x)
@@ -143,11 +146,8 @@ class TeacherMixtureERM(MixtureERM):
         mhat, qhat, Vhat, rhat, (Ef, Edf) = self._hats(alpha, x)
         m, N, R, chi = self._penalty(mhat, qhat, Vhat, rhat)
         _, N_old, _, _, b = self._decode(x)
-        if self.learner.bias:  # Newton step on sum_k rho_k E f(b) = 0, within a trust region (as MixtureERM)
-            F, D = Ef @ self.rho, -(Edf @ self.rho)
-            db = np.where(D > 0, F / np.where(D > 0, D, 1.0), 0.0)
-            cap = 1.0 + 2.0 * np.sqrt(N_old * np.max(self.s))
-            b = b + np.clip(db, -cap, cap)
+        if self.learner.bias:  # the bias's stationarity sum_k rho_k E f = 0 (as MixtureERM)
+            b = bias_step(b, Ef @ self.rho, -(Edf @ self.rho), 1.0 + 2.0 * np.sqrt(N_old * np.max(self.s)))
         return self._encode(m, N, R, chi, b)
 
     def observables(self, alpha, x):

@@ -3,7 +3,7 @@ ICML 2021) and random features on mixtures: the ODEs against the committee ODEs 
 Monte Carlo drift, the quadrature's convergence, ODE against simulation, the random-features
 Gaussian equivalent against actual random features.
 
-Published values: the paper's curves (Figs. 2-4) are plots; the authors' code
+Published values: the paper's results are curves (plots); the authors' code
 (github.com/mariaref/rfvs2lnn_GMM_online) ships no numbers for these settings, so none are
 checked here (the oracle XOR error bounds the network from below instead)."""
 from __future__ import annotations
@@ -162,17 +162,21 @@ def test_ode_against_simulation_fast():
 
 @pytest.mark.slow
 def test_ode_against_simulation_xor_relu():
-    """The XOR mixture with K = 4 ReLU units at d = 1000 (the paper's setting, second layer
-    trained from (1, 1, -1, -1)): seed by seed through the escape from the plateau and at the end."""
+    """The XOR mixture with K = 4 ReLU units at d = 1000 (the paper's setting, second layer trained
+    from (1, 1, -1, -1)), seed by seed at t = 30, after the network has learned (an attractive
+    fixed point).  Not during the escape from the plateau: there M = O(1/sqrt(d)) along an
+    unstable direction and the SGD noise, of the same order, speeds the escape up (at t = 3 the
+    test error of seed 0 is 0.037 below its ODE at d = 1000, 0.004 above at d = 4000, where the
+    escape comes later): docs/mixtures.md."""
     pb = GaussianMixture(XOR)
-    ln = OnlineSGD(width=4, activation="relu", lr=1.0, train_second_layer=True, time=30.0, n_times=5, t_min=3.0)
+    ln = OnlineSGD(width=4, activation="relu", lr=1.0, train_second_layer=True, times=[0.0, 30.0])
     v0 = [1.0, 1.0, -1.0, -1.0]
     ths = [sv.predict(pb, ln, d=1000, seed=s, v0=v0, rtol=1e-5, atol=1e-7) for s in range(6)]
     sim = [sv.simulate(pb, ln, d=1000, seeds=[s], v0=v0) for s in range(6)]
-    for k in ["test_error", "mse", "Q_00", "v_0"]:
+    for k in ["test_error", "mse", "Q_00", "Q_01", "v_0", "v_2"]:  # M_kb: a unit may take +mu or -mu
         diff = np.array([np.asarray(r[k]) - np.asarray(t[k]) for r, t in zip(sim, ths)])
         m, se = diff.mean(axis=0), diff.std(axis=0, ddof=1) / np.sqrt(6)
-        assert np.all(np.abs(m[1:]) <= 4 * se[1:] + 1e-12), (k, m, se)
+        assert np.abs(m[-1]) <= 4 * se[-1] + 1e-12, (k, m, se)
 
 
 # ----------------------------------------------------------------------------- random features

@@ -30,7 +30,7 @@ from solvable.core.results import Prediction, SimulationResult
 from solvable.numerics import ConvergenceError, ConvergenceWarning
 from solvable import families  # registers every family
 from solvable.families.erm import optimal_penalty
-from solvable.families.mixtures import GaussianMixture, separability_threshold, universality_gap
+from solvable.families.mixtures import GaussianMixture, random_features_mixture, separability_threshold, universality_gap
 from solvable.families.lowrank import NoiseProfile, SpikedWigner, SpikedWishart
 from solvable.families.random_features import rates
 from solvable.families.sgd import Committee, OnlineSGD
@@ -53,7 +53,7 @@ __all__ = [
     "register_theory", "register_simulation", "register_transitions",
     "Prediction", "SimulationResult", "ConvergenceError", "ConvergenceWarning", "UnsupportedPairError",
     # family helpers users expect at the top
-    "optimal_penalty", "rates", "separability_threshold", "universality_gap",
+    "optimal_penalty", "rates", "separability_threshold", "universality_gap", "random_features_mixture",
     # experiments
     "blocks", "core", "families", "experiments", "sweep", "plot", "plot_phase_diagram",
 ]

@@ -5,9 +5,10 @@ from solvable.families.mixtures.equations import (bayes_error, bayes_optimal_err
                                                   separability_threshold, universality_gap)
 from solvable.families.mixtures.problem import GaussianMixture
 from solvable.families.mixtures.multiclass import argmax_probability  # also registers the K-class losses
+from solvable.families.mixtures.rf import random_features_mixture, simulate_random_features_mixture
 
 __all__ = ["GaussianMixture", "separability_threshold", "bayes_error", "bayes_optimal_error", "gaussian_equivalent",
-           "universality_gap", "argmax_probability"]
+           "universality_gap", "argmax_probability", "random_features_mixture", "simulate_random_features_mixture"]
 
 
 def _register():

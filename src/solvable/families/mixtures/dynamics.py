@@ -1,7 +1,9 @@
 """Online SGD of a two-layer network on a Gaussian mixture: the ODEs of the order parameters.
 
 Model (Refinetti, Goldt, Krzakala, Zdeborova, ICML 2021, "Classifying high-dimensional Gaussian
-mixtures: where kernel methods fail and neural networks succeed", sec. 2 and eqs. (5)-(8); the
+mixtures: where kernel methods fail and neural networks succeed", arXiv:2102.11742, its setup and
+the ODEs of its two-layer-network section; equation numbers not checked here: derived anew, the
+conventions read in the authors' code, github.com/mariaref/rfvs2lnn_GMM_online, include/iid_Ode.py; the
 mixture convention of :mod:`solvable.blocks.data.mixture`): cluster ``a`` (weight ``rho_a``,
 label ``y`` with ``P(y | a)`` from :attr:`GaussianMixture.label_table`) draws
 ``x = mu_a + sqrt(s_a) z`` with O(1)-norm means and scalar variances ``s_a``; the student is
@@ -16,8 +18,8 @@ cluster), and ``v``.  In cluster ``a`` the local fields are exactly Gaussian,
 jointly Gaussian with them (mean ``G_ab = mu_a . mu_b``, ``Cov(nu_b, lambda) = s_a M[:, b]``).
 Writing ``lambda = M[:, a] + sqrt(s_a) L xi`` (``L L^T = Q``, ``xi ~ N(0, I_K)``), the regression
 ``E[nu_b | xi] = G_ab + sqrt(s_a) (L^+ M[:, b]) . xi`` reduces every expectation to K
-dimensions.  With ``t = steps / d`` and ``d -> infinity`` (Refinetti et al. 2021, eqs. (7)-(8),
-App. B; Saad & Solla 1995 for the structure; the ``s_a`` in the quadratic term is
+dimensions.  With ``t = steps / d`` and ``d -> infinity`` (Refinetti et al. 2021, the
+ODEs of its two-layer-network section; Saad & Solla 1995 for the structure; the ``s_a`` in the quadratic term is
 ``|x|^2 / d -> s_a``):
 
     dM_kb/dt = lr c v_k sum_a rho_a E_a[g'(lambda_k) Delta nu_b]                    - lr wd M_kb

@@ -1,8 +1,8 @@
 """Random features on a Gaussian mixture: the feature-space mixture (Gaussian equivalence per
 cluster) and the matched finite-size random-features simulation.
 
-Refinetti, Goldt, Krzakala, Zdeborova (ICML 2021), sec. 4 ("random features on Gaussian
-mixtures"): with a fixed random first layer ``F`` (p x d, i.i.d. N(0, 1)) the features
+Refinetti, Goldt, Krzakala, Zdeborova (ICML 2021), the section on random features on Gaussian
+mixtures (and RF_analytical_error.py of their code): with a fixed random first layer ``F`` (p x d, i.i.d. N(0, 1)) the features
 ``phi(x) = sigma(F x / sqrt(d)) - c0`` of an input of cluster ``a`` are, in the high-dimensional
 limit, equivalent to a Gaussian of the features' exact mean and covariance given ``a``; the
 random-features classifier (ERM on ``w . phi / sqrt(p) + b``) is then ERM on a Gaussian mixture
@@ -22,8 +22,8 @@ O(1/d^2) per entry), and the exact variance on the diagonal.  ``c0`` centres the
 their mixture mean (a constant shift, absorbed by a bias).  The first-order (``k = 1``) part is the
 usual Gaussian equivalence (Mei & Montanari 2022; Goldt et al. 2022); the means carry the
 cluster structure: for the XOR mixture the label information sits in second order,
-``c_2(i) (f_i . mu)^2 / d``, so the linear-regime kernel error stays near 1/2 (Refinetti et al.,
-sec. 4, Fig. 3).
+``c_2(i) (f_i . mu)^2 / d``, so the linear-regime kernel error stays near 1/2 (Refinetti et al.
+2021).
 """
 from __future__ import annotations
 

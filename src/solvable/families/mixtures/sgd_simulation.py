@@ -5,7 +5,7 @@ Per seed (``rng = default_rng(seed)``): ``W0`` i.i.d. N(0, init_scale^2) is the 
 theory's ``d, seed`` options draw the same, so both start from the same overlaps), then a
 stream of fresh samples: cluster ``a ~ rho``, ``x = mu_a + sqrt(s_a) z``, label ``y ~ P(y | a)``,
 and the update of :class:`~solvable.families.sgd.OnlineSGD` (Refinetti et al., ICML 2021,
-eq. (5); Saad & Solla 1995):
+and their code; Saad & Solla 1995):
 
     w_k <- (1 - lr wd / d) w_k + (lr / (B sqrt d)) sum_b c v_k g'(lambda_kb) Delta_b x_b,
     v_k <- v_k + (lr_v / (B d)) sum_b c g(lambda_kb) Delta_b          (if the second layer is trained).

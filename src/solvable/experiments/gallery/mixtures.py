@@ -14,15 +14,16 @@ from solvable.experiments.gallery import Check, RecipeResult, _run_kw, _save, re
 _PAIR = (("GaussianMixture", "ERM", "theory"), ("GaussianMixture", "ERM", "simulation"))
 
 
-def _learning_table(problem, learners, a_th, a_sim, d, seeds, run):
+def _learning_table(problem, learners, a_th, a_sim, d, seeds, run, simulated=None):
+    """Theory curves of ``learners`` and simulations of ``simulated`` (default: all of them)."""
     import solvable as sv
 
     kw = _run_kw(run)
     a_th = np.unique(np.concatenate([a_th, a_sim]))
     first = next(iter(learners.values()))
     th = sv.sweep(problem, first, over={"learner": learners, "alpha": a_th}, **kw)
-    sims = sv.sweep(problem, first, over={"learner": learners, "alpha": a_sim}, simulate={"d": d, "seeds": seeds},
-                    theory=False, **kw)
+    sims = sv.sweep(problem, first, over={"learner": learners if simulated is None else simulated, "alpha": a_sim},
+                    simulate={"d": d, "seeds": seeds}, theory=False, **kw)
     table = pd.concat([th, sims], ignore_index=True, sort=False)
     table.attrs["grid"] = ["learner", "alpha"]
     return table
@@ -182,3 +183,47 @@ def random_label_universality(quick: bool = False, out: Path | None = None, **ru
     ax = sv.plot(table, x="alpha", y="train_loss", hue="data", title="Random labels, square loss, lam -> 0")
     fig = _save(ax, out, "random_label_universality")
     return RecipeResult("random_label_universality", table, checks, fig, [fig] if fig else [])
+
+
+@recipe(
+    "mixture_multiclass_curves",
+    "Three-class Gaussian mixture: cross-entropy, one-hot ridge and one-vs-rest hinge against the Bayes error",
+    "Loureiro, Sicuro, Gerbelot, Pacco, Krzakala & Zdeborova, NeurIPS 2021, Thm. 1 (K clusters)",
+    requires=_PAIR,
+)
+def mixture_multiclass_curves(quick: bool = False, out: Path | None = None, **run) -> RecipeResult:
+    """Three clusters (means 1.5 e_k, identity covariance, weights 0.45 / 0.35 / 0.2) labelled by
+    their index: the argmax test error of L2-regularised (lam = 0.1) multi-class ERM with a bias
+    against alpha, with simulations, and the error of the Bayes classifier that knows the mixture
+    (linear discriminant analysis)."""
+    import solvable as sv
+    from solvable.families.mixtures import bayes_error
+
+    mix = sv.data.Mixture(np.eye(3) * 1.5, weights=[0.45, 0.35, 0.2])
+    problem = sv.GaussianMixture(mix, alpha=1.0)
+    L2 = sv.penalties.L2
+    learners = {"cross-entropy": sv.ERM("cross_entropy", L2(0.1), bias=True),
+                "one-hot ridge": sv.ERM("square", L2(0.1), bias=True),
+                "one-vs-rest hinge": sv.ERM("multiclass_hinge", L2(0.1), bias=True)}
+    if quick:  # the one-vs-rest hinge's active-set fits are the slow simulations: theory only
+        a_th, a_sim, d, seeds = np.array([0.5, 1.0, 3.0, 5.0]), np.array([2.0]), 80, 4
+        simulated = {k: v for k, v in learners.items() if k != "one-vs-rest hinge"}
+    else:
+        a_th, a_sim, d, seeds = np.geomspace(0.2, 20.0, 30), np.array([0.5, 1.0, 2.0, 5.0]), 300, 10
+        simulated = None
+    table = _learning_table(problem, learners, a_th, a_sim, d, seeds, run, simulated)
+    checks = theory_vs_simulation(table, "test_error", by=["learner", "alpha"], allowance=0.01)
+    th = table[table.kind == "theory"]
+    be = bayes_error(mix)
+    checks.append(Check("min test error - Bayes error, >= 0", float(th.test_error.min() - be),
+                        max(float(th.test_error.min() - be), 0.0), 1e-12, "the Bayes classifier bounds every estimator"))
+    # K = 2: softmax cross-entropy is logistic regression on z_0 - z_1 (lam / 2)
+    two = sv.GaussianMixture(sv.data.Mixture.symmetric(1.0, weight=0.7), alpha=2.0)
+    ce, lo = sv.predict(two, sv.ERM("cross_entropy", L2(0.2), bias=True)), sv.predict(two, sv.ERM("logistic", L2(0.1), bias=True))
+    checks.append(Check("K = 2 cross-entropy vs logistic (lam / 2), test error", float(ce.test_error),
+                        float(lo.test_error), 1e-8, "softmax over two logits is the logistic loss"))
+    ax = sv.plot(table, x="alpha", y="test_error", hue="learner", title="3-class Gaussian mixture, |mu_k| = 1.5")
+    ax.axhline(be, color="k", ls=":", label="Bayes classifier (oracle LDA)")
+    ax.legend()
+    fig = _save(ax, out, "mixture_multiclass_curves")
+    return RecipeResult("mixture_multiclass_curves", table, checks, fig, [fig] if fig else [])

@@ -394,8 +394,12 @@ class _CrossEntropyChannel:
             F0 = l + 0.5 * np.einsum("ma,mab,mb->m", r, Via, r)
             slope = np.einsum("ma,ma->m", np.einsum("mab,mb->ma", Via, G), step)
             t = np.ones(len(za))
-            chk = np.arange(len(za))
+            # short steps (|dz| < 0.05, where the loss's Hessian is Lipschitz with constant < 1) are in
+            # Newton's quadratic-convergence region: no backtracking there
+            chk = np.flatnonzero(np.max(np.abs(step), axis=1) > 0.05)
             for _ in range(40):
+                if not len(chk):
+                    break
                 zn = za[chk] + t[chk, None] * step[chk]
                 rn = zn - oa[chk]
                 Fn = self._lgh(ca[chk], zn, hess=False) + 0.5 * np.einsum("ma,mab,mb->m", rn, Via[chk], rn)

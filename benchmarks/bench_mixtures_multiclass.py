@@ -14,22 +14,10 @@ import time
 import numpy as np
 
 import solvable as sv
+from bench_mixtures import bench  # benchmarks/ is on the path when this script runs
 from solvable.families.mixtures.multiclass import MulticlassMixtureERM, _sqrtm_psd, _inv
 
 L2 = sv.penalties.L2
-
-
-def bench(label, problem, learner, repeats=3):
-    sv.predict(problem, learner)
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        p = sv.predict(problem, learner)
-        ts.append(time.perf_counter() - t)
-    n = np.size(problem.alpha)
-    print(f"{label:<58s} {np.median(ts):7.2f} s per curve, {np.median(ts) / n * 1e3:7.1f} ms per point "
-          f"(converged={bool(np.all(p.converged))})")
-    return p, np.median(ts) / n
 
 
 def monte_carlo_point(problem, learner, *, samples=50_000, iters=60, tol=1e-4, damping=0.5, seed=0):

@@ -11,7 +11,23 @@ from solvable.families.mixtures.problem import GaussianMixture
 _LOSSES = ("square", "logistic", "hinge", "hard_margin")
 
 
+def _sample_multiclass(rng):
+    """A K-class problem (labels = the cluster index): K = 3 with a K-class loss, or K = 2 with
+    cross-entropy; lam >= 0.05 (the cubature's range, docs/mixtures.md)."""
+    K = int(rng.choice([2, 3, 3]))
+    p = int(rng.choice([K, 6]))
+    mu = rng.standard_normal((K, p)) * np.exp(rng.uniform(-1.5, 0.7))
+    cov = None if rng.random() < 0.5 else np.exp(rng.uniform(-0.7, 0.7, K))
+    loss = "cross_entropy" if K == 2 else str(rng.choice(["cross_entropy", "square", "multiclass_hinge"]))
+    pb = GaussianMixture(Mixture(mu, cov, rng.dirichlet(np.ones(K) * 3)),
+                         alpha=float(np.exp(rng.uniform(np.log(0.1), np.log(3.0 if loss == "multiclass_hinge" else 10.0)))))
+    lr = ERM(loss, L2(float(np.exp(rng.uniform(np.log(0.05), np.log(5))))), bias=bool(rng.random() < 0.5))
+    return pb, lr, {}
+
+
 def sample_mixture_erm(rng):
+    if rng.random() < 0.25:
+        return _sample_multiclass(rng)
     K = int(rng.choice([2, 3, 4]))
     p = int(rng.choice([K, 8]))
     mu = rng.standard_normal((K, p)) * np.exp(rng.uniform(-2, 1))
@@ -37,6 +53,14 @@ def invariants(problem, learner, pred) -> list[str]:
     if not bool(np.all(pred.converged)):  # reported as not converged (NaN fields): nothing to check
         return bad
     K = problem.data.K
+    if "q_0_0_0" in pred:  # multi-class: per cluster the K x K score covariance
+        for k in range(K):
+            for i in range(K):
+                if not float(pred[f"q_{k}_{i}_{i}"]) >= -1e-12:
+                    bad.append(f"q_{k}_{i}_{i} = {pred[f'q_{k}_{i}_{i}']} < 0")
+            if not -1e-12 <= float(pred[f"test_error_{k}"]) <= 1 + 1e-12:
+                bad.append(f"test_error_{k} outside [0, 1]")
+        K = 0
     for k in range(K):
         if not float(getattr(pred, f"q_{k}")) > 0:
             bad.append(f"q_{k} = {getattr(pred, f'q_{k}')} <= 0")

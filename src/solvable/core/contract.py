@@ -296,8 +296,9 @@ def run_dynamics(cls: type, problem, learner, **options) -> Prediction:
     o = dy.options
     sol = solve_ivp(dy.rhs, (0.0, float(t[-1])), x0, t_eval=t, method=o.method, rtol=o.rtol, atol=o.atol)
     X = np.full((t.size, x0.size), np.nan)
-    X[: sol.y.shape[1]] = sol.y.T
-    ok = bool(sol.success) and sol.y.shape[1] == t.size
+    Y = np.asarray(sol.y, float).reshape(x0.size, -1)  # an empty list when the first step already failed
+    X[: Y.shape[1]] = Y.T
+    ok = bool(sol.success) and Y.shape[1] == t.size
     info = {"message": sol.message, "nfev": int(sol.nfev)}
     if not ok:
         info["failure"] = f"{cls.__name__}: ODE integration failed: {sol.message}"

@@ -48,6 +48,8 @@ bisection) and the other coordinates by Gauss-Hermite.
 """
 from __future__ import annotations
 
+import time
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -299,10 +301,15 @@ def sgd_mixture_fields(M, Q, v, problem, learner, **quad) -> dict:
     return out
 
 
-def stack_rows(rows) -> dict:
-    """Per-time field dicts (None: a time after a blow-up) as arrays over time (NaN there)."""
-    keys = next((r.keys() for r in rows if r is not None), [])
-    return {k: np.array([np.nan if r is None else r[k] for r in rows]) for k in keys}
+def field_names(K: int, C: int) -> list[str]:
+    """The fields of :func:`sgd_mixture_fields` for K units and C clusters."""
+    return ([f"Q_{k}{l}" for k in range(K) for l in range(k, K)] + [f"M_{k}{b}" for k in range(K) for b in range(C)]
+            + [f"v_{k}" for k in range(K)] + [f"test_error_{b}" for b in range(C)] + ["test_error", "mse"])
+
+
+def stack_rows(rows, K: int, C: int) -> dict:
+    """Per-time field dicts (None: a time after a failure or blow-up) as arrays over time (NaN there)."""
+    return {k: np.array([np.nan if r is None else r[k] for r in rows]) for k in field_names(K, C)}
 
 
 # --------------------------------------------------------------------------- initial conditions
@@ -334,7 +341,9 @@ class MixtureSGDOptions(DynamicsOptions):
     mixtures such as the XOR: the network never leaves it).  ``Q0``, ``M0``, ``v0``: explicit
     initial overlaps (override).  ``n_nodes``: Gauss-Hermite nodes per dimension (None: by K);
     ``n_line``: Gauss-Legendre nodes per smooth piece of a line (kinked activations); ``n_err``:
-    trapezoidal points per outer dimension of the 0-1 error (None: by K)."""
+    trapezoidal points per outer dimension of the 0-1 error (None: by K); ``max_seconds``: the
+    wall-clock budget of the integration (the right-hand side turns NaN past it, or once
+    ``|x| > 1e8``, and the later times are NaN with ``converged=False``; None: no limit)."""
 
     method: str = "RK45"
     rtol: float = 1e-7
@@ -347,6 +356,7 @@ class MixtureSGDOptions(DynamicsOptions):
     n_nodes: int | None = None
     n_line: int = 8
     n_err: int | None = None
+    max_seconds: float | None = 300.0
 
 
 class MixtureSGD(Dynamics):
@@ -363,6 +373,7 @@ class MixtureSGD(Dynamics):
         self.quad_err = dict(self.quad, n_err=options.n_err)
 
     def initial_state(self):
+        self._start, self._warned = time.perf_counter(), False  # the driver integrates right after
         o, K, C = self.options, self.K, self.C
         mix = self.problem.data
         if isinstance(self.learner.init, dict):
@@ -394,8 +405,16 @@ class MixtureSGD(Dynamics):
 
     def rhs(self, t, x):
         Q, M, v = self.unpack(x)
-        if not np.all(np.isfinite(x)) or np.abs(x).max() > 1e8:
-            return np.zeros_like(x) * np.nan
+        budget = self.options.max_seconds
+        # (never at t = 0: the solver's first step size needs one finite evaluation)
+        late = budget is not None and t > 0 and time.perf_counter() - self._start > budget
+        if late and not self._warned:
+            self._warned = True
+            warnings.warn(f"GaussianMixture + OnlineSGD: the ODE integration stopped at t = {t:.4g} after "
+                          f"max_seconds={budget:g} s of wall-clock time; raise max_seconds or lower n_nodes",
+                          RuntimeWarning, stacklevel=2)
+        if late or not np.all(np.isfinite(x)) or np.abs(x).max() > 1e8:
+            return np.full_like(x, np.nan)
         dM, dQ, dv, _ = sgd_mixture_rhs(M, Q, v, self.problem, self.learner, **self.quad)
         return np.concatenate([dQ[self.iu], dM.ravel(), dv])
 
@@ -410,4 +429,4 @@ class MixtureSGD(Dynamics):
                 rows.append(sgd_mixture_fields(M, Q, v, self.problem, self.learner, **self.quad_err))
             else:
                 rows.append(None)
-        return stack_rows(rows)
+        return stack_rows(rows, self.K, self.C)

@@ -30,6 +30,7 @@ from solvable.families.mixtures.dynamics import (check_sgd_mixture, initial_weig
 __all__ = ["MixtureSGDExperiment", "MixtureSGDExperimentOptions", "online_sgd_mixture"]
 
 
+@np.errstate(over="ignore", invalid="ignore")  # a blow-up is caught at the end of its chunk
 def online_sgd_mixture(W0, v0, mix, table, d, rng, record_steps, *, act, c, lr, lr_v, weight_decay=0.0,
                        batch_size=1, train_v=False, chunk_steps=256, blowup=1e8):
     """Run online SGD from ``W0`` (K, d), ``v0`` (K,) on samples of ``mix`` (a
@@ -135,7 +136,7 @@ class MixtureSGDExperiment(Experiment):
             W, v = item
             Q, M = overlaps(W, mu, d)
             rows.append(sgd_mixture_fields(M, Q, v, self.problem, self.learner, **quad))
-        out = stack_rows(rows)
+        out = stack_rows(rows, self.learner.width, self.problem.data.K)
         out["t"] = np.round(self.learner.time_grid() * d) / d
         return out
 
@@ -152,7 +153,7 @@ def sgd_registration() -> dict:
     pair = (GaussianMixture, OnlineSGD)
     example = Example(GaussianMixture(Mixture.symmetric(1.0, covariance=0.5)),
                       OnlineSGD(width=2, lr=0.5, time=2.0, n_times=5, train_second_layer=True), d=60,
-                      theory_options={"d": 60})
+                      theory_options={"d": 60}, fail_options={"max_seconds": 0.0})
     return {"theory": {pair: MixtureSGD}, "simulation": {pair: MixtureSGDExperiment},
             "fields": {pair: ("t", "test_error", "mse", "Q_00", "Q_01", "Q_11", "M_00", "M_10", "v_0", "v_1")},
             "examples": [example]}

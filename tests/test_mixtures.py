@@ -283,5 +283,5 @@ def test_universality_gap_random_labels():
                               labels="random")
     g = sv.universality_gap(homo, sv.ERM("logistic", L2(0.3)))
     assert abs(float(g["gap"]["train_loss"])) < 1e-12
-    with pytest.raises(ValueError, match="random labels"):
+    with pytest.raises(ValueError, match="random and teacher labels"):
         sv.universality_gap(sv.GaussianMixture(Mixture.symmetric(1.0), alpha=2.0), sv.ERM("logistic", L2(0.1)))

@@ -533,9 +533,11 @@ def gaussian_equivalent(problem):
     """
     from solvable.families.mixtures.problem import GaussianMixture
 
+    if problem.labels == "teacher":
+        return _teacher_equivalent(problem)
     if problem.labels != "random":
-        raise ValueError("gaussian_equivalent: implemented for random labels (cluster labels have no single-Gaussian "
-                         "equivalent; a teacher on top of the mixture, as in Pesce et al. 2023, is not implemented yet)")
+        raise ValueError("gaussian_equivalent: implemented for random and teacher labels (cluster labels have no "
+                         "single-Gaussian equivalent)")
     mix = problem.data
     mean = mix.weights @ mix.means
     if mix.kind == "full":
@@ -549,12 +551,32 @@ def gaussian_equivalent(problem):
     return GaussianMixture(eq, alpha=problem.alpha, labels="random")
 
 
+def _teacher_equivalent(problem):
+    """The single Gaussian of a teacher-labelled mixture (Pesce, Krzakala, Loureiro, Stephan 2023):
+    mean ``mu = sum_k rho_k mu_k``, covariance ``sum_k rho_k s_k I`` plus the finite-rank spike
+    ``sum_k rho_k (P_k + (mu_k - mu)(mu_k - mu)^T)`` in the means' span (which the scalar /
+    commuting random-label equivalent may drop, but which carries the teacher's variance along
+    the means when the teacher is aligned with them), the same teacher and channel."""
+    from solvable.families.mixtures.problem import GaussianMixture
+
+    mix = problem.data
+    rho = mix.weights
+    mean = rho @ mix.means
+    spread = mix.means - mean
+    P = np.einsum("k,kij->ij", rho, problem.spike_matrices) + np.einsum("k,ki,kj->ij", rho, spread, spread)
+    eq = Mixture(mean[None], [float(rho @ mix.covariances)])
+    return GaussianMixture(eq, alpha=problem.alpha, labels="teacher", teacher=problem.teacher,
+                           teacher_norm=problem.teacher_norm, channel=problem.channel, spikes=P[None])
+
+
 def universality_gap(problem, learner, fields=("train_loss", "train_error", "norm"), **options) -> dict:
     """The mixture's prediction against its single-Gaussian equivalent (:func:`gaussian_equivalent`):
     ``{"mixture": Prediction, "gaussian": Prediction, "gap": {field: mixture - gaussian}}``.
 
     Gerace et al. (2022): with random labels the minimum training loss is universal as ``lam -> 0``
-    (the gap vanishes), while at finite ``lam`` heteroscedastic clouds and their equivalent differ."""
+    (the gap vanishes), while at finite ``lam`` heteroscedastic clouds and their equivalent differ.
+    Teacher labels (Pesce et al. 2023): add ``"test_error"`` to ``fields``; whether the gap vanishes
+    depends on the teacher's alignment with the means (tests/test_mixtures_teacher.py)."""
     from solvable.core.registry import predict
 
     eq = gaussian_equivalent(problem)

@@ -34,6 +34,7 @@ class GaussianMixture(Problem):
     teacher: Any = None
     teacher_norm: float = 1.0
     channel: Any = None
+    spikes: Any = None
 
     curve_params = ("alpha",)
 
@@ -46,8 +47,9 @@ class GaussianMixture(Problem):
             raise ValueError(f"GaussianMixture: labels must be 'cluster', 'random' or 'teacher', got labels={self.labels!r}")
         if self.labels == "teacher":
             self._check_teacher()
-        elif self.teacher is not None or self.channel is not None:
-            raise ValueError(f"GaussianMixture: teacher and channel are for labels='teacher', got labels={self.labels!r}")
+        elif self.teacher is not None or self.channel is not None or self.spikes is not None:
+            raise ValueError(f"GaussianMixture: teacher, channel and spikes are for labels='teacher', got "
+                             f"labels={self.labels!r}")
         check_interval("flip", self.flip, 0.0, 0.5, owner="GaussianMixture")
         object.__setattr__(self, "flip", float(self.flip))
         if self.labels == "random" and self.flip != 0.0:
@@ -94,6 +96,37 @@ class GaussianMixture(Problem):
             raise ValueError(f"GaussianMixture: the teacher's channel must be a Sign channel (binary labels), got "
                              f"channel={self.channel!r}")
         object.__setattr__(self, "channel", ch)
+        if self.spikes is not None:
+            K, p = mix.K, mix.means.shape[1]
+            P = np.asarray(self.spikes, float)
+            if P.shape != (K, p, p) or not np.all(np.isfinite(P)) or not np.allclose(P, np.swapaxes(P, 1, 2)):
+                raise ValueError(f"GaussianMixture: spikes must be K = {K} finite symmetric (p, p) = ({p}, {p}) "
+                                 f"matrices, got shape {np.shape(self.spikes)}")
+            ev = np.linalg.eigvalsh(P)
+            if np.any(ev < -1e-12 * max(1.0, np.abs(ev).max())):
+                k = int(np.argmin(ev.min(axis=1)))
+                raise ValueError(f"GaussianMixture: spike {k} is not positive semi-definite (eigenvalue "
+                                 f"{ev[k].min():.3g})")
+            P = 0.5 * (P + np.swapaxes(P, 1, 2))
+            P.setflags(write=False)
+            object.__setattr__(self, "spikes", P)
+
+    @property
+    def spike_matrices(self):
+        """The finite-rank parts of the cluster covariances (teacher labels): ``Sigma_k = s_k I + P_k``
+        with ``P_k`` acting in the span of the means' coordinates; zeros without ``spikes``."""
+        import numpy as np
+
+        p = self.data.means.shape[1]
+        return np.zeros((self.data.K, p, p)) if self.spikes is None else self.spikes
+
+    @property
+    def teacher_variances(self):
+        """The teacher field's variance in each cluster, ``s_k T + a^T P_k a``."""
+        import numpy as np
+
+        return self.data.covariances * self.teacher_norm + np.einsum("i,kij,j->k", self.teacher, self.spike_matrices,
+                                                                     self.teacher)
 
     @property
     def teacher_means(self):

@@ -54,9 +54,8 @@ def teacher_nodes(problem, n: int = 40):
     """Nodes of the teacher field in each cluster: ``(nu (K, J), table (K, J, 2))`` with
     ``table[k, j, y] = w_j P(y | nu_kj)`` over ``y = (+1, -1)`` (Gauss-Legendre pieces over 12
     standard deviations, split at the channel's jump ``nu = 0``)."""
-    mix = problem.data
     t = problem.teacher_means
-    sd = np.sqrt(mix.covariances * problem.teacher_norm)
+    sd = np.sqrt(problem.teacher_variances)
     z, w = composite_legendre_nodes(t, sd, [0.0], n, 12.0, pieces=3)
     nu = t[:, None] + sd[:, None] * z
     ch = problem.channel
@@ -66,7 +65,9 @@ def teacher_nodes(problem, n: int = 40):
 
 class TeacherMixtureERM(MixtureERM):
     """ERM on a GaussianMixture with ``labels="teacher"`` (module docstring).  Solver state:
-    ``(m_k / sqrt(N), log N, R / sqrt(N T), log(1 / A), b / sqrt(N))``."""
+    ``(v / sqrt(N), c tau / sqrt(N), log N, log(1 / A), b / sqrt(N))`` with ``v`` the student's
+    component in the span of the means (``w_par / sqrt(d)``, in the means' coordinates) and ``c`` its
+    coefficient along the teacher's bulk ``theta_perp``."""
 
     def __init__(self, problem, learner, options):
         SaddlePoint.__init__(self, problem, learner, options)
@@ -74,30 +75,35 @@ class TeacherMixtureERM(MixtureERM):
 
         _check(problem, learner)
         mix = problem.data
-        self.K, self.rho, self.s = mix.K, mix.weights, mix.covariances
-        self.G = mix.means @ mix.means.T
+        self.K, self.p, self.rho, self.s = mix.K, mix.p, mix.weights, mix.covariances
+        self.Mu = mix.means
+        self.a = problem.teacher
+        self.P = problem.spike_matrices                     # (K, p, p)
         self.t = problem.teacher_means
         self.T = problem.teacher_norm
+        self.tau2 = self.T - self.a @ self.a
+        self.rho_th = problem.teacher_variances              # s_k T + a^T P_k a
         self.lam = learner.penalty.lam
         self.nu, self.tab = teacher_nodes(problem, max(options.n_nodes // 2, 16))
-        self.state = tuple(f"cos_{k}" for k in range(self.K)) + ("log_N", "cos_teacher", "log_chi", "b_scaled")
+        self.state = (tuple(f"v_{i}" for i in range(self.p)) + ("c_bulk", "log_N", "log_chi", "b_scaled"))
 
     def _decode(self, x):
-        K = self.K
-        N = np.exp(np.clip(x[:, K], -690.0, 690.0))
+        p = self.p
+        N = np.exp(np.clip(x[:, p + 1], -690.0, 690.0))
         sN = np.sqrt(N)
-        return x[:, :K] * sN[:, None], N, x[:, K + 1] * np.sqrt(N * self.T), np.exp(np.clip(x[:, K + 2], -690, 690)), \
-            x[:, K + 3] * sN
+        v = x[:, :p] * sN[:, None]
+        c = x[:, p] * sN / np.sqrt(self.tau2) if self.tau2 > 0 else np.zeros(len(x))
+        return v, c, N, np.exp(np.clip(x[:, p + 2], -690, 690)), x[:, p + 3] * sN
 
-    def _encode(self, m, N, R, chi, b):
+    def _encode(self, v, c, N, chi, b):
         N = np.maximum(N, 1e-300)
         sN = np.sqrt(N)
-        return np.column_stack([m / sN[:, None], np.log(N), R / np.sqrt(N * self.T), np.log(np.maximum(chi, 1e-300)),
-                                b / sN])
+        return np.column_stack([v / sN[:, None], c * np.sqrt(self.tau2) / sN, np.log(N),
+                                np.log(np.maximum(chi, 1e-300)), b / sN])
 
     def starts(self, alpha):
-        n, K = len(alpha), self.K
-        return {"uninformative": self._encode(np.zeros((n, K)), np.ones(n), np.zeros(n), np.ones(n), np.zeros(n))}
+        n = len(alpha)
+        return {"uninformative": self._encode(np.zeros((n, self.p)), np.zeros(n), np.ones(n), np.ones(n), np.zeros(n))}
 
     @classmethod
     def engine_for(cls, problem, learner):
@@ -107,13 +113,17 @@ class TeacherMixtureERM(MixtureERM):
         return self.rho @ self.tab.sum(axis=1)
 
     def _fields(self, x):
-        """Per-(row, cluster, nu node) means / variances of omega given nu, and V."""
-        m, N, R, chi, b = self._decode(x)
-        s, T = self.s, self.T
-        q = s[None] * N[:, None]                       # (n, K)
-        r = s[None] * R[:, None]
-        cond = np.maximum(q - r * r / (s[None] * T), 1e-300)
-        slope = R[:, None] / T * np.ones_like(s)[None]  # r_k / (s_k T)
+        """Order parameters and, per (row, cluster, nu node), the mean / variance of omega given nu."""
+        v, c, N, chi, b = self._decode(x)
+        s = self.s
+        m = v @ self.Mu.T
+        R = v @ self.a + c * self.tau2
+        vPv = np.einsum("ni,kij,nj->nk", v, self.P, v)
+        vPa = np.einsum("ni,kij,j->nk", v, self.P, self.a)
+        q = s[None] * N[:, None] + vPv                                     # (n, K)
+        r = s[None] * R[:, None] + vPa
+        cond = np.maximum(q - r * r / self.rho_th[None], 1e-300)
+        slope = r / self.rho_th[None]
         mean = m[..., None] + slope[..., None] * (self.nu - self.t[:, None])[None]  # (n, K, J)
         V = s[None] * chi[:, None]
         return m, N, R, chi, b, q, r, cond, mean, V
@@ -128,27 +138,31 @@ class TeacherMixtureERM(MixtureERM):
         Ef, Ef2, Edf = (p.sum(-1) for p in parts[:3])
         Efnu = np.sum(parts[0] * (self.nu - self.t[:, None])[None], axis=-1)
         w = alpha[:, None] * self.rho[None, :]
-        rhat = w * (Efnu - r * Edf) / (self.s[None] * self.T)
+        rhat = w * (Efnu - r * Edf) / self.rho_th[None]
         extra = (parts[3].sum(-1),) if metrics else ()
         return (w * Ef, w * Ef2, -w * Edf, rhat) + extra + ((Ef, Edf),)
 
     def _penalty(self, mhat, qhat, Vhat, rhat):
-        s, t, T, G = self.s, self.t, self.T, self.G
+        """The L2 side: ``v = (A + sum_k Vhat_k P_k)^{-1} (sum_k mhat_k mu_k + (S + sum_k rhat_k P_k) a)``,
+        ``c = S / A``, bulk noise ``sum_k s_k qhat_k / A^2`` (module docstring)."""
+        s = self.s
         A = self.lam + Vhat @ s
         S = rhat @ s
-        P = qhat @ s
-        m = (mhat @ G + S[:, None] * t[None]) / A[:, None]
-        R = (mhat @ t + S * T) / A
-        N = (np.einsum("nk,kl,nl->n", mhat, G, mhat) + 2 * S * (mhat @ t) + S * S * T + P) / (A * A)
-        return m, N, R, 1.0 / A
+        M = A[:, None, None] * np.eye(self.p) + np.einsum("nk,kij->nij", Vhat, self.P)
+        u = mhat @ self.Mu + S[:, None] * self.a + np.einsum("nk,kij,j->ni", rhat, self.P, self.a)
+        v = np.linalg.solve(M, u[..., None])[..., 0]
+        c = S / A
+        N = (v * v).sum(-1) + c * c * self.tau2 + (qhat @ s) / (A * A)
+        return v, c, N, 1.0 / A
 
     def step(self, alpha, x):
         mhat, qhat, Vhat, rhat, (Ef, Edf) = self._hats(alpha, x)
-        m, N, R, chi = self._penalty(mhat, qhat, Vhat, rhat)
-        _, N_old, _, _, b = self._decode(x)
+        v, c, N, chi = self._penalty(mhat, qhat, Vhat, rhat)
+        b = self._decode(x)[4]
         if self.learner.bias:  # the bias's stationarity sum_k rho_k E f = 0 (as MixtureERM)
-            b = bias_step(b, Ef @ self.rho, -(Edf @ self.rho), 1.0 + 2.0 * np.sqrt(N_old * np.max(self.s)))
-        return self._encode(m, N, R, chi, b)
+            q_old = self._fields(x)[5]
+            b = bias_step(b, Ef @ self.rho, -(Edf @ self.rho), 1.0 + 2.0 * np.sqrt(np.max(q_old, axis=1)))
+        return self._encode(v, c, N, chi, b)
 
     def observables(self, alpha, x):
         K = self.K
@@ -203,6 +217,11 @@ class TeacherMixtureERMExperiment(MixtureERMExperiment):
         if d <= p:
             raise ValueError(f"simulate: the teacher's bulk needs d > p = {p}, got d={d}")
         X, c, (mu, fac) = _draw(pb, d, rng)
+        if pb.spikes is not None:  # the finite-rank parts P_k of the covariances, in the means' coordinates
+            for k in range(pb.data.K):
+                ev, U = np.linalg.eigh(pb.spikes[k])
+                sel = c == k
+                X[sel, :p] += rng.standard_normal((int(sel.sum()), p)) @ (U * np.sqrt(np.maximum(ev, 0.0))).T
         tau2 = pb.teacher_norm - pb.teacher @ pb.teacher
         theta = np.zeros(d)
         theta[:p] = np.sqrt(d) * pb.teacher
@@ -217,15 +236,18 @@ class TeacherMixtureERMExperiment(MixtureERMExperiment):
     def measure(self, data, est):
         w, b = est
         pb, d = self.problem, data["d"]
-        s, K = pb.data.covariances, pb.data.K
+        s, K, p = pb.data.covariances, pb.data.K, pb.data.p
         m = data["mu"] @ w / np.sqrt(d)
         N = float(w @ w / d)
         T = float(data["theta"] @ data["theta"] / d)
         R = float(w @ data["theta"] / d)
         nu, tab = teacher_nodes(pb, 40)
-        q = s * N
-        cond = np.maximum(q - s * R * R / T, 1e-300)
-        mean = m[:, None] + R / T * (nu - pb.teacher_means[:, None])
+        v, a, P = w[:p] / np.sqrt(d), data["theta"][:p] / np.sqrt(d), pb.spike_matrices
+        q = s * N + np.einsum("i,kij,j->k", v, P, v)
+        r = s * R + np.einsum("i,kij,j->k", v, P, a)
+        rho_th = s * T + np.einsum("i,kij,j->k", a, P, a)
+        cond = np.maximum(q - r * r / rho_th, 1e-300)
+        mean = m[:, None] + (r / rho_th)[:, None] * (nu - pb.teacher_means[:, None])
         err_k = teacher_cluster_errors(mean[None], cond[None], np.array([b]), tab)[0]
         z = data["X"] @ w / np.sqrt(d) + b
         y = data["y"]

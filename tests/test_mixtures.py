@@ -251,7 +251,7 @@ def test_clear_errors():
         sv.predict(sv.GaussianMixture(Mixture(np.ones((1, 1)), labels=[1.0]), alpha=2.0), sv.ERM("logistic", L2(0.1)))
     with pytest.raises(ValueError, match="'logistic' loss is for binary .* K = 3 classes"):  # multi-class: the cluster index
         sv.predict(sv.GaussianMixture(Mixture(np.eye(3)), alpha=2.0), sv.ERM("logistic", L2(0.1)))
-    with pytest.raises(ValueError, match="only the L2 penalty"):
+    with pytest.raises(ValueError, match="L1 / elastic-net penalty .* got scalar covariances"):
         sv.predict(sv.GaussianMixture(Mixture.symmetric(1.0), alpha=2.0), sv.ERM("logistic", sv.penalties.L1(0.1)))
     with pytest.raises(ValueError, match=r"separability threshold alpha\* = 2\.34"):
         sv.predict(sv.GaussianMixture(Mixture.symmetric(0.5), alpha=1.0), sv.ERM("logistic", L2(0.0)))

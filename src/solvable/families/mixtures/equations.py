@@ -65,11 +65,14 @@ _CURVE_Z = np.r_[-np.geomspace(0.5, 30.0, 8)[::-1], 0.0, np.geomspace(0.5, 30.0,
 
 # --------------------------------------------------------------------------- penalty side
 class _PenaltySide:
-    """The L2 penalty side for scalar / diagonal (commuting) or full covariances."""
+    """The L2 penalty side for scalar / diagonal (commuting) or full covariances; with ``l1 > 0``
+    (L1 / elastic net, diagonal covariances only) the separable soft-threshold side
+    (:func:`_elastic_net_side`)."""
 
-    def __init__(self, mix: Mixture, lam: float):
+    def __init__(self, mix: Mixture, lam: float, l1: float = 0.0):
         self.kind = "full" if mix.kind == "full" else "diagonal"
         self.lam = float(lam)
+        self.l1 = float(l1)
         self.Mu = mix.means
         if self.kind == "diagonal":
             self.S, _ = mix.diagonal()
@@ -82,6 +85,8 @@ class _PenaltySide:
     def __call__(self, mhat, qhat, Vhat):
         """(m, q, V, norm) for rows of conjugates (N, K)."""
         Mu, S, lam = self.Mu, self.S, self.lam
+        if self.l1 > 0:
+            return _elastic_net_side(Mu, S, lam, self.l1, mhat, qhat, Vhat)
         u = mhat @ Mu  # (N, p)
         if self.kind == "diagonal":
             A = lam + Vhat @ S  # (N, p)
@@ -104,6 +109,36 @@ class _PenaltySide:
         q = np.einsum("ni,kij,nj->nk", r, S, r) + np.einsum("nkl,nl->nk", T, qhat)
         norm = (r * r).sum(-1) + np.einsum("nl,nlij,nji->n", qhat, B, Ainv) / p
         return m, q, V, norm
+
+
+def _elastic_net_side(Mu, S, l2, l1, mhat, qhat, Vhat):
+    """The penalty side of ``l1 |w|_1 + l2 |w|^2 / 2`` for commuting covariances, the means given as
+    dense profiles over the ``p`` coordinates of the common eigenbasis (each coordinate stands for
+    ``d / p`` of the ``d`` inputs; :meth:`Mixture.embed` resamples them so).  The problem separates
+    over coordinates (the scalar channel of Aubin, Krzakala, Lu, Zdeborova, NeurIPS 2020, eq. (9),
+    with the means' field added as in Loureiro et al., NeurIPS 2021, Thm. 1): at coordinate ``i``,
+    ``w_i = soft(B_i, l1) / (l2 + A_i)`` with ``A_i = sum_k Vhat_k S_ki`` and
+    ``B_i ~ N(beta_i, sigma_i^2)``, ``beta_i = sqrt(p) sum_k mhat_k mu_ki``,
+    ``sigma_i^2 = sum_k qhat_k S_ki``; then ``m_k = sum_i mu_ki E w_i / sqrt(p)``,
+    ``q_k = mean_i S_ki E w_i^2``, ``V_k = mean_i S_ki P(|B_i| > l1) / (l2 + A_i)``, the Gaussian
+    moments of the soft threshold in closed form.  At ``l1 = 0`` these are the L2 side's formulas."""
+    from scipy.special import ndtr
+
+    p = Mu.shape[1]
+    A = l2 + Vhat @ S                                   # (N, p)
+    beta = np.sqrt(p) * (mhat @ Mu)
+    sig = np.sqrt(np.maximum(qhat @ S, 1e-300))
+    a, c = (l1 - beta) / sig, (-l1 - beta) / sig
+    pa, pc = np.exp(-0.5 * a * a) / np.sqrt(2 * np.pi), np.exp(-0.5 * c * c) / np.sqrt(2 * np.pi)
+    Pa, Pc = ndtr(-a), ndtr(c)
+    e1 = (beta - l1) * Pa + sig * pa + (beta + l1) * Pc - sig * pc
+    e2 = (((beta - l1) ** 2 + sig * sig) * Pa + sig * (beta - l1) * pa
+          + ((beta + l1) ** 2 + sig * sig) * Pc - sig * (beta + l1) * pc)
+    Ew, Ew2, dw = e1 / A, e2 / (A * A), (Pa + Pc) / A
+    m = Ew @ Mu.T / np.sqrt(p)
+    q = (S[None] * Ew2[:, None, :]).mean(-1)
+    V = (S[None] * dw[:, None, :]).mean(-1)
+    return m, q, V, Ew2.mean(-1)
 
 
 # --------------------------------------------------------------------------- loss side
@@ -167,7 +202,8 @@ class MixtureERM(SaddlePoint):
         self.K = mix.K
         self.rho = mix.weights
         self.table = problem.label_table  # (K, 2)
-        self.pen = _PenaltySide(mix, learner.penalty.lam)
+        pen = learner.penalty
+        self.pen = _PenaltySide(mix, pen.l2_part, pen.l1_part) if pen.l1_part > 0 else _PenaltySide(mix, pen.lam)
         self.state = tuple(f"{s}_{k}" for s in ("cos", "log_q", "log_V") for k in range(self.K)) + ("b_scaled",)
 
     # the solver's variables are scale-free, (m_k / sqrt(q_k), log q_k, log V_k, b / sqrt(qbar)) with
@@ -256,7 +292,7 @@ class MixtureERM(SaddlePoint):
             bad |= F > 1e-6 * scale + 1e-12
             info = dict(info, bias_residual=F)
         obs = self.observables(a, xo)
-        loss, lam = self.learner.loss, self.learner.penalty.lam
+        loss, lam = self.learner.loss, self.learner.penalty.l2_part  # L1: a lower bound of the objective
         py = self._label_marginal()
         const = lambda c: float(py @ loss.value(_YLAB, np.full(2, c)))  # noqa: E731
         L0 = minimize_scalar(const, bounds=(-50.0, 50.0), method="bounded",
@@ -349,7 +385,15 @@ def _check(problem, learner) -> None:
     if not loss.has_prox:
         raise ValueError(f"GaussianMixture ERM: unsupported loss {loss!r}")
     if getattr(pen, "l1_ratio", None) != 0.0:
-        raise ValueError(f"GaussianMixture ERM: only the L2 penalty is implemented, got {pen!r}")
+        if getattr(pen, "l1_ratio", None) is None:
+            raise ValueError(f"GaussianMixture ERM: unsupported penalty {pen!r}")
+        if problem.data.kind != "diagonal" or problem.labels == "teacher" or loss.is_constraint \
+                or is_multiclass_pair(problem, learner):
+            raise ValueError(f"GaussianMixture ERM: the L1 / elastic-net penalty ({pen!r}) is implemented for binary or "
+                             f"random labels on commuting covariances given as a (K, p) spectrum, the means as dense "
+                             f"profiles over its p coordinates (e.g. Mixture(means, np.ones((K, p))) for isotropic "
+                             f"clusters); got {problem.data.kind} covariances, labels={problem.labels!r}, "
+                             f"loss {loss.name!r}")
     if pen.lam < 0 or not np.isfinite(pen.lam):
         raise ValueError(f"GaussianMixture ERM: lam must be finite and >= 0, got lam={pen.lam!r}")
     if problem.labels == "teacher":

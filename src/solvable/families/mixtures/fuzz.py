@@ -5,7 +5,7 @@ import numpy as np
 
 from solvable.blocks.data.mixture import Mixture
 from solvable.blocks.learners import ERM
-from solvable.blocks.penalties import L2
+from solvable.blocks.penalties import L2, ElasticNet
 from solvable.families.mixtures.problem import GaussianMixture
 
 _LOSSES = ("square", "logistic", "hinge", "hard_margin")
@@ -41,6 +41,9 @@ def sample_mixture_erm(rng):
                          labels="random" if random else "cluster", flip=0.0 if random else float(rng.uniform(0, 0.3)))
     lr = ERM(str(rng.choice(_LOSSES)), L2(float(np.exp(rng.uniform(np.log(1e-3), np.log(10))))),
              bias=bool(rng.random() < 0.5))
+    if kind == "diagonal" and lr.loss.name != "hard_margin" and rng.random() < 0.25:  # L1 / elastic net
+        lam = float(np.exp(rng.uniform(np.log(1e-3), np.log(3))))
+        lr = ERM(lr.loss.name, ElasticNet(lam, float(rng.choice([1.0, 0.5]))), bias=lr.bias)
     if kind != "diagonal" and lr.loss.name != "hard_margin" and rng.random() < 0.2:  # a single-index teacher
         a = rng.standard_normal(p) * np.exp(rng.uniform(-3, 0)) * (rng.random() < 0.7)
         pb = GaussianMixture(Mixture(mu, cov, w, labels), alpha=pb.alpha, labels="teacher", teacher=a,

@@ -357,19 +357,21 @@ class _CrossEntropyChannel:
         self._warm = {}
 
     def _lgh(self, c, zt, hess=True):
-        """Reduced loss, gradient (and Hessian) at ``zt`` (M, D) for classes ``c`` (M,)."""
-        z = zt @ self.P.T
-        zm = z.max(axis=-1)
-        e = np.exp(z - zm[:, None])
-        se = e.sum(axis=-1)
-        l = zm + np.log(se) - z[np.arange(len(z)), c]
+        """Reduced loss, gradient (and Hessian) at ``zt`` (M, D) for classes ``c`` (M,).  Computed
+        class-major, (K, M), so that the reductions over the K classes run over long rows."""
+        z = self.P @ zt.T  # (K, M)
+        zm = z.max(axis=0)
+        e = np.exp(z - zm)
+        se = e.sum(axis=0)
+        idx = np.arange(z.shape[1])
+        l = zm + np.log(se) - z[c, idx]
         if not hess:
             return l
-        s = e / se[:, None]
-        sp = s @ self.P
-        g = sp - self.P[c]
-        H = (s @ self.PP).reshape(-1, self.D, self.D) - sp[:, :, None] * sp[:, None, :]
-        return l, g, H
+        s = e / se
+        sp = self.P.T @ s  # (D, M)
+        g = (sp - self.P.T[:, c]).T
+        H = (self.PP.T @ s).reshape(self.D, self.D, -1) - sp[:, None, :] * sp[None, :, :]
+        return l, g, np.ascontiguousarray(H.transpose(2, 0, 1))
 
     def prox(self, c, om, V, Vinv, tol=1e-13, max_iter=60, z0=None):
         """``argmin_z loss(c, z) + (z - om)^T V^{-1} (z - om) / 2`` for rows om (M, D), classes c
@@ -380,11 +382,14 @@ class _CrossEntropyChannel:
         D = self.D
         act = np.arange(len(z))
         for _ in range(max_iter):
-            za, oa, Va, Via, ca = z[act], om[act], V[act], Vinv[act], c[act]
+            full = len(act) == len(z)
+            za, oa, Va, Via, ca = (z, om, V, Vinv, c) if full else (z[act], om[act], V[act], Vinv[act], c[act])
             l, g, H = self._lgh(ca, za)
             G = za - oa + np.einsum("mab,mb->ma", Va, g)
             done = np.max(np.abs(G), axis=1) < tol * np.maximum(1.0, np.max(np.abs(za), axis=1))
             if done.all():
+                if full:  # converged where it started (a warm start): the loss terms are at hand
+                    return z, l, g, H
                 break
             keep = ~done
             act, za, oa, Va, Via, ca, l, g, H, G = (t[keep] for t in (act, za, oa, Va, Via, ca, l, g, H, G))
@@ -735,7 +740,7 @@ class MulticlassMixtureERM(MixtureERM):
 
     def observables(self, alpha, x):
         K, P = self.K, self.P
-        mom, (m, Q, V, b) = self._moments(x, metrics=True)
+        mom, (m, Q, V, b) = self._moments(x, metrics=True, keys=alpha)
         _, _, _, norm = self.pen(*self._hats(alpha, mom))
         Eloss, tr_err = mom[3], mom[4]
         mK = (m + b[:, None, :]) @ P.T  # class scores' means (N, K, K)

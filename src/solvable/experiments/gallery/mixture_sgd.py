@@ -58,7 +58,7 @@ def xor_network_vs_kernel(quick: bool = False, out: Path | None = None, **run) -
     v0 = [1.0, 1.0, -1.0, -1.0]
     if quick:
         d, seeds, T, n_times, quad = 300, 1, 20.0, 7, {"n_nodes": 6, "n_err": 17}
-        d_rf, alphas, rf_seeds = 100, np.array([5.0, 20.0]), 4
+        d_rf, alphas, rf_seeds = 60, np.array([5.0, 20.0]), 4
     else:
         d, seeds, T, n_times, quad = 1000, 4, 60.0, 12, {}
         d_rf, alphas, rf_seeds = 200, np.array([2.5, 5.0, 10.0, 20.0, 40.0, 60.0]), 6

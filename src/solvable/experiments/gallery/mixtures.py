@@ -48,7 +48,7 @@ def mixture_learning_curves(quick: bool = False, out: Path | None = None, **run)
     learners = {"logistic": sv.ERM("logistic", L2(0.1), bias=True), "hinge": sv.ERM("hinge", L2(0.1), bias=True),
                 "ridge": sv.ERM("square", L2(0.1), bias=True)}
     if quick:
-        a_th, a_sim, d, seeds = np.linspace(0.25, 5.0, 12), np.array([1.0, 3.0]), 150, 5
+        a_th, a_sim, d, seeds = np.linspace(0.25, 5.0, 12), np.array([1.0, 3.0]), 100, 4
     else:
         a_th, a_sim, d, seeds = np.geomspace(0.1, 20.0, 60), np.array([0.5, 1.0, 2.0, 5.0]), 500, 10
     table = _learning_table(problem, learners, a_th, a_sim, d, seeds, run)

@@ -12,7 +12,7 @@ import solvable as sv
 from solvable.data import Mixture
 from solvable.families.mixtures import bayes_error
 from solvable.families.mixtures.multiclass import (_CrossEntropyChannel, _HingeChannel, argmax_probability,
-                                                   multiclass_bayes_error)
+                                                   multiclass_bayes_error, multiclass_separability_threshold)
 
 L2 = sv.penalties.L2
 ALPHA = np.array([0.5, 1.5, 4.0])
@@ -208,3 +208,70 @@ def test_theory_matches_simulation_fast(loss, d, seeds):
 @pytest.mark.parametrize("loss,d", [("square", 300), ("cross_entropy", 300), ("multiclass_hinge", 200)])
 def test_theory_matches_simulation_large_d(loss, d):  # the hinge's active-set fits are the slow part
     _check_sim(loss, d, 10, _FIELDS + ("train_loss",))
+
+
+# ---------------------------------------------------------------------------- K-class separability
+def test_capacity_equations_reduce_to_gordon_for_two_classes():
+    """The scale-free capacity equations behind multiclass_separability_threshold, written for K = 2
+    (one output, omega ~ N(t, 1) in cluster 0, Delta = (-omega)_+): alpha P(omega < 0) = 1,
+    t = alpha s^2 E Delta, 1 = alpha^2 s^2 (E Delta)^2 + alpha E Delta^2, hold at Gordon's optimum
+    (Gardner 1988; Mignacco et al. 2020) for means +-mu, |mu| = s."""
+    from scipy.optimize import minimize_scalar
+
+    phi = lambda x: np.exp(-x * x / 2) / np.sqrt(2 * np.pi)
+    a = lambda u: phi(u) - u * ndtr(-u)  # E (Z - u)_+
+    c = lambda u: (1 + u * u) * ndtr(-u) - u * phi(u)  # E (Z - u)_+^2
+    for s in (0.5, 1.0, 2.0):
+        r = minimize_scalar(lambda v: c(v * s) / (1 - v * v), bounds=(0, 1 - 1e-12), method="bounded",
+                            options={"xatol": 1e-13})
+        v, al = r.x, 1.0 / r.fun
+        t = v * s
+        assert al * ndtr(-t) == pytest.approx(1.0, abs=1e-7)
+        assert t == pytest.approx(al * s * s * a(t), abs=1e-7)
+        assert al ** 2 * s * s * a(t) ** 2 + al * c(t) == pytest.approx(1.0, abs=1e-7)
+    assert multiclass_separability_threshold(Mixture.symmetric(0.5)) == pytest.approx(2.3412, abs=5e-5)
+
+
+def test_multiclass_separability_null_value():
+    """Zero means: by symmetry V and Q are isotropic and alpha* = D / E[number of active facets] of the
+    120-degree cone in the plane: 2 / (1/2 + 2/6) = 12/5."""
+    assert multiclass_separability_threshold(Mixture(np.zeros((3, 3)))) == pytest.approx(2.4, abs=1e-8)
+    a1, a2 = (multiclass_separability_threshold(Mixture(np.eye(3) * s)) for s in (1.0, 2.0))
+    assert 2.4 < a1 < a2
+
+
+def _lp_separable(X, c, K):
+    """LP feasibility: some W, b with (w_c - w_j) . x + b_c - b_j >= 1 for every sample and j != c."""
+    from scipy.optimize import linprog
+
+    n, d = X.shape
+    Xb = np.column_stack([X, np.ones(n)])
+    A = []
+    for j in range(K):
+        for i in np.flatnonzero(c != j):
+            row = np.zeros((K, d + 1))
+            row[c[i]], row[j] = Xb[i], -Xb[i]
+            A.append(row.ravel())
+    A = np.array(A)
+    return linprog(np.zeros(A.shape[1]), A_ub=-A, b_ub=-np.ones(len(A)), bounds=(None, None), method="highs").status == 0
+
+
+@pytest.mark.slow
+def test_multiclass_separability_against_lp_feasibility():
+    """Three balanced clusters with means 1.0 e_k: the smallest n / d at which nested samples stop
+    being separable (bisection on LP feasibility), d = 100, 6 seeds, against alpha* = 3.187."""
+    s, d, seeds = 1.0, 100, 6
+    th = multiclass_separability_threshold(Mixture(np.eye(3) * s))
+    rng = np.random.default_rng(0)
+    vals = []
+    for _ in range(seeds):
+        c = rng.choice(3, 10 * d)
+        X = rng.standard_normal((10 * d, d))
+        X[:, :3] += s * np.eye(3)[c]
+        lo, hi = 1, 10 * d
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if _lp_separable(X[:mid], c[:mid], 3) else (lo, mid)
+        vals.append(hi / d)
+    # finite d: the threshold's window has width O(1/sqrt(d)) and its centre an O(1/d) shift
+    assert abs(np.mean(vals) - th) < 4 * np.std(vals, ddof=1) / np.sqrt(seeds) + 3.0 / d, (np.mean(vals), th)

@@ -4,11 +4,13 @@ simulations (docs/mixtures.md)."""
 from solvable.families.mixtures.equations import (bayes_error, bayes_optimal_error, gaussian_equivalent,
                                                   separability_threshold, universality_gap)
 from solvable.families.mixtures.problem import GaussianMixture
-from solvable.families.mixtures.multiclass import argmax_probability  # also registers the K-class losses
+from solvable.families.mixtures.multiclass import (  # also registers the K-class losses
+    argmax_probability, multiclass_separability_threshold)
 from solvable.families.mixtures.rf import random_features_mixture, simulate_random_features_mixture
 
 __all__ = ["GaussianMixture", "separability_threshold", "bayes_error", "bayes_optimal_error", "gaussian_equivalent",
-           "universality_gap", "argmax_probability", "random_features_mixture", "simulate_random_features_mixture"]
+           "universality_gap", "argmax_probability", "multiclass_separability_threshold", "random_features_mixture",
+           "simulate_random_features_mixture"]
 
 
 def _register():

@@ -16,6 +16,13 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("SOLVABLE_HYPOTHESIS_PROFILE", "solvable"))
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # the suite runs in one process per core (pytest-xdist, pyproject's addopts): one BLAS thread
+    # each, not a full pool per worker (oversubscription)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
 
 @pytest.fixture
 def rng():

@@ -238,9 +238,14 @@ class MixtureERM(SaddlePoint):
         return cls
 
     def solve(self, alpha, x0):
-        """The batched fixed-point solver; rows it leaves unconverged (e.g. separable data at tiny
-        lam, where the norm is large and the map contracts slowly) are polished by batched Newton
-        on the fixed-point equation."""
+        """The batched fixed-point solver (:meth:`_solve_rows`), its converged rows then checked
+        (:meth:`_verify`)."""
+        return self._verify(alpha, *self._solve_rows(alpha, x0))
+
+    def _solve_rows(self, alpha, x0):
+        """Anderson-accelerated iteration; rows it leaves unconverged (e.g. separable data at tiny
+        lam, where the norm is large and the map contracts slowly) are retried by damped Picard
+        steps, then polished by batched Newton on the fixed-point equation."""
         x, conv, info = self.iterate(alpha, x0, self.options)
         bad = ~conv
         if bad.any() and self.options.anderson > 0:
@@ -261,7 +266,7 @@ class MixtureERM(SaddlePoint):
             x, conv = x.copy(), conv.copy()
             x[bad], conv[bad] = xn, cn
             info = dict(info, newton_rows=int(bad.sum()), newton_iter=int(it))
-        return self._verify(alpha, x, conv, info)
+        return x, conv, info
 
     def _label_marginal(self):
         """``(P(y = +1), P(y = -1))`` over the mixture."""
@@ -275,9 +280,7 @@ class MixtureERM(SaddlePoint):
         ``train_loss + lam norm / (2 alpha)``, at most the best constant classifier's (``w = 0``).
         Rows that fail are reported as not converged, with ``bias_residual`` / ``objective_excess``
         in ``info``."""
-        from solvable.families.mixtures.multiclass import MulticlassMixtureERM
-
-        if isinstance(self, MulticlassMixtureERM) or not conv.any():
+        if not conv.any():
             return x, conv, info
         from scipy.optimize import minimize_scalar
 

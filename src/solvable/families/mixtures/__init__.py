@@ -17,7 +17,7 @@ def _register():
     """Register the family (its pair, common fields, contract examples, axis labels)."""
     from solvable.blocks.data.mixture import Mixture
     from solvable.blocks.learners import ERM
-    from solvable.blocks.penalties import L2
+    from solvable.blocks.penalties import L1, L2
     from solvable.core.registry import Example, register_family
     import numpy as np
 
@@ -47,6 +47,13 @@ def _register():
                     fields=multiclass_fields(3)),
             Example(GaussianMixture(Mixture(np.eye(3) * 1.5), alpha=1.5), ERM("square", L2(0.1)), d=60,
                     fields=multiclass_fields(3)),
+            # a single-index teacher on the mixture (the teacher variant), L1 on a spectrum, max margin
+            Example(GaussianMixture(Mixture.symmetric(1.5), alpha=2.0, labels="teacher", teacher=[0.8]),
+                    ERM("logistic", L2(0.1), bias=True), d=80, fail_options={"max_iter": 2, "newton_iter": 0}),
+            Example(GaussianMixture(Mixture(np.r_[1.0, 0.5, np.zeros(38)][None] * [[1.0], [-1.0]], np.ones((2, 40))),
+                                    alpha=1.5), ERM("square", L1(0.1)), d=40),
+            Example(GaussianMixture(Mixture.symmetric(1.0, weight=0.7), alpha=1.0), ERM("hard_margin", L2(1.0), bias=True),
+                    d=100),
         ],
         axis_labels={"alpha": r"sample ratio $\alpha = n/d$", "bias": "bias $b$", "norm": r"$|w|^2/d$",
                      "train_error": "training error", "bayes_error": "Bayes error"},

@@ -162,13 +162,16 @@ def _loss_expectations(loss, m, q, V, b, table, n_nodes, *, metrics=False):
     u, wu = composite_legendre_nodes(mean, sd, bp, n_nodes, 10.0)
     om = mean[..., None] + sd[..., None] * u  # (N, K, 2, M)
     yy, VV = y[..., None], Vb[..., None]
-    p, dp = loss.prox_and_derivative(yy, om, VV)
-    f = (p - om) / VV
-    df = (dp - 1.0) / VV
-    W = wu * table[None, :, :, None]
-    Ef, Ef2, Edf = (np.sum(W * t, axis=(-2, -1)) for t in (f, f * f, df))
-    if metrics:
-        return Ef, Ef2, Edf, np.sum(W * loss.value(yy, p), axis=(-2, -1))
+    # an iterate on its way to a failure (e.g. the max margin above the separability threshold) may
+    # overflow here: such rows end unconverged and are reported, without numpy's warnings on top
+    with np.errstate(over="ignore", invalid="ignore"):
+        p, dp = loss.prox_and_derivative(yy, om, VV)
+        f = (p - om) / VV
+        df = (dp - 1.0) / VV
+        W = wu * table[None, :, :, None]
+        Ef, Ef2, Edf = (np.sum(W * t, axis=(-2, -1)) for t in (f, f * f, df))
+        if metrics:
+            return Ef, Ef2, Edf, np.sum(W * loss.value(yy, p), axis=(-2, -1))
     return Ef, Ef2, Edf
 
 

@@ -242,8 +242,16 @@ class MixtureERM(SaddlePoint):
 
     def solve(self, alpha, x0):
         """The batched fixed-point solver (:meth:`_solve_rows`), its converged rows then checked
-        (:meth:`_verify`)."""
-        return self._verify(alpha, *self._solve_rows(alpha, x0))
+        (:meth:`_verify`); hinge rows that fail are tested for the collapse to ``w = 0``
+        (:meth:`_collapse_rows`)."""
+        x, conv, info = self._verify(alpha, *self._solve_rows(alpha, x0))
+        bad = np.flatnonzero(~conv)
+        if len(bad) and self.learner.loss.name == "hinge" and self.learner.bias and type(self) is MixtureERM:
+            xc, cc = self._collapse_rows(alpha[bad], x0[bad])  # w = 0 exactly?
+            x, conv = x.copy(), conv.copy()
+            x[bad[cc]], conv[bad[cc]] = xc[cc], True
+            info = dict(info, collapsed=alpha[bad[cc]])
+        return x, conv, info
 
     def _solve_rows(self, alpha, x0):
         """Anderson-accelerated iteration; rows it leaves unconverged (e.g. separable data at tiny
@@ -271,6 +279,43 @@ class MixtureERM(SaddlePoint):
             info = dict(info, newton_rows=int(bad.sum()), newton_iter=int(it))
         return x, conv, info
 
+    #: log q of a row whose estimator collapsed to w = 0 (:meth:`_collapse_rows`)
+    COLLAPSED = -700.0
+
+    def _collapse_rows(self, alpha, x0, steps: int = 300, window: int = 100):
+        """Rows where the estimator is exactly ``w = 0``: the hinge with a bias, at large alpha with
+        label noise and weak means, where the constant classifier ``b* = -+1`` (the kink of the
+        majority label) is optimal because the majority's samples at the kink have set-valued
+        subgradients that cancel the minority's (tests/test_mixtures_max_margin.py checks it at
+        finite d by LP feasibility of the KKT conditions).  The replica map then contracts ``q``
+        geometrically towards 0 while ``b`` settles, a fixed point the scale-free state cannot
+        reach: plain Picard steps from the start detect it (over the last ``window`` of ``steps``
+        steps the median ``q`` below e^-25 of its start and the median ``b`` within 1e-6 of the
+        constant classifier's ``b*``).  Returns the rows' states, marked with ``log q = COLLAPSED``
+        and holding ``b*``, and which rows collapsed."""
+        from scipy.optimize import minimize_scalar
+
+        K = self.K
+        py, loss = self._label_marginal(), self.learner.loss
+        b_star = minimize_scalar(lambda c: float(py @ loss.value(_YLAB, np.full(2, c))), bounds=(-50.0, 50.0),
+                                 method="bounded", options={"xatol": 1e-12}).x
+        b_star = float(np.round(b_star, 8))  # the hinge's kink, +-1, up to the search's tolerance
+        x = x0.copy()
+        lq0 = x[:, K:2 * K].mean(axis=1)
+        lqs, bs = [], []
+        with np.errstate(all="ignore"):
+            for it in range(steps):
+                x = self.step(alpha, x)
+                if it >= steps - window:
+                    lqs.append(np.where(np.isfinite(x[:, K:2 * K]).all(1), x[:, K:2 * K].max(1), np.inf))
+                    bs.append(self._decode(x)[3])
+        lq_med, b_med = np.median(lqs, axis=0), np.median(bs, axis=0)
+        ok = (lq_med < lq0 - 25.0) & (np.abs(b_med - b_star) <= 1e-6)
+        xc = np.zeros_like(x)
+        xc[:, K:2 * K] = self.COLLAPSED
+        xc[:, 3 * K] = b_star  # the bias itself (q is 0): read by observables
+        return xc, ok
+
     def _label_marginal(self):
         """``(P(y = +1), P(y = -1))`` over the mixture."""
         return self.rho @ self.table
@@ -287,7 +332,7 @@ class MixtureERM(SaddlePoint):
             return x, conv, info
         from scipy.optimize import minimize_scalar
 
-        ok = np.flatnonzero(conv)
+        ok = np.flatnonzero(conv & ~self._collapsed(x))
         a, xo = alpha[ok], x[ok]
         hats = self._hats(a, xo)
         Ef = hats[-1][0]
@@ -329,7 +374,41 @@ class MixtureERM(SaddlePoint):
             b = bias_step(b, Ef @ self.rho, -(Edf @ self.rho), 1.0 + 2.0 * np.sqrt(np.max(q_old, axis=1)))
         return self._encode(m, q, V, b)
 
+    def _collapsed(self, x):
+        return x[:, self.K] <= self.COLLAPSED
+
+    def _constant_classifier(self, b):
+        """The fields of ``w = 0`` with bias ``b`` (rows of :meth:`_collapse_rows`): exact."""
+        K, tab, rho, loss = self.K, self.table, self.rho, self.learner.loss
+        n = len(b)
+        wrong = (b[:, None] * _YLAB[None, :] < 0) + 0.5 * (b[:, None] == 0)  # (n, 2)
+        err_k = wrong @ tab.T                                                   # (n, K)
+        lossv = np.stack([loss.value(_YLAB, np.full(2, bb)) for bb in b])      # (n, 2)
+        out = {f"{s}_{k}": np.zeros(n) for s in ("m", "q", "V") for k in range(K)}
+        out.update({f"test_error_{k}": err_k[:, k] for k in range(K)})
+        out.update({"bias": b, "norm": np.zeros(n), "test_error": err_k @ rho,
+                    "train_loss": (lossv @ tab.T) @ rho,
+                    "train_error": ((b[:, None] * _YLAB[None, :] <= 0) @ tab.T) @ rho})
+        return out
+
     def observables(self, alpha, x):
+        col = self._collapsed(x)
+        if col.any():
+            parts = {"c": (col, self._constant_classifier(x[col, 3 * self.K]))}
+            if (~col).any():
+                parts["r"] = (~col, self.observables(alpha[~col], x[~col]))
+            keys = parts["r"][1].keys() if "r" in parts else parts["c"][1].keys()
+            out = {}
+            for k in keys:
+                v = np.full(len(alpha), np.nan)
+                for sel, o in parts.values():
+                    if k in o:
+                        v[sel] = o[k]
+                out[k] = v
+            be = _bayes_error_or_none(self.problem)
+            if be is not None:
+                out["bayes_error"] = np.full(len(alpha), be)
+            return out
         K = self.K
         m, q, V, b = self._decode(x)
         loss = self.learner.loss
@@ -360,12 +439,12 @@ def bias_step(b, F, D, cap):
     ``D = -F'(b) >= 0``): Newton within a trust region ``cap`` of the data's scale (where the loss
     is flat around the margins ``D`` is tiny and a plain Newton step would throw ``b`` far outside
     every cluster), and where ``D`` vanishes (no sample at a curved part of the loss, e.g. the
-    hinge with every sample on its linear part) a full trust-region step in the direction of
-    ``F``: a flat region is left instead of freezing ``b`` there (found by the fuzz: hinge with a
+    hinge with every sample on its linear part) a step of two standard deviations of the fields
+    (``cap - 1``) in the direction of ``F``: a flat region is left instead of freezing ``b`` there (found by the fuzz: hinge with a
     bias, label noise and weak means at alpha = 31.6 froze b at 1164, with q = 3000 and
     "converged")."""
     flat = ~(D > 1e-12 * np.abs(F))
-    db = np.where(flat, np.sign(F) * cap, F / np.where(flat, 1.0, D))
+    db = np.where(flat, np.sign(F) * (cap - 1.0), F / np.where(flat, 1.0, D))  # flat: two std of the fields
     return b + np.clip(db, -cap, cap)
 
 

@@ -40,12 +40,46 @@ def fit_binary(loss, learner, A, y):
     docstring; ``b = 0`` without ``learner.bias``)."""
     from solvable.families.erm.solvers import solve_erm
 
-    if learner.bias:
-        A = np.column_stack([A, np.full(len(A), BIAS_COLUMN)])
-    w = solve_erm(loss, learner.penalty, A, y)
+    from solvable.families.erm.solvers import SolverError
+
+    try:
+        w = solve_erm(loss, learner.penalty, np.column_stack([A, np.full(len(A), BIAS_COLUMN)]) if learner.bias else A, y)
+    except SolverError:
+        c = _constant_hinge_classifier(loss, learner, A, y)
+        if c is None:
+            raise
+        return c
     if learner.bias:
         return w[:-1], float(w[-1] * BIAS_COLUMN)
     return w, 0.0
+
+
+def _constant_hinge_classifier(loss, learner, A, y):
+    """``(0, b*)`` when the constant classifier is the exact hinge minimiser (with a bias), else None.
+
+    With ``w = 0`` and ``b* = -+1`` (the majority label's kink), the hinge's subgradients are ``-y``
+    off the kink and ``-y beta_i``, ``beta_i in [0, 1]``, on it; ``w = 0`` is optimal iff some
+    ``beta`` cancels the gradient in ``w`` (``sum_i g_i a_i = 0``) and in the bias (whose column
+    carries the penalty ``lam (b / c)^2 / 2``): a linear feasibility problem (HiGHS).  The active set
+    cannot settle there (hundreds of samples exactly at the kink): the collapse regime of
+    :meth:`MixtureERM._collapse_rows`."""
+    from scipy.optimize import linprog
+
+    if loss.name != "hinge" or not learner.bias or learner.penalty.l1_part > 0:
+        return None
+    n_plus, n_minus = int(np.sum(y > 0)), int(np.sum(y < 0))
+    if n_plus == n_minus:
+        return None
+    b = -1.0 if n_minus > n_plus else 1.0
+    kink = y * b > 0                     # the majority's samples, at margin y b = 1
+    g_off = -y[~kink]                    # the others: margin y b = -1 < 1, gradient -y
+    lam = float(learner.penalty.l2_part)
+    A_eq = np.vstack([(-y[kink])[None, :] * A[kink].T, np.full((1, int(kink.sum())), -y[kink][0] * BIAS_COLUMN)])
+    b_eq = -np.r_[A[~kink].T @ g_off, BIAS_COLUMN * g_off.sum() + lam * b / BIAS_COLUMN]
+    res = linprog(np.zeros(int(kink.sum())), A_eq=A_eq, b_eq=b_eq, bounds=(0.0, 1.0), method="highs")
+    if res.status != 0:
+        return None
+    return np.zeros(A.shape[1]), b
 
 
 class MixtureERMExperiment(Experiment):

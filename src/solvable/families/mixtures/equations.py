@@ -122,14 +122,14 @@ def _elastic_net_side(Mu, S, l2, l1, mhat, qhat, Vhat):
     ``sigma_i^2 = sum_k qhat_k S_ki``; then ``m_k = sum_i mu_ki E w_i / sqrt(p)``,
     ``q_k = mean_i S_ki E w_i^2``, ``V_k = mean_i S_ki P(|B_i| > l1) / (l2 + A_i)``, the Gaussian
     moments of the soft threshold in closed form.  At ``l1 = 0`` these are the L2 side's formulas."""
-    from scipy.special import ndtr
+    from solvable.numerics.special import norm_pdf
 
     p = Mu.shape[1]
     A = l2 + Vhat @ S                                   # (N, p)
     beta = np.sqrt(p) * (mhat @ Mu)
     sig = np.sqrt(np.maximum(qhat @ S, 1e-300))
     a, c = (l1 - beta) / sig, (-l1 - beta) / sig
-    pa, pc = np.exp(-0.5 * a * a) / np.sqrt(2 * np.pi), np.exp(-0.5 * c * c) / np.sqrt(2 * np.pi)
+    pa, pc = norm_pdf(a), norm_pdf(c)
     Pa, Pc = ndtr(-a), ndtr(c)
     e1 = (beta - l1) * Pa + sig * pa + (beta + l1) * Pc - sig * pc
     e2 = (((beta - l1) ** 2 + sig * sig) * Pa + sig * (beta - l1) * pa
@@ -205,8 +205,7 @@ class MixtureERM(SaddlePoint):
         self.K = mix.K
         self.rho = mix.weights
         self.table = problem.label_table  # (K, 2)
-        pen = learner.penalty
-        self.pen = _PenaltySide(mix, pen.l2_part, pen.l1_part) if pen.l1_part > 0 else _PenaltySide(mix, pen.lam)
+        self.pen = _PenaltySide(mix, learner.penalty.l2_part, learner.penalty.l1_part)
         self.state = tuple(f"{s}_{k}" for s in ("cos", "log_q", "log_V") for k in range(self.K)) + ("b_scaled",)
 
     # the solver's variables are scale-free, (m_k / sqrt(q_k), log q_k, log V_k, b / sqrt(qbar)) with
@@ -230,11 +229,12 @@ class MixtureERM(SaddlePoint):
     def engine_for(cls, problem, learner):
         """The multi-class engine (:mod:`solvable.families.mixtures.multiclass`) where the class is
         the cluster index (clusters without +-1 labels, or a K-class loss), else this one."""
-        if is_multiclass_pair(problem, learner):
+        v = variant(problem, learner)
+        if v == "multiclass":
             from solvable.families.mixtures.multiclass import MulticlassMixtureERM
 
             return MulticlassMixtureERM
-        if problem.labels == "teacher":
+        if v == "teacher":
             from solvable.families.mixtures.teacher import TeacherMixtureERM
 
             return TeacherMixtureERM
@@ -293,13 +293,11 @@ class MixtureERM(SaddlePoint):
         steps the median ``q`` below e^-25 of its start and the median ``b`` within 1e-6 of the
         constant classifier's ``b*``).  Returns the rows' states, marked with ``log q = COLLAPSED``
         and holding ``b*``, and which rows collapsed."""
-        from scipy.optimize import minimize_scalar
-
         K = self.K
-        py, loss = self._label_marginal(), self.learner.loss
-        b_star = minimize_scalar(lambda c: float(py @ loss.value(_YLAB, np.full(2, c))), bounds=(-50.0, 50.0),
-                                 method="bounded", options={"xatol": 1e-12}).x
-        b_star = float(np.round(b_star, 8))  # the hinge's kink, +-1, up to the search's tolerance
+        p_plus, p_minus = self._label_marginal()
+        if p_plus == p_minus:  # no majority: no kink minimises the constant hinge uniquely
+            return x0, np.zeros(len(x0), bool)
+        b_star = -1.0 if p_minus > p_plus else 1.0  # the constant hinge's minimiser: the majority's kink
         x = x0.copy()
         lq0 = x[:, K:2 * K].mean(axis=1)
         lqs, bs = [], []
@@ -383,31 +381,29 @@ class MixtureERM(SaddlePoint):
         n = len(b)
         wrong = (b[:, None] * _YLAB[None, :] < 0) + 0.5 * (b[:, None] == 0)  # (n, 2)
         err_k = wrong @ tab.T                                                   # (n, K)
-        lossv = np.stack([loss.value(_YLAB, np.full(2, bb)) for bb in b])      # (n, 2)
+        lossv = loss.value(_YLAB[None, :], b[:, None])                         # (n, 2)
         out = {f"{s}_{k}": np.zeros(n) for s in ("m", "q", "V") for k in range(K)}
         out.update({f"test_error_{k}": err_k[:, k] for k in range(K)})
         out.update({"bias": b, "norm": np.zeros(n), "test_error": err_k @ rho,
                     "train_loss": (lossv @ tab.T) @ rho,
                     "train_error": ((b[:, None] * _YLAB[None, :] <= 0) @ tab.T) @ rho})
+        be = _bayes_error_or_none(self.problem)
+        if be is not None:
+            out["bayes_error"] = np.full(n, be)
         return out
 
     def observables(self, alpha, x):
         col = self._collapsed(x)
-        if col.any():
-            parts = {"c": (col, self._constant_classifier(x[col, 3 * self.K]))}
-            if (~col).any():
-                parts["r"] = (~col, self.observables(alpha[~col], x[~col]))
-            keys = parts["r"][1].keys() if "r" in parts else parts["c"][1].keys()
-            out = {}
-            for k in keys:
-                v = np.full(len(alpha), np.nan)
-                for sel, o in parts.values():
-                    if k in o:
-                        v[sel] = o[k]
-                out[k] = v
-            be = _bayes_error_or_none(self.problem)
-            if be is not None:
-                out["bayes_error"] = np.full(len(alpha), be)
+        if col.any():  # rows collapsed to w = 0 are exact; the others as usual
+            const = self._constant_classifier(x[col, 3 * self.K])
+            if col.all():
+                return const
+            rest = self.observables(alpha[~col], x[~col])
+            out = {k: np.full(len(alpha), np.nan) for k in rest}
+            for k, v in out.items():
+                v[~col] = rest[k]
+                if k in const:
+                    v[col] = const[k]
             return out
         K = self.K
         m, q, V, b = self._decode(x)
@@ -454,6 +450,15 @@ def cluster_errors(m, q, b, table):
     and the simulation."""
     marg = (m + np.asarray(b)[..., None])[..., None] * _YLAB / np.sqrt(q)[..., None]  # y (m + b) / sqrt(q)
     return np.sum(table * ndtr(-marg), axis=-1)
+
+
+def variant(problem, learner) -> str | None:
+    """Which equations a (GaussianMixture, ERM) instance needs: ``"multiclass"`` (the class is the
+    cluster index), ``"teacher"`` (a single-index teacher labels the mixture) or None (binary or
+    random labels); the theory's and the simulation's ``engine_for`` both read it."""
+    if is_multiclass_pair(problem, learner):
+        return "multiclass"
+    return "teacher" if problem.labels == "teacher" else None
 
 
 def is_multiclass_pair(problem, learner) -> bool:

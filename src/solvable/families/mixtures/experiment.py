@@ -38,9 +38,7 @@ def fit_binary(loss, learner, A, y):
     """``(w, b)`` minimising ``sum_i loss(y_i, A_i . w + b) + penalty(w)`` by the exact solvers of
     :func:`solvable.families.erm.solvers.solve_erm` (the bias as a constant column, see the module
     docstring; ``b = 0`` without ``learner.bias``)."""
-    from solvable.families.erm.solvers import solve_erm
-
-    from solvable.families.erm.solvers import SolverError
+    from solvable.families.erm.solvers import SolverError, solve_erm
 
     try:
         w = solve_erm(loss, learner.penalty, np.column_stack([A, np.full(len(A), BIAS_COLUMN)]) if learner.bias else A, y)
@@ -88,11 +86,12 @@ class MixtureERMExperiment(Experiment):
     @classmethod
     def engine_for(cls, problem, learner):
         """The multi-class experiment where the class is the cluster index, else this one."""
-        from solvable.families.mixtures.equations import is_multiclass_pair
+        from solvable.families.mixtures.equations import variant
 
-        if is_multiclass_pair(problem, learner):
+        v = variant(problem, learner)
+        if v == "multiclass":
             return MulticlassMixtureERMExperiment
-        if problem.labels == "teacher":
+        if v == "teacher":
             from solvable.families.mixtures.teacher import TeacherMixtureERMExperiment
 
             return TeacherMixtureERMExperiment

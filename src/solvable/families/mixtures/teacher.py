@@ -112,6 +112,10 @@ class TeacherMixtureERM(MixtureERM):
     def _label_marginal(self):
         return self.rho @ self.tab.sum(axis=1)
 
+    def _collapsed(self, x):
+        """No row of this state collapses (:meth:`MixtureERM._collapse_rows` reads the binary state)."""
+        return np.zeros(len(x), bool)
+
     def _fields(self, x):
         """Order parameters and, per (row, cluster, nu node), the mean / variance of omega given nu."""
         v, c, N, chi, b = self._decode(x)

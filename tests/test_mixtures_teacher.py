@@ -60,14 +60,26 @@ def test_theory_matches_simulation(teacher):
 
 
 def test_teacher_errors():
-    with pytest.raises(ValueError, match="scalar covariances"):
+    with pytest.raises(ValueError, match="with diagonal covariances the teacher is the vector .* zero teacher"):
         sv.GaussianMixture(Mixture(np.zeros((2, 2)), np.ones((2, 2)) * [[1.0], [2.0]]), labels="teacher")
+    with pytest.raises(ValueError, match=r"teacher_norm is \|teacher\|\^2 = 1"):
+        sv.GaussianMixture(Mixture(np.zeros((2, 2)), np.ones((2, 2))), labels="teacher", teacher=[1.0, 0.0],
+                           teacher_norm=2.0)
+    with pytest.raises(ValueError, match="spikes are the finite-rank parts of scalar covariances"):
+        sv.GaussianMixture(Mixture(np.zeros((2, 2)), np.ones((2, 2))), labels="teacher", teacher=[1.0, 0.0],
+                           spikes=np.zeros((2, 2, 2)))
     with pytest.raises(ValueError, match="teacher must be a finite vector of the means' dimension 1"):
         sv.GaussianMixture(Mixture.symmetric(1.0), labels="teacher", teacher=[1.0, 2.0])
     with pytest.raises(ValueError, match=r"teacher_norm .* >= \|teacher\|\^2 = 4"):
         sv.GaussianMixture(Mixture.symmetric(1.0), labels="teacher", teacher=[2.0], teacher_norm=1.0)
-    with pytest.raises(ValueError, match="must be a Sign channel"):
-        sv.GaussianMixture(Mixture.symmetric(1.0), labels="teacher", channel=sv.channels.Linear(0.1))
+    with pytest.raises(ValueError, match="must be a Sign / Probit channel .* or an additive-noise regression"):
+        sv.GaussianMixture(Mixture.symmetric(1.0), labels="teacher", channel="relu")
+    with pytest.raises(ValueError, match=r"the hinge loss is for \+-1 labels; the teacher's linear channel"):
+        sv.predict(sv.GaussianMixture(Mixture.symmetric(1.0), alpha=2.0, labels="teacher",
+                                      channel=sv.channels.Linear(0.1)), sv.ERM("hinge", L2(0.1)))
+    with pytest.raises(ValueError, match=r"with lam = 0 the regression minimiser is not unique at alpha <= 1 .*0\.5"):
+        sv.predict(sv.GaussianMixture(Mixture.symmetric(1.0), alpha=[0.5, 2.0], labels="teacher",
+                                      channel=sv.channels.Linear(0.1)), sv.ERM("square", L2(0.0)))
     with pytest.raises(ValueError, match="teacher, channel and spikes are for labels='teacher'"):
         sv.GaussianMixture(Mixture.symmetric(1.0), teacher=[1.0])
     with pytest.raises(ValueError, match="label noise is the channel's"):
@@ -112,3 +124,143 @@ def test_gaussian_equivalent_with_spike_matches_its_simulation():
     for f in ("m_0", "norm", "teacher_overlap", "bias", "test_error", "train_loss"):
         z = (float(sim[f]) - float(th[f])) / max(float(sim.se(f)), 1e-9)
         assert abs(z) < 4.5, (f, float(sim[f]), float(th[f]), float(sim.se(f)))
+
+
+# --------------------------------------------------------------------------- spectra, matrices, regression
+def _spectrum_mixture(p, seed=1):
+    """Two clusters with different spectra (commuting covariances), means on the first coordinates,
+    a teacher with a component along them and a dense random part."""
+    rng = np.random.default_rng(seed)
+    S = np.stack([np.linspace(0.3, 2.0, p), np.linspace(1.5, 0.5, p)])
+    Mu = np.zeros((2, p))
+    Mu[0, :3], Mu[1, :3] = [1.0, 0.5, 0.2], [-0.8, 0.3, 0.0]
+    a = rng.standard_normal(p) / np.sqrt(p)
+    a[:3] += [0.6, 0.0, 0.3]
+    return Mixture(Mu, S, [0.4, 0.6], labels=[1, -1]), a
+
+
+@pytest.mark.parametrize("channel, loss", [
+    (sv.channels.Sign(), "logistic"), (sv.channels.Probit(0.3), "hinge"), (sv.channels.Linear(0.5), "square"),
+    (sv.channels.ReLU(0.2), "huber"), (sv.channels.Linear(0.1), "absolute")])
+def test_one_cluster_on_a_spectrum_is_the_gaussian_covariate_erm(channel, loss):
+    """One zero-mean cluster of covariance diag(ev) and a teacher profile a (a_i^2 = tw_i / p) is ERM on
+    GLM(Gaussian, channel, data=Covariance(ev, tw)) (Loureiro et al. 2021), solved by the independent
+    engine of solvable.families.erm: classification and regression channels (measured 1e-10)."""
+    p = 40
+    ev, tw = np.linspace(0.2, 2.0, p), np.linspace(0.5, 1.5, p)
+    alpha = np.array([0.5, 1.5, 3.0])
+    pb = sv.GaussianMixture(Mixture(np.zeros((1, p)), ev[None], labels=[1.0]), alpha=alpha, labels="teacher",
+                            teacher=np.sqrt(tw / p), channel=channel)
+    lr = sv.ERM(loss, L2(0.1))
+    a = sv.predict(pb, lr)
+    g = sv.predict(sv.GLM(sv.priors.Gaussian(), channel, alpha=alpha, data=sv.data.Covariance(ev, tw)), lr,
+                   rtol=1e-13, tol=1e-13)
+    assert np.all(a.converged)
+    for f, h in (("r_0", "m"), ("q_0", "q"), ("V_0", "V"), ("train_loss", "train_loss"), ("test_error", "test_error")):
+        np.testing.assert_allclose(a[f], g[h], rtol=1e-8, err_msg=f)
+
+
+@pytest.mark.parametrize("prior, teacher, loss, penalty", [
+    (sv.priors.Rademacher(), np.repeat([1.0, -1.0], 10), "square", sv.penalties.L1(0.05)),
+    (sv.priors.Rademacher(), np.repeat([1.0, -1.0], 10), "logistic", sv.penalties.ElasticNet(0.05, 0.5)),
+    (sv.priors.SparseRademacher(0.2), np.r_[1.0, 1.0, -1.0, -1.0, np.zeros(16)], "square", sv.penalties.L1(0.1))],
+    ids=["lasso", "elastic-net-logistic", "sparse-teacher"])
+def test_l1_with_a_teacher_is_the_isotropic_l1_erm(prior, teacher, loss, penalty):
+    """L1 / elastic net with a teacher: one isotropic cluster whose teacher profile takes the prior's
+    values (+-1 / sqrt(p), zeros) in the prior's proportions is the isotropic L1 ERM of
+    solvable.families.erm with that prior (the soft-threshold side averages over the coordinates
+    exactly as over the prior; measured 2e-9)."""
+    p = teacher.size
+    alpha = np.array([0.5, 1.5, 3.0])
+    ch = sv.channels.Linear(0.3) if loss == "square" else sv.channels.Sign()
+    pb = sv.GaussianMixture(Mixture(np.zeros((1, p)), np.ones((1, p)), labels=[1.0]), alpha=alpha, labels="teacher",
+                            teacher=teacher / np.sqrt(p), channel=ch)
+    lr = sv.ERM(loss, penalty)
+    a, g = sv.predict(pb, lr), sv.predict(sv.GLM(prior, ch, alpha=alpha), lr)
+    for f, h in (("r_0", "m"), ("q_0", "q"), ("train_loss", "train_loss"), ("test_error", "test_error")):
+        np.testing.assert_allclose(a[f], g[h], rtol=1e-8, err_msg=f)
+
+
+def test_scalar_engine_and_spectrum_engine_agree():
+    """Scalar covariances s_k I given once as numbers (the scalar engine: the student's component in
+    the means' span and its bulk) and once as flat spectra (the per-cluster engine with the teacher's
+    fields as extra means): two independent fixed points, the same numbers (measured 1e-9)."""
+    Mu, a, s = np.array([[1.0, 0.3], [-0.5, 0.8]]), np.array([0.7, -0.4]), [0.6, 1.4]
+    alpha = np.array([0.5, 2.0, 6.0])
+    lr = sv.ERM("logistic", L2(0.1), bias=True)
+    sc = sv.predict(sv.GaussianMixture(Mixture(Mu, s, labels=[1, -1]), alpha=alpha, labels="teacher", teacher=a,
+                                       teacher_norm=a @ a), lr)
+    sp = sv.predict(sv.GaussianMixture(Mixture(Mu, np.outer(s, np.ones(2)), labels=[1, -1]), alpha=alpha,
+                                       labels="teacher", teacher=a), lr)
+    for f in ("m_0", "q_1", "r_0", "bias", "norm", "teacher_overlap", "test_error", "train_loss", "train_error"):
+        np.testing.assert_allclose(sc[f], sp[f], rtol=1e-8, atol=1e-10, err_msg=f)
+
+
+def test_full_matrices_agree_with_the_spectrum():
+    """Diagonal matrices given as (K, p, p) covariances (the matrix penalty side: inverses and traces)
+    reproduce the spectrum's numbers (elementwise), for sign and regression channels (measured 1e-14)."""
+    mix, a = _spectrum_mixture(30)
+    full = Mixture(mix.means, np.stack([np.diag(s) for s in mix.covariances]), mix.weights, labels=[1, -1])
+    alpha = np.array([0.5, 2.0, 6.0])
+    for ch, lr in ((sv.channels.Sign(0.2), sv.ERM("hinge", L2(0.05))),
+                   (sv.channels.Linear(0.3), sv.ERM("square", L2(0.05), bias=True))):
+        d = sv.predict(sv.GaussianMixture(mix, alpha=alpha, labels="teacher", teacher=a, channel=ch), lr)
+        f = sv.predict(sv.GaussianMixture(full, alpha=alpha, labels="teacher", teacher=a, channel=ch), lr)
+        for k in ("m_0", "m_1", "q_0", "r_1", "V_0", "bias", "norm", "teacher_overlap", "test_error", "train_loss"):
+            np.testing.assert_allclose(d[k], f[k], rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def test_least_squares_training_loss_is_the_noise_on_any_mixture():
+    """Square loss, lam -> 0, alpha > 1, a Linear(Delta) teacher: y is linear in x up to the noise, so
+    the training loss is (1/2)(1 - 1/alpha) Delta (Pesce et al. 2023; ordinary least squares) on
+    heteroscedastic spectra and with non-commuting matrices alike."""
+    alpha = np.array([1.5, 3.0, 8.0])
+    mix, a = _spectrum_mixture(30)
+    rng = np.random.default_rng(3)
+    B = rng.standard_normal((30, 30)) / np.sqrt(30)
+    full = Mixture(mix.means, np.stack([B @ B.T + 0.2 * np.eye(30), np.diag(mix.covariances[1])]), mix.weights,
+                   labels=[1, -1])
+    for m in (mix, full):
+        pb = sv.GaussianMixture(m, alpha=alpha, labels="teacher", teacher=a, channel=sv.channels.Linear(0.4))
+        p = sv.predict(pb, sv.ERM("square", L2(1e-9), bias=True))
+        np.testing.assert_allclose(p.train_loss, 0.5 * (1 - 1 / alpha) * 0.4, rtol=1e-6)
+
+
+def _z_scores(pb, lr, d, seeds, fields):
+    th, sim = sv.predict(pb, lr), sv.simulate(pb, lr, d=d, seeds=range(seeds))
+    return {f: (float(sim[f]) - float(th[f])) / max(float(sim.se(f)), 1e-9) for f in fields}
+
+
+@pytest.mark.parametrize("channel, loss", [(sv.channels.Sign(), "logistic"), (sv.channels.ReLU(0.1), "square")])
+def test_spectrum_teacher_matches_simulation(channel, loss):
+    """Heteroscedastic spectra, imbalanced clusters, a partly aligned dense teacher, d = p = 300,
+    8 seeds (measured |z| <= 2.4)."""
+    mix, a = _spectrum_mixture(300)
+    pb = sv.GaussianMixture(mix, alpha=2.0 if loss == "logistic" else 1.5, labels="teacher", teacher=a,
+                            channel=channel)
+    fields = ("m_0", "m_1", "q_0", "r_1", "norm", "teacher_overlap", "bias", "test_error", "train_loss")
+    z = _z_scores(pb, sv.ERM(loss, L2(0.05), bias=True), 300, 8, fields)
+    assert max(abs(v) for v in z.values()) < 4.5, z
+
+
+def test_full_covariance_teacher_and_l1_match_simulation():
+    """Non-commuting covariances (a Wishart-like matrix and a diagonal one) at d = p = 200 with a Huber
+    loss on a Linear teacher, and a LASSO on a spectrum with a sparse teacher (d = p = 300),
+    8 seeds each (measured |z| <= 1.9)."""
+    rng = np.random.default_rng(1)
+    p = 200
+    B = rng.standard_normal((p, p)) / np.sqrt(p)
+    Mu = np.zeros((2, p))
+    Mu[0, 0], Mu[1, 0], Mu[1, 1] = 1.2, -1.2, 0.5
+    mix = Mixture(Mu, np.stack([0.5 * B @ B.T + 0.5 * np.eye(p), np.diag(np.linspace(0.5, 1.5, p))]), labels=[1, -1])
+    pb = sv.GaussianMixture(mix, alpha=2.0, labels="teacher", teacher=rng.standard_normal(p) / np.sqrt(p),
+                            channel=sv.channels.Linear(0.2))
+    fields = ("m_0", "m_1", "q_0", "r_1", "norm", "teacher_overlap", "test_error", "train_loss")
+    z = _z_scores(pb, sv.ERM("huber", L2(0.1), bias=True), p, 8, fields)
+    assert max(abs(v) for v in z.values()) < 4.5, z
+    smix, _ = _spectrum_mixture(300)
+    sparse = np.zeros(300)
+    sparse[:30] = rng.standard_normal(30) / np.sqrt(30)
+    pb = sv.GaussianMixture(smix, alpha=1.0, labels="teacher", teacher=sparse, channel=sv.channels.Linear(0.1))
+    z = _z_scores(pb, sv.ERM("square", sv.penalties.L1(0.05)), 300, 8, fields)
+    assert max(abs(v) for v in z.values()) < 4.5, z

@@ -142,14 +142,17 @@ def _elastic_net_side(Mu, S, l2, l1, mhat, qhat, Vhat):
 
 
 # --------------------------------------------------------------------------- loss side
-def _loss_expectations(loss, m, q, V, b, table, n_nodes, *, metrics=False):
-    """E_xi over omega = m_k + b + sqrt(q_k) xi for each row, cluster and label y = (+1, -1):
-    returns the label-weighted E f, E f^2, E df (N, K) [and E loss]."""
+def _loss_expectations(loss, m, q, V, b, table, n_nodes, *, metrics=False, y=None):
+    """E_xi over omega = m_k + b + sqrt(q_k) xi for each row, cluster and label: returns the
+    label-weighted E f, E f^2, E df (N, K) [and E loss].  The labels are ``y = (+1, -1)`` with
+    weights ``table`` (K, 2), or given as ``y`` (K, L) with weights ``table`` (K, L) (e.g. the
+    nodes of a regression target's law, :func:`~solvable.families.mixtures.teacher.teacher_nodes`)."""
     N, K = m.shape
-    y = np.broadcast_to(_YLAB, (N, K, 2))
-    Vb = np.broadcast_to(V[..., None], (N, K, 2))
-    mean = np.broadcast_to((m + b[:, None])[..., None], (N, K, 2))
-    sd = np.broadcast_to(np.sqrt(q)[..., None], (N, K, 2))
+    L = table.shape[-1]
+    y = np.broadcast_to(_YLAB if y is None else y, (N, K, L))
+    Vb = np.broadcast_to(V[..., None], (N, K, L))
+    mean = np.broadcast_to((m + b[:, None])[..., None], (N, K, L))
+    sd = np.broadcast_to(np.sqrt(q)[..., None], (N, K, L))
     bp = loss.prox_kinks(y, Vb)
     if loss.is_classification and loss.smooth:
         # the prox of a smooth margin loss bends where its curvature lives (|z| of a few around
@@ -237,7 +240,7 @@ class MixtureERM(SaddlePoint):
         if v == "teacher":
             from solvable.families.mixtures.teacher import TeacherMixtureERM
 
-            return TeacherMixtureERM
+            return TeacherMixtureERM.engine_for(problem, learner)
         return cls
 
     def solve(self, alpha, x0):
@@ -318,6 +321,10 @@ class MixtureERM(SaddlePoint):
         """``(P(y = +1), P(y = -1))`` over the mixture."""
         return self.rho @ self.table
 
+    def _constant_objective(self, c):
+        """The training loss per sample of the constant predictor ``c`` (``w = 0``)."""
+        return float(self._label_marginal() @ self.learner.loss.value(_YLAB, np.full(2, c)))
+
     def _verify(self, alpha, x, conv, info):
         """Rows the iteration calls converged must solve the problem (issue 16: a run-away iterate,
         ``b`` and ``q`` growing together with ratios settled, met the relative tolerance at
@@ -341,9 +348,8 @@ class MixtureERM(SaddlePoint):
             bad |= F > 1e-6 * scale + 1e-12
             info = dict(info, bias_residual=F)
         obs = self.observables(a, xo)
-        loss, lam = self.learner.loss, self.learner.penalty.l2_part  # L1: a lower bound of the objective
-        py = self._label_marginal()
-        const = lambda c: float(py @ loss.value(_YLAB, np.full(2, c)))  # noqa: E731
+        lam = self.learner.penalty.l2_part  # L1: a lower bound of the objective
+        const = self._constant_objective
         L0 = minimize_scalar(const, bounds=(-50.0, 50.0), method="bounded",
                              options={"xatol": 1e-10}).fun if self.learner.bias else const(0.0)
         excess = obs["train_loss"] + lam * obs["norm"] / (2 * a) - min(L0, const(0.0))
@@ -477,16 +483,23 @@ def _check(problem, learner) -> None:
     if getattr(pen, "l1_ratio", None) != 0.0:
         if getattr(pen, "l1_ratio", None) is None:
             raise ValueError(f"GaussianMixture ERM: unsupported penalty {pen!r}")
-        if problem.data.kind != "diagonal" or problem.labels == "teacher" or loss.is_constraint \
-                or is_multiclass_pair(problem, learner):
-            raise ValueError(f"GaussianMixture ERM: the L1 / elastic-net penalty ({pen!r}) is implemented for binary or "
-                             f"random labels on commuting covariances given as a (K, p) spectrum, the means as dense "
+        if problem.data.kind != "diagonal" or loss.is_constraint or is_multiclass_pair(problem, learner):
+            raise ValueError(f"GaussianMixture ERM: the L1 / elastic-net penalty ({pen!r}) is implemented for binary, "
+                             f"random or teacher labels on commuting covariances given as a (K, p) spectrum, the means as dense "
                              f"profiles over its p coordinates (e.g. Mixture(means, np.ones((K, p))) for isotropic "
                              f"clusters); got {problem.data.kind} covariances, labels={problem.labels!r}, "
                              f"loss {loss.name!r}")
     if pen.lam < 0 or not np.isfinite(pen.lam):
         raise ValueError(f"GaussianMixture ERM: lam must be finite and >= 0, got lam={pen.lam!r}")
     if problem.labels == "teacher":
+        if problem.is_regression and loss.is_classification:
+            raise ValueError(f"GaussianMixture ERM: the {loss.name} loss is for +-1 labels; the teacher's "
+                             f"{problem.channel.name} channel gives real-valued (regression) targets: use a regression "
+                             f"loss (square, huber, absolute)")
+        if problem.is_regression and pen.lam == 0 and np.any(np.atleast_1d(problem.alpha) <= 1.0):
+            a = np.atleast_1d(problem.alpha)
+            raise ValueError(f"GaussianMixture ERM: with lam = 0 the regression minimiser is not unique at alpha <= 1 "
+                             f"(got alpha = {a[a <= 1.0]}); use lam > 0")
         if loss.is_constraint or (pen.lam == 0 and loss.is_classification):
             raise ValueError(f"GaussianMixture ERM with a teacher: the {loss.name} loss needs lam > 0 (max margin and "
                              f"lam = 0 on separable data are not implemented for teacher labels), got lam={pen.lam!r}")

@@ -32,7 +32,7 @@ class GaussianMixture(Problem):
     labels: str = "cluster"
     flip: float = 0.0
     teacher: Any = None
-    teacher_norm: float = 1.0
+    teacher_norm: Any = None
     channel: Any = None
     spikes: Any = None
 
@@ -65,18 +65,25 @@ class GaussianMixture(Problem):
 
     def _check_teacher(self):
         """A single-index teacher ``y = f0(theta . x / sqrt d)`` on the mixture (Pesce, Krzakala,
-        Loureiro, Stephan 2023): ``teacher`` is the teacher's component in the span of the means, in
-        the means' coordinates (length p; the teacher's mean in cluster k is ``mu_k . teacher``),
-        ``teacher_norm`` is ``|theta|^2 / d`` (its bulk part is ``teacher_norm - |teacher|^2``),
-        ``channel`` a Sign channel (default noiseless)."""
+        Loureiro, Stephan 2023).
+
+        * Scalar covariances (``s_k I``, plus optional finite-rank ``spikes`` in the means' span):
+          ``teacher`` is the teacher's component in the span of the means, in the means'
+          coordinates (length p; the teacher's mean in cluster k is ``mu_k . teacher``),
+          ``teacher_norm`` is ``|theta|^2 / d`` (default 1; its bulk part is
+          ``teacher_norm - |teacher|^2``, an isotropic direction orthogonal to the means).
+        * Diagonal (a (K, p) spectrum) or full (K, p, p) covariances: ``teacher`` is
+          ``theta / sqrt(d)`` in the same p coordinates as the means (dense profiles for a
+          spectrum), the whole teacher; ``teacher_norm`` is then ``|teacher|^2`` (give None).
+
+        ``channel``: a classification channel (:class:`~solvable.blocks.channels.Sign`,
+        ``Probit``; default noiseless Sign) or a regression one with additive noise
+        (``Linear``, ``ReLU``, ``Abs``, ``Square``): ``y = phi(nu) + sqrt(noise) xi``."""
         import numpy as np
 
-        from solvable.blocks.channels import Sign
+        from solvable.blocks.channels import Sign, _AdditiveNoise
 
         mix = self.data
-        if mix.kind != "scalar":
-            raise ValueError("GaussianMixture: a teacher on the mixture is implemented for scalar covariances (s_k I); "
-                             f"got {mix.kind} covariances")
         if self.flip != 0.0:
             raise ValueError(f"GaussianMixture: with a teacher, label noise is the channel's (Sign(noise, flip)); got "
                              f"flip={self.flip!r}")
@@ -86,15 +93,27 @@ class GaussianMixture(Problem):
                              f"{mix.means.shape[1]}, got teacher={self.teacher!r}")
         a.setflags(write=False)
         object.__setattr__(self, "teacher", a)
-        T = float(self.teacher_norm)
-        if not (np.isfinite(T) and T > 0 and T >= a @ a):
-            raise ValueError(f"GaussianMixture: teacher_norm = |theta|^2/d must be finite, > 0 and >= |teacher|^2 = "
-                             f"{a @ a:.6g}, got teacher_norm={self.teacher_norm!r}")
+        if mix.kind == "scalar":
+            T = 1.0 if self.teacher_norm is None else float(self.teacher_norm)
+            if not (np.isfinite(T) and T > 0 and T >= a @ a):
+                raise ValueError(f"GaussianMixture: teacher_norm = |theta|^2/d must be finite, > 0 and >= |teacher|^2 = "
+                                 f"{a @ a:.6g}, got teacher_norm={self.teacher_norm!r}")
+        else:
+            T = float(a @ a)
+            if T <= 0:
+                raise ValueError(f"GaussianMixture: with {mix.kind} covariances the teacher is the vector theta / sqrt(d) "
+                                 f"in the means' p = {mix.p} coordinates; got a zero teacher={self.teacher!r}")
+            if self.teacher_norm is not None and not np.isclose(float(self.teacher_norm), T, rtol=1e-9, atol=0.0):
+                raise ValueError(f"GaussianMixture: with {mix.kind} covariances teacher_norm is |teacher|^2 = {T:.6g} (the "
+                                 f"teacher has no bulk part; give teacher_norm=None), got teacher_norm={self.teacher_norm!r}")
+            if self.spikes is not None:
+                raise ValueError(f"GaussianMixture: spikes are the finite-rank parts of scalar covariances; with {mix.kind} "
+                                 f"covariances put them in the covariances themselves")
         object.__setattr__(self, "teacher_norm", T)
         ch = Sign() if self.channel is None else self.channel
-        if not isinstance(ch, Sign):
-            raise ValueError(f"GaussianMixture: the teacher's channel must be a Sign channel (binary labels), got "
-                             f"channel={self.channel!r}")
+        if not isinstance(ch, (Sign, _AdditiveNoise)):
+            raise ValueError(f"GaussianMixture: the teacher's channel must be a Sign / Probit channel (binary labels) or "
+                             f"an additive-noise regression channel (Linear, ReLU, Abs, Square), got channel={self.channel!r}")
         object.__setattr__(self, "channel", ch)
         if self.spikes is not None:
             K, p = mix.K, mix.means.shape[1]
@@ -121,12 +140,22 @@ class GaussianMixture(Problem):
         return np.zeros((self.data.K, p, p)) if self.spikes is None else self.spikes
 
     @property
+    def is_regression(self) -> bool:
+        """Whether the labels are real numbers (a teacher with a regression channel)."""
+        return self.labels == "teacher" and not self.channel.is_classification
+
+    @property
     def teacher_variances(self):
-        """The teacher field's variance in each cluster, ``s_k T + a^T P_k a``."""
+        """The teacher field's variance in each cluster: ``s_k T + a^T P_k a`` (scalar covariances),
+        ``sum_i S_ki a_i^2`` (a spectrum), ``a^T Sigma_k a`` (matrices)."""
         import numpy as np
 
-        return self.data.covariances * self.teacher_norm + np.einsum("i,kij,j->k", self.teacher, self.spike_matrices,
-                                                                     self.teacher)
+        mix, a = self.data, self.teacher
+        if mix.kind == "diagonal":
+            return mix.covariances @ (a * a)
+        if mix.kind == "full":
+            return np.einsum("i,kij,j->k", a, mix.covariances, a)
+        return mix.covariances * self.teacher_norm + np.einsum("i,kij,j->k", a, self.spike_matrices, a)
 
     @property
     def teacher_means(self):

@@ -686,7 +686,13 @@ class MulticlassMixtureERM(MixtureERM):
         self.channel = _CHANNELS[self.loss.name](self.K, options.n_nodes)
         self.D = D = self.channel.D
         self.P = self.loss.basis(self.K)
-        self.pen = _MatrixPenaltySide(mix, learner.penalty.lam, D)
+        pen = learner.penalty
+        if pen.l1_part > 0:  # L1 / elastic net: the soft-threshold side (multiclass_l1)
+            from solvable.families.mixtures.multiclass_l1 import MulticlassElasticNetSide
+
+            self.pen = MulticlassElasticNetSide(mix, pen.l2_part, pen.l1_part, self.loss, options.n_nodes)
+        else:
+            self.pen = _MatrixPenaltySide(mix, pen.lam, D)
         self.iu = _vech_idx(D)
         nt = len(self.iu[0])
         self.state = tuple(f"m_{k}_{a}" for k in range(self.K) for a in range(D)) + tuple(
@@ -780,14 +786,17 @@ class MulticlassMixtureERM(MixtureERM):
     def observables(self, alpha, x):
         K, P = self.K, self.P
         mom, (m, Q, V, b) = self._moments(x, metrics=True, keys=alpha)
-        _, _, _, norm = self.pen(*self._hats(alpha, mom))
+        hats = self._hats(alpha, mom)
+        _, _, _, norm = self.pen(*hats)
         Eloss, tr_err = mom[3], mom[4]
-        mK = (m + b[:, None, :]) @ P.T  # class scores' means (N, K, K)
-        QK = P @ Q @ P.T
+        mW, QK = m @ P.T, P @ Q @ P.T  # the overlaps in class coordinates, (N, K, K) and (N, K, K, K)
+        if hasattr(self.pen, "class_overlaps"):  # L1: W's component along 1 is not zero (cross-entropy)
+            mW, QK, _ = self.pen.class_overlaps(*hats)
+        mK = mW + (b @ P.T)[:, None, :]  # class scores' means (N, K, K)
         err = class_errors(mK, QK)
         out = {}
         for k in range(K):
-            mk = m[:, k] @ P.T
+            mk = mW[:, k]
             for i in range(K):
                 out[f"m_{k}_{i}"] = mk[:, i]
             for i in range(K):
@@ -823,10 +832,14 @@ def check_multiclass(problem, learner) -> None:
     if problem.labels != "cluster" or problem.flip != 0.0:
         raise ValueError(f"GaussianMixture: multi-class ERM takes the cluster index as the label (labels='cluster', "
                          f"flip=0), got labels={problem.labels!r}, flip={problem.flip!r}")
-    multiclass_loss(learner.loss, K)
+    loss = multiclass_loss(learner.loss, K)
     pen = learner.penalty
-    if getattr(pen, "l1_ratio", None) != 0.0:
-        raise ValueError(f"GaussianMixture ERM: only the L2 penalty is implemented, got {pen!r}")
+    if getattr(pen, "l1_ratio", None) is None:
+        raise ValueError(f"GaussianMixture ERM: only the L2 and L1 / elastic-net penalties are implemented, got {pen!r}")
+    if pen.l1_part > 0:
+        from solvable.families.mixtures.multiclass_l1 import check_multiclass_l1
+
+        check_multiclass_l1(problem, learner, loss)
     if not (np.isfinite(pen.lam) and pen.lam >= 0):
         raise ValueError(f"GaussianMixture ERM: lam must be finite and >= 0, got lam={pen.lam!r}")
     if pen.lam == 0:

@@ -767,14 +767,14 @@ class MulticlassMixtureERM(MixtureERM):
             n_fine = min(eng.options.n_nodes * 3 // 2 + 8, self.MAX_NODES)
             finer = type(self)(self.problem, self.learner, dataclasses.replace(eng.options, n_nodes=n_fine))
             res[ok] = np.max(np.abs(finer.step(alpha[ok], x[ok]) - x[ok]) / (1.0 + np.abs(x[ok])), axis=1)
-            bad = ok[res[ok] > self.CUBATURE_RTOL]
+            bad = ok[~(res[ok] <= self.CUBATURE_RTOL)]  # NaN (a map that breaks down there) included
             if not len(bad) or n_fine == eng.options.n_nodes or n_fine == self.MAX_NODES and eng is not self:
                 break
             eng = finer  # re-solve the rows that moved with the finer rule, from where they are
             xb, cb, _ = eng._solve_rows(alpha[bad], x[bad])
             x[bad], conv[bad] = xb, cb
             self.channel = eng.channel  # the observables with the finer rule too
-        bad = conv & (res > self.CUBATURE_RTOL)
+        bad = conv & ~(res <= self.CUBATURE_RTOL)
         conv[bad] = False
         info = dict(info, cubature_residual=res, cubature_nodes=eng.options.n_nodes)
         if bad.any():

@@ -27,7 +27,9 @@ At ``l1 = 0``, ``w~_i = (l2 + A_i)^{-1} B`` and these are the L2 side's formulas
 under the square loss / one-vs-rest hinge each row of ``W`` is the binary side.  The overlaps in
 class coordinates (the observables ``m_k_j``, ``q_k_i_j``) are the same averages of ``E[w_i]``,
 ``E[w_i w_i^T]``.  For the cross-entropy the loss does not see ``1^T w_i``; the L1 term fixes it
-(the median of the class scores' shifts), uniquely when ``l2 > 0`` or K is odd.
+(the median of the class scores' shifts), uniquely when ``l2 > 0`` or K is odd.  Under a large pure
+L1 penalty the hinge can collapse towards ``W = 0`` with ``Vhat -> 0`` (the coordinate problems lose
+their quadratic part): rows where ``|W|^2`` stops being finite are returned as NaN (not converged).
 
 The proximal map, exactly.  ``w(B)`` minimises ``l1 |w|_1 + w^T M w / 2 - c^T w`` with ``M = l2 I
 + P A P^T``, ``c = P B``: for each sign pattern ``s`` in ``{-1, 0, 1}^K`` (support ``S``) the
@@ -149,19 +151,30 @@ class MulticlassElasticNetSide:
 
     def class_overlaps(self, mhat, Qhat, Vhat):
         """The overlaps in the K class coordinates: ``m`` (N, C, K), ``Q`` (N, C, K, K), and ``|W|_F^2 / d``."""
-        Ew, Eww, _ = self.class_moments(mhat, Qhat, Vhat)
-        m = np.einsum("cg,nga->nca", self.Mu * self.frac * np.sqrt(self.p), Ew)
-        Q = np.einsum("cg,ngab->ncab", self.S * self.frac, Eww)
+        from solvable.families.mixtures.multiclass import _clip_pd
+
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a collapse: NaN rows
+            Ew, Eww, _ = self.class_moments(mhat, Qhat, Vhat)
+            m = np.einsum("cg,nga->nca", self.Mu * self.frac * np.sqrt(self.p), Ew)
+            Q = np.einsum("cg,ngab->ncab", self.S * self.frac, Eww)
+        # positive semi-definite (where w is 0 but for far tails, E w w^T is a sum of cancelling 1e-60s)
+        ok = np.isfinite(Q).all(axis=(-2, -1))
+        Q[ok] = _clip_pd(Q[ok], 0.0)
         return m, Q, np.einsum("g,ngaa->n", self.frac, Eww)
 
     def __call__(self, mhat, Qhat, Vhat):
         P = self.P
-        Ew, Eww, EJ = self.class_moments(mhat, Qhat, Vhat)
-        wt = self.frac
-        m = np.einsum("cg,nga->nca", self.Mu * wt * np.sqrt(self.p), Ew @ P)
-        Q = np.einsum("cg,ngab->ncab", self.S * wt, P.T @ Eww @ P)
-        V = np.einsum("cg,ngab->ncab", self.S * wt, P.T @ EJ @ P)
-        norm = np.einsum("g,ngaa->n", wt, Eww)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a collapse: NaN rows below
+            Ew, Eww, EJ = self.class_moments(mhat, Qhat, Vhat)
+            wt = self.frac
+            m = np.einsum("cg,nga->nca", self.Mu * wt * np.sqrt(self.p), Ew @ P)
+            Q = np.einsum("cg,ngab->ncab", self.S * wt, P.T @ Eww @ P)
+            V = np.einsum("cg,ngab->ncab", self.S * wt, P.T @ EJ @ P)
+            norm = np.einsum("g,ngaa->n", wt, Eww)
+        # the hinge with a pure L1 penalty can collapse towards W = 0 with Vhat -> 0 (the quadratic part of the
+        # coordinate problems vanishes and the rare nonzero w_i blow up): such rows are reported as not converged
+        bad = ~np.isfinite(norm)
+        m, Q, V, norm = (np.where(bad.reshape((-1,) + (1,) * (t.ndim - 1)), np.nan, t) for t in (m, Q, V, norm))
         return m, 0.5 * (Q + np.swapaxes(Q, -1, -2)), 0.5 * (V + np.swapaxes(V, -1, -2)), norm
 
     # ------------------------------------------------------------------ square, one-vs-rest hinge: V diagonal

@@ -17,6 +17,7 @@ def _register():
     """Register the family (its pair, common fields, contract examples, axis labels)."""
     from solvable.blocks.data.mixture import Mixture
     from solvable.blocks.learners import ERM
+    from solvable.blocks.channels import Linear
     from solvable.blocks.penalties import L1, L2
     from solvable.core.registry import Example, register_family
     import numpy as np
@@ -54,6 +55,13 @@ def _register():
                                     alpha=1.5), ERM("square", L1(0.1)), d=40),
             Example(GaussianMixture(Mixture.symmetric(1.0, weight=0.7), alpha=1.0), ERM("hard_margin", L2(1.0), bias=True),
                     d=100),
+            # a regression teacher on clusters with different spectra (the per-cluster teacher engine)
+            Example(GaussianMixture(Mixture(np.r_[1.0, 0.5, np.zeros(38)][None] * [[1.0], [-1.0]],
+                                            np.stack([np.linspace(0.5, 1.5, 40), np.linspace(1.5, 0.5, 40)])),
+                                    alpha=2.0, labels="teacher", teacher=np.r_[0.5, np.full(39, 0.1)],
+                                    channel=Linear(0.2)),
+                    ERM("huber", L2(0.1), bias=True), d=40, fail_options={"max_iter": 2, "newton_iter": 0},
+                    fields=("m_0", "m_1", "q_0", "r_0", "bias", "norm", "teacher_overlap", "test_error", "train_loss")),
         ],
         axis_labels={"alpha": r"sample ratio $\alpha = n/d$", "bias": "bias $b$", "norm": r"$|w|^2/d$",
                      "train_error": "training error", "bayes_error": "Bayes error"},

@@ -222,7 +222,8 @@ class MixtureERM(SaddlePoint):
 
     def _encode(self, m, q, V, b):
         q = np.maximum(q, 1e-300)
-        return np.column_stack([m / np.sqrt(q), np.log(q), np.log(np.maximum(V, 1e-300)), b / np.sqrt(q @ self.rho)])
+        return runaway_rows(np.column_stack([m / np.sqrt(q), np.log(q), np.log(np.maximum(V, 1e-300)),
+                                             b / np.sqrt(q @ self.rho)]), np.log(q))
 
     def starts(self, alpha):
         n, K = len(alpha), self.K
@@ -248,6 +249,19 @@ class MixtureERM(SaddlePoint):
         (:meth:`_verify`); hinge rows that fail are tested for the collapse to ``w = 0``
         (:meth:`_collapse_rows`)."""
         x, conv, info = self._verify(alpha, *self._solve_rows(alpha, x0))
+        if (~conv).any() and conv.any() and self.options.newton_iter > 0:
+            # rows the checks refuse (a run-away iterate that met the tolerance, e.g. b = 2e14 for the
+            # hinge with a bias at alpha = 0.88): continued from their verified neighbours
+            xc, cc = self._continue_rows(alpha, x, conv, x0)
+            new = np.flatnonzero(cc & ~conv)
+            if len(new):
+                xv, cv, _ = self._verify(alpha[new], xc[new], np.ones(len(new), bool), {})
+                ok = new[cv]
+                x, conv = x.copy(), conv.copy()
+                x[ok], conv[ok] = xv[cv], True
+                res = np.array(np.broadcast_to(info.get("residual", np.nan), conv.shape), float)
+                res[ok] = np.max(np.abs(self.step(alpha[ok], x[ok]) - x[ok]), axis=1) if len(ok) else res[ok]
+                info = dict(info, residual=res)
         bad = np.flatnonzero(~conv)
         if len(bad) and self.learner.loss.name == "hinge" and self.learner.bias and type(self) is MixtureERM:
             xc, cc = self._collapse_rows(alpha[bad], x0[bad])  # w = 0 exactly?
@@ -260,8 +274,24 @@ class MixtureERM(SaddlePoint):
         """Anderson-accelerated iteration; rows it leaves unconverged (e.g. separable data at tiny
         lam, where the norm is large and the map contracts slowly) are retried by damped Picard
         steps, then polished by batched Newton on the fixed-point equation."""
-        x, conv, info = self.iterate(alpha, x0, self.options)
+        o = self.options
+        quick = dataclasses.replace(o, max_iter=min(o.max_iter, self.QUICK_ITER))
+        x, conv, info = self.iterate(alpha, x0, quick)
+        if (~conv).any() and o.newton_iter > 0:  # continuation from converged neighbours, or along a ladder
+            before = conv
+            x, conv = self._continue_rows(alpha, x, conv, x0)
+            new = np.flatnonzero(conv & ~before)
+            if len(new):  # their residual: one step of the map
+                res = np.array(np.broadcast_to(info.get("residual", np.nan), conv.shape), float)
+                res[new] = np.max(np.abs(self.step(alpha[new], x[new]) - x[new]), axis=1)
+                info = dict(info, residual=res, continued=alpha[new])
         bad = ~conv
+        if bad.any() and o.max_iter > quick.max_iter:  # the full budget for what is left
+            xr, cr, ir = self.iterate(alpha[bad], x0[bad], o)
+            x, conv = x.copy(), conv.copy()
+            x[bad], conv[bad] = xr, cr
+            info = dict(info, n_iter=ir["n_iter"])
+            bad = ~conv
         if bad.any() and self.options.anderson > 0:
             # Anderson mixing can stall where the estimator collapses geometrically to w = 0
             # (the constant classifier is optimal); damped Picard from the start gets there
@@ -275,12 +305,62 @@ class MixtureERM(SaddlePoint):
             bad = ~conv
         if bad.any() and self.options.newton_iter > 0:
             start = np.where(np.isfinite(x[bad]).all(axis=1)[:, None], x[bad], x0[bad])
-            xn, cn, it = newton_rows(lambda X: self.step(X[:, -1], X[:, :-1]), start, extra=alpha[bad],
-                                     tol=max(self.options.rtol, 1e-12), max_iter=self.options.newton_iter)
+            fp = lambda X: self.step(X[:, -1], X[:, :-1])  # noqa: E731
+            tol = max(self.options.rtol, 1e-12)
+            xn, cn, it = newton_rows(fp, start, extra=alpha[bad], tol=tol, max_iter=self.options.newton_iter)
+            if not cn.all():
+                # the iteration may have run away along an unstable direction of the map (the square
+                # loss near alpha = 1 at small lam: the means' overlaps flip sign and grow each step),
+                # leaving Newton a hopeless start; from the uninformative start it converges (issue 16,
+                # found by the fuzz: 7 Newton steps where 5000 Anderson steps diverged)
+                retry = np.flatnonzero(~cn)
+                xr, cr, it2 = newton_rows(fp, x0[bad][retry], extra=alpha[bad][retry], tol=tol,
+                                          max_iter=self.options.newton_iter)
+                xn[retry[cr]], cn[retry[cr]] = xr[cr], True
+                it = max(it, it2)
             x, conv = x.copy(), conv.copy()
             x[bad], conv[bad] = xn, cn
             info = dict(info, newton_rows=int(bad.sum()), newton_iter=int(it))
         return x, conv, info
+
+    #: the first pass's budget of iterations (:meth:`_solve_rows`): rows not converged by then are
+    #: continued from their neighbours before the full budget is spent on them
+    QUICK_ITER = 400
+
+    def _continue_rows(self, alpha, x, conv, x0, ladder: int = 12):
+        """Newton continuation for the rows the first pass left unconverged (issue 16: the hinge with a
+        bias at large alpha, where the iteration from the uninformative start runs away but Newton
+        from the solution at a nearby alpha converges in 5 steps).  Each such row starts from the
+        converged row nearest in ``log alpha``, nearest first; a row with no converged row on the
+        curve is reached along a ladder of ``ladder`` sample ratios from ``min(alpha, 1) / 4``, whose
+        first rung is solved by the iteration.  Rows that fail stay unconverged (the full budget,
+        damped Picard and Newton follow)."""
+        x, conv = x.copy(), conv.copy()
+        fp = lambda X: self.step(X[:, -1], X[:, :-1])  # noqa: E731
+        tol = max(self.options.rtol, 1e-12)
+        newton = lambda start, a: newton_rows(fp, start, extra=a, tol=tol,  # noqa: E731
+                                              max_iter=min(30, self.options.newton_iter))[:2]
+        la = np.log(alpha)
+        if not conv.any():  # a ladder for the row of smallest alpha: it seeds the others
+            i = int(np.argmin(alpha))
+            rungs = np.geomspace(min(alpha[i], 1.0) / 4, alpha[i], ladder)
+            xr, cr, _ = self.iterate(rungs[:1], x0[i:i + 1], dataclasses.replace(self.options, max_iter=self.QUICK_ITER))
+            if not cr[0]:
+                return x, conv
+            for a in rungs[1:]:
+                xr, cr = newton(xr, np.array([a]))
+                if not cr[0]:
+                    return x, conv
+            x[i], conv[i] = xr[0], True
+        todo = np.flatnonzero(~conv)
+        ok = np.flatnonzero(conv)
+        for i in todo[np.argsort(np.min(np.abs(la[todo, None] - la[None, ok]), axis=1))]:
+            ok = np.flatnonzero(conv)
+            j = ok[np.argmin(np.abs(la[ok] - la[i]))]
+            xr, cr = newton(x[j:j + 1], alpha[i:i + 1])
+            if cr[0] and np.all(np.isfinite(xr)):
+                x[i], conv[i] = xr[0], True
+        return x, conv
 
     #: log q of a row whose estimator collapsed to w = 0 (:meth:`_collapse_rows`)
     COLLAPSED = -700.0
@@ -436,6 +516,23 @@ class MixtureERM(SaddlePoint):
         return out
 
 
+#: a row whose log-variance passes this is running away along an unstable direction of the map
+#: (:func:`runaway_rows`); a genuine solution at lam = 1e-8 has log q of about 40
+RUNAWAY_LOG = 200.0
+
+
+def runaway_rows(x, logs):
+    """``x`` with its rows set to NaN where any of ``logs`` (the rows' log-variances) exceeds
+    :data:`RUNAWAY_LOG`: the fixed-point solver then stops such a row at its last finite iterate at
+    once (instead of iterating a divergence to ``max_iter``) and the Newton polish restarts it from
+    the uninformative start (:meth:`MixtureERM._solve_rows`)."""
+    bad = np.any(np.asarray(logs).reshape(len(x), -1) > RUNAWAY_LOG, axis=1)
+    if bad.any():
+        x = np.array(x, float)
+        x[bad] = np.nan
+    return x
+
+
 def bias_step(b, F, D, cap):
     """One step on the bias's stationarity ``F(b) = sum_k rho_k E f = 0`` (``F`` decreases in ``b``,
     ``D = -F'(b) >= 0``): Newton within a trust region ``cap`` of the data's scale (where the loss
@@ -496,6 +593,11 @@ def _check(problem, learner) -> None:
             raise ValueError(f"GaussianMixture ERM: the {loss.name} loss is for +-1 labels; the teacher's "
                              f"{problem.channel.name} channel gives real-valued (regression) targets: use a regression "
                              f"loss (square, huber, absolute)")
+        if problem.is_regression and loss.name == "absolute" and problem.channel.is_linear and problem.channel.noise == 0:
+            raise ValueError("GaussianMixture ERM: the absolute loss on a noiseless Linear teacher recovers the teacher "
+                             "exactly (every residual 0) above a sample ratio that depends on lam, a degenerate fixed "
+                             "point the equations do not represent; give the channel some noise (e.g. Linear(1e-6)) "
+                             "or use the square / Huber loss")
         if problem.is_regression and pen.lam == 0 and np.any(np.atleast_1d(problem.alpha) <= 1.0):
             a = np.atleast_1d(problem.alpha)
             raise ValueError(f"GaussianMixture ERM: with lam = 0 the regression minimiser is not unique at alpha <= 1 "
@@ -703,14 +805,28 @@ def _teacher_equivalent(problem):
     mean ``mu = sum_k rho_k mu_k``, covariance ``sum_k rho_k s_k I`` plus the finite-rank spike
     ``sum_k rho_k (P_k + (mu_k - mu)(mu_k - mu)^T)`` in the means' span (which the scalar /
     commuting random-label equivalent may drop, but which carries the teacher's variance along
-    the means when the teacher is aligned with them), the same teacher and channel."""
+    the means when the teacher is aligned with them), the same teacher and channel.  Full
+    covariances: one cluster with the (p, p) matrix ``sum_k rho_k Sigma_k`` plus the same spread of
+    the means, at dimension p (its O(1/p) effect on the traces included, as in the mixture's own
+    deterministic equivalent at p).  A spectrum: refused (the spread is a finite-rank spike that a
+    spectrum cannot carry)."""
     from solvable.families.mixtures.problem import GaussianMixture
 
     mix = problem.data
     rho = mix.weights
     mean = rho @ mix.means
     spread = mix.means - mean
-    P = np.einsum("k,kij->ij", rho, problem.spike_matrices) + np.einsum("k,ki,kj->ij", rho, spread, spread)
+    S = np.einsum("k,ki,kj->ij", rho, spread, spread)
+    if mix.kind == "diagonal":
+        raise ValueError("gaussian_equivalent: with a teacher on a spectrum the spread of the means is a finite-rank "
+                         "spike, which a (K, p) spectrum (coordinates standing for d / p inputs each) cannot carry; give "
+                         "the covariances as (K, p, p) matrices (the equivalent is then taken at dimension p) or "
+                         "scalar covariances with the means in their own coordinates")
+    if mix.kind == "full":  # at dimension p: one (p, p) covariance, the spread of the means included
+        eq = Mixture(mean[None], (mix.mean_covariance() + S)[None])
+        return GaussianMixture(eq, alpha=problem.alpha, labels="teacher", teacher=problem.teacher,
+                               channel=problem.channel)
+    P = np.einsum("k,kij->ij", rho, problem.spike_matrices) + S
     eq = Mixture(mean[None], [float(rho @ mix.covariances)])
     return GaussianMixture(eq, alpha=problem.alpha, labels="teacher", teacher=problem.teacher,
                            teacher_norm=problem.teacher_norm, channel=problem.channel, spikes=P[None])

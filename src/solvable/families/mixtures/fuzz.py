@@ -44,11 +44,32 @@ def sample_mixture_erm(rng):
     if kind == "diagonal" and lr.loss.name != "hard_margin" and rng.random() < 0.25:  # L1 / elastic net
         lam = float(np.exp(rng.uniform(np.log(1e-3), np.log(3))))
         lr = ERM(lr.loss.name, ElasticNet(lam, float(rng.choice([1.0, 0.5]))), bias=lr.bias)
-    if kind != "diagonal" and lr.loss.name != "hard_margin" and rng.random() < 0.2:  # a single-index teacher
-        a = rng.standard_normal(p) * np.exp(rng.uniform(-3, 0)) * (rng.random() < 0.7)
-        pb = GaussianMixture(Mixture(mu, cov, w, labels), alpha=pb.alpha, labels="teacher", teacher=a,
-                             teacher_norm=float(a @ a + np.exp(rng.uniform(-2, 1))))
+    if lr.loss.name != "hard_margin" and rng.random() < 0.25:  # a single-index teacher
+        pb, lr = _teacher_case(rng, Mixture(mu, cov, w, labels), pb.alpha, lr, kind, p)
     return pb, lr, {}
+
+
+def _teacher_case(rng, mix, alpha, lr, kind, p):
+    """A single-index teacher on the mixture: in the means' span plus a bulk (scalar covariances) or a
+    dense vector (a spectrum); a Sign / Probit channel, or a regression channel with a regression loss."""
+    from solvable.blocks import channels
+
+    if kind == "diagonal":
+        a = rng.standard_normal(p) * np.exp(rng.uniform(-1.5, 0.5)) / np.sqrt(p)
+        norm = None
+    else:
+        a = rng.standard_normal(p) * np.exp(rng.uniform(-3, 0)) * (rng.random() < 0.7)
+        norm = float(a @ a + np.exp(rng.uniform(-2, 1)))
+    noise = float(np.exp(rng.uniform(np.log(1e-3), np.log(1.0))) * (rng.random() < 0.8))
+    if rng.random() < 0.4:  # regression
+        ch = [channels.Linear, channels.ReLU, channels.Abs][int(rng.integers(3))](noise)
+        lr = ERM(str(rng.choice(["square", "huber", "absolute"])), lr.penalty, bias=lr.bias)
+        if lr.penalty.lam == 0 and alpha <= 1.0:
+            alpha = 1.0 + alpha
+    else:
+        ch = channels.Probit(noise) if noise > 0 and rng.random() < 0.3 else channels.Sign(noise, float(rng.uniform(0, 0.2)))
+    pb = GaussianMixture(mix, alpha=alpha, labels="teacher", teacher=a, teacher_norm=norm, channel=ch)
+    return pb, lr
 
 
 def invariants(problem, learner, pred) -> list[str]:
@@ -64,12 +85,16 @@ def invariants(problem, learner, pred) -> list[str]:
             if not -1e-12 <= float(pred[f"test_error_{k}"]) <= 1 + 1e-12:
                 bad.append(f"test_error_{k} outside [0, 1]")
         K = 0
+    regression = getattr(problem, "is_regression", False)
     for k in range(K):
         if not float(getattr(pred, f"q_{k}")) > 0:
             bad.append(f"q_{k} = {getattr(pred, f'q_{k}')} <= 0")
-        if not 0 <= float(getattr(pred, f"test_error_{k}")) <= 1:
-            bad.append(f"test_error_{k} outside [0, 1]")
-    if not 0 <= float(pred.test_error) <= 1:
+        if not 0 <= float(getattr(pred, f"test_error_{k}")) <= (np.inf if regression else 1):
+            bad.append(f"test_error_{k} = {getattr(pred, f'test_error_{k}')} outside [0, {np.inf if regression else 1}]")
+    if regression:  # the mean squared error, output noise included
+        if not float(pred.test_error) >= problem.channel.noise - 1e-12:
+            bad.append(f"test_error = {pred.test_error} below the output noise {problem.channel.noise}")
+    elif not 0 <= float(pred.test_error) <= 1:
         bad.append(f"test_error = {pred.test_error} outside [0, 1]")
     if float(pred.train_loss) < -1e-12:
         bad.append(f"train_loss = {pred.train_loss} < 0")

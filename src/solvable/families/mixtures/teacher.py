@@ -64,7 +64,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from solvable.core.contract import SaddlePoint
-from solvable.families.mixtures.equations import MixtureERM, _loss_expectations, _PenaltySide, bias_step
+from solvable.families.mixtures.equations import MixtureERM, _loss_expectations, _PenaltySide, bias_step, runaway_rows
 from solvable.families.mixtures.experiment import MixtureERMExperiment, _draw, fit_binary
 from solvable.numerics.gauss import composite_legendre_nodes
 
@@ -225,8 +225,8 @@ class TeacherMixtureERM(MixtureERM):
     def _encode(self, v, c, N, chi, b):
         N = np.maximum(N, 1e-300)
         sN = np.sqrt(N)
-        return np.column_stack([v / sN[:, None], c * np.sqrt(self.tau2) / sN, np.log(N),
-                                np.log(np.maximum(chi, 1e-300)), b / sN])
+        return runaway_rows(np.column_stack([v / sN[:, None], c * np.sqrt(self.tau2) / sN, np.log(N),
+                                             np.log(np.maximum(chi, 1e-300)), b / sN]), np.log(N))
 
     def starts(self, alpha):
         n = len(alpha)
@@ -376,7 +376,8 @@ class GeneralTeacherMixtureERM(TeacherMixtureERM):
     def _encode(self, m, q, r, V, b):
         q = np.maximum(q, 1e-300)
         sq = np.sqrt(q)
-        return np.column_stack([m / sq, np.log(q), r / sq, np.log(np.maximum(V, 1e-300)), b / np.sqrt(q @ self.rho)])
+        return runaway_rows(np.column_stack([m / sq, np.log(q), r / sq, np.log(np.maximum(V, 1e-300)),
+                                             b / np.sqrt(q @ self.rho)]), np.log(q))
 
     def starts(self, alpha):
         n, K = len(alpha), self.K

@@ -62,6 +62,7 @@ from scipy.special import logsumexp, ndtr, softmax
 from solvable.blocks.losses import Loss, register_loss
 from solvable.core.contract import SaddlePoint
 from solvable.families.mixtures.equations import MixtureERM, MixtureERMOptions
+from solvable.families.mixtures.separability import MAX_K, capacity_update, separability_fixed_point
 from solvable.numerics.gauss import composite_legendre_nodes, hermite_rule, legendre_rule
 
 __all__ = ["CrossEntropy", "MulticlassSquare", "MulticlassHinge", "MulticlassMixtureERM",
@@ -912,11 +913,11 @@ def _cone_moments(mean, Q, V, Nm, n_r=12, n_t=12, pieces=(8, 2)):
 
 
 def multiclass_separability_threshold(data, *, bias: bool = True, tol: float = 1e-8, max_iter: int = 3000,
-                                      pieces=(4, 1)) -> float:
-    """The sample ratio ``alpha*`` below which n = alpha d samples of a K = 3 mixture (labels = the
-    cluster index, clusters sharing one covariance) are linearly separable in the multi-class sense
-    (some ``W, b`` puts every sample's own score strictly first): the cross-entropy minimiser at
-    ``lam = 0`` exists only above it.
+                                      pieces=(4, 1), options: dict | None = None) -> float:
+    """The sample ratio ``alpha*`` below which n = alpha d samples of a K-cluster mixture (K = 2 to 5,
+    labels = the cluster index, clusters sharing one covariance) are linearly separable in the
+    multi-class sense (some ``W, b`` puts every sample's own score strictly first; the capacity of
+    Cover 1965 and Gardner 1988): the cross-entropy minimiser at ``lam = 0`` exists only above it.
 
     Derived here (no published formula was found) from the replica equations of this module at
     the capacity of the max-margin (zero-margin) constraint, where the problem is scale-free: with
@@ -932,7 +933,18 @@ def multiclass_separability_threshold(data, *, bias: bool = True, tol: float = 1
     (:func:`~solvable.families.mixtures.equations.separability_threshold`, used there; the tests check
     the identities at Gordon's optimum); zero means give 12/5; LP feasibility at d = 100-150 agrees
     (2.406 +- 0.029 against 2.4 at zero means, 3.12 +- 0.08 against 3.187 for means 1.0 e_k, 7.28 +-
-    0.10 against 7.362 for 2.0 e_k)."""
+    0.10 against 7.362 for 2.0 e_k).
+
+    K = 4, 5 (:func:`~solvable.families.mixtures.separability.separability_fixed_point`, ``options``
+    passed to it; ``tol``, ``pieces`` are K = 3's): the same equations in D = K - 1 dimensions, the
+    expectations over the 2^D regions of the projection (simplicial cones) with the radial integral
+    exact and a Gauss-Jacobi rule on the angular simplices
+    (:func:`~solvable.families.mixtures.separability.cone_moments`), Anderson-accelerated.  Run at
+    K = 3 the general code agrees with the polar rule to 2e-10; zero means give, at K = 4, 3 / (3 (1/4
+    + arcsin(1/3) / 2 pi) / 2 + 1/2 + 3 (3 arccos(1/3) - pi) / 4 pi) = 2.7580125 (to 1e-9); means
+    1.0 e_k: 3.5950 (K = 4), 3.9722 (K = 5).  Where ``V`` tends to a singular matrix before the
+    iteration converges (seen at K = 4 for unequal weights or generic means with a bias) a ValueError
+    says so; K >= 6 is not implemented (2^(K-1) cones of n^(K-2) nodes per class)."""
     if not data.shared_covariance:
         raise ValueError("multiclass_separability_threshold: implemented for clusters sharing one covariance")
     K = data.K
@@ -941,14 +953,18 @@ def multiclass_separability_threshold(data, *, bias: bool = True, tol: float = 1
         from solvable.families.mixtures.equations import separability_threshold
 
         return separability_threshold(Mixture(data.means, data.covariances, data.weights, [1.0, -1.0]), bias=bias)
-    if K != 3:
-        raise ValueError(f"multiclass_separability_threshold: implemented for K = 2 and 3 clusters, got K = {K}")
+    if not 2 <= K <= MAX_K:
+        raise ValueError(f"multiclass_separability_threshold: implemented for K = 2 to {MAX_K} clusters, got K = {K}"
+                         + (f" (K >= 6: the cubature's 2^(K-1) cones of n^(K-2) nodes per class, n >= 8 for 1e-6, "
+                            f"would take minutes per threshold)" if K > MAX_K else ""))
     Mu = data.means
     if data.kind == "full":
         G = Mu @ np.linalg.solve(data.covariances[0], Mu.T)
     else:
         G = (Mu / data.diagonal()[0][0]) @ Mu.T
     rho = data.weights
+    if K >= 4:
+        return separability_fixed_point(G, rho, bias=bias, max_iter=max_iter, **(options or {}))[0]
     P = CrossEntropy().basis(K)
     Nms = [np.stack([P[k] - P[j] for j in range(K) if j != k]) for k in range(K)]
     D = K - 1
@@ -956,19 +972,7 @@ def multiclass_separability_threshold(data, *, bias: bool = True, tol: float = 1
     alpha = np.nan
     for it in range(max_iter):
         mom = [_cone_moments(m[k] + b, Q, V, Nms[k], pieces=pieces) for k in range(K)]
-        ED = np.stack([x[0] for x in mom])
-        EDD = sum(rho[k] * mom[k][1] for k in range(K))
-        M = sum(rho[k] * mom[k][2] for k in range(K))
-        S = sum(rho[k] * mom[k][3] for k in range(K))
-        a_new = D / np.trace(M)
-        V_new = np.linalg.inv(a_new * S)
-        V_new = _sym(V_new) / np.trace(V_new)
-        w = rho[:, None] * ED
-        m_new = a_new * G @ w
-        Q_new = a_new ** 2 * np.einsum("kl,ka,lb->ab", G, w, w) + a_new * EDD
-        scale = np.sqrt(np.trace(Q_new))
-        b_new = b + np.linalg.solve(M, w.sum(0)) if bias else b
-        m_new, b_new, Q_new = m_new / scale, b_new / scale, _sym(Q_new) / scale ** 2
+        a_new, m_new, b_new, Q_new, V_new = capacity_update(mom, rho, G, b, bias)
         step = max(np.max(np.abs(m_new - m)), np.max(np.abs(Q_new - Q)), np.max(np.abs(V_new - V)),
                    np.max(np.abs(b_new - b)), abs(a_new - alpha) if np.isfinite(alpha) else 1.0)
         m, b, Q, V, alpha = 0.5 * (m + m_new), 0.5 * (b + b_new), 0.5 * (Q + Q_new), 0.5 * (V + V_new), a_new

@@ -169,3 +169,19 @@ def test_k5_values_and_convergence():
         fine = separability_fixed_point(np.eye(5) * s * s, np.ones(5) / 5, n=12, tol=1e-9)[0]
         assert abs(a - fine) < 2e-7
         assert a > k4 + 0.3
+
+
+def test_k3_far_clusters_use_the_general_solver():
+    """Means 3.0 e_k, K = 3: the damped polar iteration fell into a 2-cycle near 15.2 (reported as not
+    converged after 3000 steps); the general solver (tried first) reaches the fixed point in well under a
+    second, between the K = 2 and K = 4 thresholds of the same clusters (27.37 < 28.89 < 30.28)."""
+    import time
+
+    from solvable.data import Mixture
+    from solvable.families.mixtures import multiclass_separability_threshold as mst
+
+    t0 = time.perf_counter()
+    a3 = mst(Mixture(np.eye(3) * 3.0))
+    assert time.perf_counter() - t0 < 10
+    a2, a4 = mst(Mixture(np.eye(2) * 3.0)), mst(Mixture(np.eye(4) * 3.0))
+    assert a2 < a3 < a4 and a3 > 20  # the polar iteration's cycle sat near 15.2

@@ -271,9 +271,11 @@ class MixtureERM(SaddlePoint):
         return x, conv, info
 
     def _solve_rows(self, alpha, x0):
-        """Anderson-accelerated iteration; rows it leaves unconverged (e.g. separable data at tiny
-        lam, where the norm is large and the map contracts slowly) are retried by damped Picard
-        steps, then polished by batched Newton on the fixed-point equation."""
+        """Anderson-accelerated iteration (:data:`QUICK_ITER` steps); rows it leaves unconverged are
+        continued from converged neighbours (:meth:`_continue_rows`), then tried by Newton
+        (:meth:`_newton`); what is left gets the full budget of iterations, damped Picard steps (e.g.
+        separable data at tiny lam, where the norm is large and the map contracts slowly) and a
+        final Newton polish."""
         o = self.options
         quick = dataclasses.replace(o, max_iter=min(o.max_iter, self.QUICK_ITER))
         x, conv, info = self.iterate(alpha, x0, quick)
@@ -286,11 +288,18 @@ class MixtureERM(SaddlePoint):
                 res[new] = np.max(np.abs(self.step(alpha[new], x[new]) - x[new]), axis=1)
                 info = dict(info, residual=res, continued=alpha[new])
         bad = ~conv
+        if bad.any() and o.newton_iter > 0:
+            # a slowly contracting row (far clusters at tiny alpha: 5000 Anderson steps, 35 s, while
+            # Anderson threw the bias to -1e9 on the way) is solved by Newton in a few steps
+            x, conv, info = self._newton(alpha, x, conv, x0, info, min(30, o.newton_iter))
+            bad = ~conv
         if bad.any() and o.max_iter > quick.max_iter:  # the full budget for what is left
             xr, cr, ir = self.iterate(alpha[bad], x0[bad], o)
             x, conv = x.copy(), conv.copy()
             x[bad], conv[bad] = xr, cr
-            info = dict(info, n_iter=ir["n_iter"])
+            res = np.array(np.broadcast_to(info.get("residual", np.nan), conv.shape), float)
+            res[bad] = ir["residual"]
+            info = dict(info, n_iter=ir["n_iter"], residual=res)
             bad = ~conv
         if bad.any() and self.options.anderson > 0:
             # Anderson mixing can stall where the estimator collapses geometrically to w = 0
@@ -304,24 +313,37 @@ class MixtureERM(SaddlePoint):
             info = dict(info, residual=res, picard_rows=int(bad.sum()), picard_iter=ir["n_iter"])
             bad = ~conv
         if bad.any() and self.options.newton_iter > 0:
-            start = np.where(np.isfinite(x[bad]).all(axis=1)[:, None], x[bad], x0[bad])
-            fp = lambda X: self.step(X[:, -1], X[:, :-1])  # noqa: E731
-            tol = max(self.options.rtol, 1e-12)
-            xn, cn, it = newton_rows(fp, start, extra=alpha[bad], tol=tol, max_iter=self.options.newton_iter)
-            if not cn.all():
-                # the iteration may have run away along an unstable direction of the map (the square
-                # loss near alpha = 1 at small lam: the means' overlaps flip sign and grow each step),
-                # leaving Newton a hopeless start; from the uninformative start it converges (issue 16,
-                # found by the fuzz: 7 Newton steps where 5000 Anderson steps diverged)
-                retry = np.flatnonzero(~cn)
-                xr, cr, it2 = newton_rows(fp, x0[bad][retry], extra=alpha[bad][retry], tol=tol,
-                                          max_iter=self.options.newton_iter)
-                xn[retry[cr]], cn[retry[cr]] = xr[cr], True
-                it = max(it, it2)
-            x, conv = x.copy(), conv.copy()
-            x[bad], conv[bad] = xn, cn
-            info = dict(info, newton_rows=int(bad.sum()), newton_iter=int(it))
+            x, conv, info = self._newton(alpha, x, conv, x0, info, self.options.newton_iter)
         return x, conv, info
+
+    def _newton(self, alpha, x, conv, x0, info, max_iter):
+        """Batched Newton on the fixed-point equation for the unconverged rows, from their iterate and,
+        where that fails, from the uninformative start (the iteration may have run away along an
+        unstable direction of the map, e.g. the square loss near alpha = 1 at small lam, where the
+        means' overlaps flip sign and grow each step, leaving Newton a hopeless start: from ``x0`` it
+        converged in 7 steps where 5000 Anderson steps diverged; issue 16, found by the fuzz).
+        Returns ``(x, conv, info)`` with the rows' one-step residuals and ``newton_rows`` /
+        ``newton_iter`` in ``info``."""
+        bad = np.flatnonzero(~conv)
+        fp = lambda X: self.step(X[:, -1], X[:, :-1])  # noqa: E731
+        tol = max(self.options.rtol, 1e-12)
+        start = np.where(np.isfinite(x[bad]).all(axis=1)[:, None], x[bad], x0[bad])
+        xn, cn, it = newton_rows(fp, start, extra=alpha[bad], tol=tol, max_iter=max_iter)
+        cn = cn & np.isfinite(xn).all(axis=1)
+        if not cn.all():
+            retry = np.flatnonzero(~cn)
+            xr, cr, it2 = newton_rows(fp, x0[bad][retry], extra=alpha[bad][retry], tol=tol, max_iter=max_iter)
+            cr = cr & np.isfinite(xr).all(axis=1)
+            xn[retry[cr]], cn[retry[cr]] = xr[cr], True
+            it = max(it, it2)
+        x, conv = x.copy(), conv.copy()
+        x[bad], conv[bad] = xn, cn
+        done = bad[cn]
+        res = np.array(np.broadcast_to(info.get("residual", np.nan), conv.shape), float)
+        if len(done):
+            res[done] = np.max(np.abs(self.step(alpha[done], x[done]) - x[done]), axis=1)
+        return x, conv, dict(info, residual=res, newton_rows=info.get("newton_rows", 0) + len(bad),
+                             newton_iter=max(int(it), int(info.get("newton_iter", 0))))
 
     #: the first pass's budget of iterations (:meth:`_solve_rows`): rows not converged by then are
     #: continued from their neighbours before the full budget is spent on them

@@ -22,6 +22,15 @@ def _sample_multiclass(rng):
     pb = GaussianMixture(Mixture(mu, cov, rng.dirichlet(np.ones(K) * 3)),
                          alpha=float(np.exp(rng.uniform(np.log(0.1), np.log(3.0 if loss == "multiclass_hinge" else 10.0)))))
     lr = ERM(loss, L2(float(np.exp(rng.uniform(np.log(0.05), np.log(5))))), bias=bool(rng.random() < 0.5))
+    if rng.random() < 0.3:  # L1 / elastic net: commuting covariances as a (K, p) spectrum, dense means
+        p = 12
+        mu = rng.standard_normal((K, p)) * np.exp(rng.uniform(-1.5, 0.7)) / np.sqrt(p)
+        S = np.exp(rng.uniform(-0.7, 0.7, (K, p)))
+        pb = GaussianMixture(Mixture(mu, S, rng.dirichlet(np.ones(K) * 3)), alpha=pb.alpha)
+        # (pure L1 with the cross-entropy and an even K leaves W's shift along 1 free: a clear error)
+        ratio = 0.5 if loss == "cross_entropy" and K % 2 == 0 else float(rng.choice([1.0, 0.5]))
+        pen = ElasticNet(float(np.exp(rng.uniform(np.log(0.05), np.log(2)))), ratio)
+        lr = ERM(loss, pen, bias=lr.bias)
     return pb, lr, {}
 
 

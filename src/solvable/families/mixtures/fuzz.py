@@ -95,8 +95,9 @@ def invariants(problem, learner, pred) -> list[str]:
                 bad.append(f"test_error_{k} outside [0, 1]")
         K = 0
     regression = getattr(problem, "is_regression", False)
+    collapsed = "norm" in pred and float(pred.norm) == 0.0  # w = 0 exactly (the hinge's collapse): q_k = 0
     for k in range(K):
-        if not float(getattr(pred, f"q_{k}")) > 0:
+        if not (float(getattr(pred, f"q_{k}")) > 0 or (collapsed and float(getattr(pred, f"q_{k}")) == 0.0)):
             bad.append(f"q_{k} = {getattr(pred, f'q_{k}')} <= 0")
         if not 0 <= float(getattr(pred, f"test_error_{k}")) <= (np.inf if regression else 1):
             bad.append(f"test_error_{k} = {getattr(pred, f'test_error_{k}')} outside [0, {np.inf if regression else 1}]")

@@ -628,9 +628,21 @@ def _check(problem, learner) -> None:
             a = np.atleast_1d(problem.alpha)
             raise ValueError(f"GaussianMixture ERM: with lam = 0 the regression minimiser is not unique at alpha <= 1 "
                              f"(got alpha = {a[a <= 1.0]}); use lam > 0")
-        if loss.is_constraint or (pen.lam == 0 and loss.is_classification):
-            raise ValueError(f"GaussianMixture ERM with a teacher: the {loss.name} loss needs lam > 0 (max margin and "
-                             f"lam = 0 on separable data are not implemented for teacher labels), got lam={pen.lam!r}")
+        ch = problem.channel
+        if loss.is_constraint:
+            # the max-margin classifier exists while the samples are separable: always, for a noiseless
+            # sign teacher (it separates them itself); a noisy one needs the separability threshold of
+            # teacher labels, not derived here
+            if ch.is_classification and (ch.noise > 0 or ch.flip > 0):
+                raise ValueError(f"GaussianMixture ERM with a teacher: the max-margin classifier is implemented for a "
+                                 f"noiseless Sign teacher (always separable); the teacher's channel {ch!r} makes the "
+                                 f"samples separable only below a threshold not derived here")
+            if pen.lam <= 0:
+                raise ValueError(f"GaussianMixture ERM: the hard-margin classifier needs lam > 0 (it fixes the scale of "
+                                 f"w), got lam={pen.lam!r}")
+        elif pen.lam == 0 and loss.is_classification:
+            raise ValueError(f"GaussianMixture ERM with a teacher: the {loss.name} loss needs lam > 0 (lam = 0 on "
+                             f"separable data is not implemented for teacher labels), got lam={pen.lam!r}")
         return
     tab = problem.label_table
     if np.all(tab[:, 1] == 0) or np.all(tab[:, 0] == 0):

@@ -53,7 +53,7 @@ def sample_mixture_erm(rng):
     if kind == "diagonal" and lr.loss.name != "hard_margin" and rng.random() < 0.25:  # L1 / elastic net
         lam = float(np.exp(rng.uniform(np.log(1e-3), np.log(3))))
         lr = ERM(lr.loss.name, ElasticNet(lam, float(rng.choice([1.0, 0.5]))), bias=lr.bias)
-    if lr.loss.name != "hard_margin" and rng.random() < 0.25:  # a single-index teacher
+    if rng.random() < 0.25:  # a single-index teacher
         pb, lr = _teacher_case(rng, Mixture(mu, cov, w, labels), pb.alpha, lr, kind, p)
     return pb, lr, {}
 
@@ -70,7 +70,10 @@ def _teacher_case(rng, mix, alpha, lr, kind, p):
         a = rng.standard_normal(p) * np.exp(rng.uniform(-3, 0)) * (rng.random() < 0.7)
         norm = float(a @ a + np.exp(rng.uniform(-2, 1)))
     noise = float(np.exp(rng.uniform(np.log(1e-3), np.log(1.0))) * (rng.random() < 0.8))
-    if rng.random() < 0.4:  # regression
+    if lr.loss.is_constraint:  # max margin: a noiseless sign teacher (always separable)
+        ch = channels.Sign()
+        lr = ERM(lr.loss.name, L2(max(lr.penalty.lam, 1e-3)), bias=lr.bias)
+    elif rng.random() < 0.4:  # regression
         ch = [channels.Linear, channels.ReLU, channels.Abs][int(rng.integers(3))](noise)
         lr = ERM(str(rng.choice(["square", "huber", "absolute"])), lr.penalty, bias=lr.bias)
         if lr.penalty.lam == 0 and alpha <= 1.0:

@@ -349,6 +349,9 @@ class TeacherMixtureERM(MixtureERM):
                     "test_error": err_k @ self.rho, "train_loss": Eloss @ self.rho})
         if self.classify:  # P(y prox < 0): the prox vanishes at omega = V loss'(y, 0) (as in MixtureERM)
             out["train_error"] = hats[6] @ self.rho
+        if self.learner.loss.is_constraint:  # every training margin is >= 1: the geometric margin 1 / |w|
+            out["train_error"] = np.zeros(len(alpha))
+            out["margin"] = 1.0 / np.sqrt(N)
         return out
 
 
@@ -504,4 +507,6 @@ class TeacherMixtureERMExperiment(MixtureERMExperiment):
                     "train_loss": float(np.mean(self.learner.loss.value(y, z)))})
         if ch.is_classification:
             out["train_error"] = float(np.mean(y * z <= 0))
+        if self.learner.loss.is_constraint:  # the geometric margin min_i y_i z_i / |w| (as MixtureERMExperiment)
+            out["margin"] = float(np.min(y * z) / np.sqrt(N))
         return out

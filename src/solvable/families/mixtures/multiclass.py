@@ -64,18 +64,12 @@ from solvable.core.contract import SaddlePoint
 from solvable.families.mixtures.equations import MixtureERM, MixtureERMOptions
 from solvable.families.mixtures.separability import MAX_K, capacity_update, separability_fixed_point
 from solvable.numerics.gauss import composite_legendre_nodes, hermite_rule, legendre_rule
+from solvable.numerics.special import norm_pdf
 
 __all__ = ["CrossEntropy", "MulticlassSquare", "MulticlassHinge", "MulticlassMixtureERM",
            "MulticlassMixtureERMOptions", "argmax_probability", "class_errors", "multiclass_loss", "is_multiclass",
            "multiclass_fields", "check_multiclass", "multiclass_bayes_error",
            "multiclass_separability_threshold"]
-
-_SQ2PI = np.sqrt(2 * np.pi)
-
-
-def _phi(x):
-    with np.errstate(over="ignore"):
-        return np.exp(-0.5 * np.minimum(x * x, 1e4)) / _SQ2PI
 
 
 def _onehot(c, K):
@@ -199,7 +193,7 @@ def _orthant(mu, C, n_nodes=12, width=12.0):
     x, w = legendre_rule(n_nodes)
     a, b = edges[:, :-1], edges[:, 1:]
     z = (0.5 * (a + b))[..., None] + (0.5 * (b - a))[..., None] * x  # (B, P, n_nodes)
-    wz = (0.5 * (b - a))[..., None] * w * _phi(z)
+    wz = (0.5 * (b - a))[..., None] * w * norm_pdf(z)
     z, wz = z.reshape(B, -1), wz.reshape(B, -1)
     M = z.shape[1]
     mr = mu[:, None, 1:] + beta[:, None, :] * z[..., None]  # (B, M, n-1)
@@ -528,12 +522,12 @@ def _ramp_moments(tau, s, V):
 
     def relu(c):  # E (t - c)_+
         u = (tau - c) / s
-        return (tau - c) * ndtr(u) + s * _phi(u)
+        return (tau - c) * ndtr(u) + s * norm_pdf(u)
 
     Eg = (relu(0.0) - relu(V)) / V
     Pmid = ndtr(b) - ndtr(a)
-    Et2 = (tau * tau + s * s) * Pmid + 2 * tau * s * (_phi(a) - _phi(b)) + s * s * (
-        np.where(np.isfinite(a), a, 0.0) * _phi(a) - np.where(np.isfinite(b), b, 0.0) * _phi(b))
+    Et2 = (tau * tau + s * s) * Pmid + 2 * tau * s * (norm_pdf(a) - norm_pdf(b)) + s * s * (
+        np.where(np.isfinite(a), a, 0.0) * norm_pdf(a) - np.where(np.isfinite(b), b, 0.0) * norm_pdf(b))
     Eg2 = Et2 / (V * V) + ndtr(-b)
     return Eg, Eg2, Pmid, relu(V)
 

@@ -267,12 +267,18 @@ class MixtureERM(SaddlePoint):
                 res[ok] = np.max(np.abs(self.step(alpha[ok], x[ok]) - x[ok]), axis=1) if len(ok) else res[ok]
                 info = dict(info, residual=res)
         bad = np.flatnonzero(~conv)
-        if len(bad) and self.learner.loss.name == "hinge" and self.learner.bias and type(self) is MixtureERM:
+        if len(bad) and self._may_collapse():
             xc, cc = self._collapse_rows(alpha[bad], x0[bad])  # w = 0 exactly?
             x, conv = x.copy(), conv.copy()
             x[bad[cc]], conv[bad[cc]] = xc[cc], True
-            info = dict(info, collapsed=alpha[bad[cc]])
+            if cc.any():
+                info = dict(info, collapsed=np.concatenate([np.atleast_1d(info.get("collapsed", [])), alpha[bad[cc]]]))
         return x, conv, info
+
+    def _may_collapse(self) -> bool:
+        """Whether rows may collapse to ``w = 0`` exactly (:meth:`_collapse_rows`): the hinge with a
+        bias, binary engine."""
+        return self.learner.loss.name == "hinge" and self.learner.bias and type(self) is MixtureERM
 
     def _solve_rows(self, alpha, x0):
         """Anderson-accelerated iteration (:data:`QUICK_ITER` steps); rows it leaves unconverged are
@@ -297,6 +303,14 @@ class MixtureERM(SaddlePoint):
             # Anderson threw the bias to -1e9 on the way) is solved by Newton in a few steps
             x, conv, info = self._newton(alpha, x, conv, x0, info, min(30, o.newton_iter))
             bad = ~conv
+        if bad.any() and self._may_collapse():  # w = 0 exactly? (before the full budget: 10 s -> 1 s)
+            idx = np.flatnonzero(bad)
+            xc, cc = self._collapse_rows(alpha[idx], x0[idx])
+            if cc.any():
+                x, conv = x.copy(), conv.copy()
+                x[idx[cc]], conv[idx[cc]] = xc[cc], True
+                info = dict(info, collapsed=alpha[idx[cc]])
+                bad = ~conv
         if bad.any() and o.max_iter > quick.max_iter:  # the full budget for what is left
             xr, cr, ir = self.iterate(alpha[bad], x0[bad], o)
             x, conv = x.copy(), conv.copy()

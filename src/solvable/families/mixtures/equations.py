@@ -39,7 +39,8 @@ Kammoun, Thrampoulidis 2021, Thm. 1) in tests/test_mixtures_max_margin.py.
 Numerics: the xi-expectations are composite Gauss-Legendre rules on [-10, 10] standard
 deviations split at the kinks of the prox (:meth:`Loss.prox_kinks`), vectorised over every
 point of the curve, cluster and label; the bias is updated by a Newton step on the stationarity
-equation; the fixed point is iterated for all points at once (Anderson-accelerated).
+equation; the fixed point is iterated for all points at once (Anderson-accelerated), the rows left
+over continued by Newton from converged neighbours (:meth:`MixtureERM._solve_rows`).
 """
 from __future__ import annotations
 

@@ -592,8 +592,13 @@ def cluster_errors(m, q, b, table):
     """The test error in each cluster, ``sum_y pi_k(y) Phi(-y (m_k + b) / sqrt(q_k))`` (exact for
     Gaussian clusters), for the rows ``m, q`` (..., K) and biases ``b`` (...): shared by the theory
     and the simulation."""
-    marg = (m + np.asarray(b)[..., None])[..., None] * _YLAB / np.sqrt(q)[..., None]  # y (m + b) / sqrt(q)
-    return np.sum(table * ndtr(-marg), axis=-1)
+    shift = (m + np.asarray(b)[..., None])[..., None] * _YLAB  # y (m + b)
+    sq = np.sqrt(np.asarray(q, float))[..., None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # q = 0 (w = 0, e.g. an L1 penalty that thresholds every weight): the sign of y b decides, a tie
+        # (b = 0) counting one half (the constant classifier's convention)
+        p_wrong = np.where(sq > 0, ndtr(-shift / np.where(sq > 0, sq, 1.0)), (shift < 0) + 0.5 * (shift == 0))
+    return np.sum(table * p_wrong, axis=-1)
 
 
 def variant(problem, learner) -> str | None:

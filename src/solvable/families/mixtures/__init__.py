@@ -7,10 +7,11 @@ from solvable.families.mixtures.problem import GaussianMixture
 from solvable.families.mixtures.multiclass import (  # also registers the K-class losses
     argmax_probability, multiclass_separability_threshold)
 from solvable.families.mixtures.rf import random_features_mixture, simulate_random_features_mixture
+from solvable.families.mixtures.teacher import teacher_separability_threshold
 
 __all__ = ["GaussianMixture", "separability_threshold", "bayes_error", "bayes_optimal_error", "gaussian_equivalent",
            "universality_gap", "argmax_probability", "multiclass_separability_threshold", "random_features_mixture",
-           "simulate_random_features_mixture"]
+           "simulate_random_features_mixture", "teacher_separability_threshold"]
 
 
 def _register():

@@ -649,20 +649,30 @@ def _check(problem, learner) -> None:
             raise ValueError(f"GaussianMixture ERM: with lam = 0 the regression minimiser is not unique at alpha <= 1 "
                              f"(got alpha = {a[a <= 1.0]}); use lam > 0")
         ch = problem.channel
-        if loss.is_constraint:
-            # the max-margin classifier exists while the samples are separable: always, for a noiseless
-            # sign teacher (it separates them itself); a noisy one needs the separability threshold of
-            # teacher labels, not derived here
-            if ch.is_classification and (ch.noise > 0 or ch.flip > 0):
-                raise ValueError(f"GaussianMixture ERM with a teacher: the max-margin classifier is implemented for a "
-                                 f"noiseless Sign teacher (always separable); the teacher's channel {ch!r} makes the "
-                                 f"samples separable only below a threshold not derived here")
-            if pen.lam <= 0:
-                raise ValueError(f"GaussianMixture ERM: the hard-margin classifier needs lam > 0 (it fixes the scale of "
-                                 f"w), got lam={pen.lam!r}")
-        elif pen.lam == 0 and loss.is_classification:
-            raise ValueError(f"GaussianMixture ERM with a teacher: the {loss.name} loss needs lam > 0 (lam = 0 on "
-                             f"separable data is not implemented for teacher labels), got lam={pen.lam!r}")
+        a = np.atleast_1d(problem.alpha)
+        if loss.is_constraint or (pen.lam == 0 and loss.is_classification):
+            # the max-margin classifier exists while the samples are separable, the lam = 0 margin-loss
+            # minimiser once they are not: always / never for a noiseless sign teacher (it separates its
+            # own samples), else below / above teacher_separability_threshold
+            from solvable.families.mixtures.teacher import teacher_separability_threshold
+
+            try:
+                ac = teacher_separability_threshold(problem, bias=learner.bias)
+            except ValueError as e:
+                raise ValueError(f"GaussianMixture ERM with a teacher: the {loss.name} loss at lam = {pen.lam!r} needs "
+                                 f"the separability threshold of the teacher's labels: {e}") from None
+            if loss.is_constraint:
+                if pen.lam <= 0:
+                    raise ValueError(f"GaussianMixture ERM: the hard-margin classifier needs lam > 0 (it fixes the "
+                                     f"scale of w), got lam={pen.lam!r}")
+                if np.any(a >= ac):
+                    raise ValueError(f"GaussianMixture ERM: the max-margin classifier exists only below the "
+                                     f"separability threshold alpha* = {ac:.6g} of the teacher's labels (got alpha = "
+                                     f"{a[a >= ac]})")
+            elif np.any(a <= ac):
+                raise ValueError(f"GaussianMixture ERM: with the {loss.name} loss and lam = 0 the minimiser does not "
+                                 f"exist below the separability threshold alpha* = {ac:.6g} of the teacher's labels "
+                                 f"(got alpha = {a[a <= ac]}); use lam > 0")
         return
     tab = problem.label_table
     if np.all(tab[:, 1] == 0) or np.all(tab[:, 0] == 0):

@@ -510,3 +510,62 @@ class TeacherMixtureERMExperiment(MixtureERMExperiment):
         if self.learner.loss.is_constraint:  # the geometric margin min_i y_i z_i / |w| (as MixtureERMExperiment)
             out["margin"] = float(np.min(y * z) / np.sqrt(N))
         return out
+
+
+def teacher_separability_threshold(problem, *, bias: bool = True) -> float:
+    """The sample ratio ``alpha*`` below which n = alpha d samples of a mixture labelled by a Sign /
+    Probit teacher are linearly separable (so the max-margin classifier exists below it, and the
+    lam = 0 logistic / hinge minimiser only above it); ``inf`` for a noiseless teacher, which
+    separates its own samples.
+
+    Gordon's comparison (the form of :func:`~solvable.families.mixtures.equations.separability_threshold`;
+    Candes & Sur, PNAS 2020, "The phase transition for the existence of the maximum likelihood
+    estimate in high-dimensional logistic regression", eq. (5), for one cluster): after whitening by
+    the shared variance ``s``, a unit weight vector with component ``v`` in the span of the means and
+    the teacher (``v_par`` in the means' coordinates, ``v_tau`` along the teacher's bulk) has, in
+    cluster ``k``, the field ``lambda ~ N(v_par . mu_k / sqrt(s), 1)`` once Gordon's Gaussian for the
+    orthogonal part is added, correlated with the teacher's ``nu ~ N(t_k, s T)`` by
+    ``r = sqrt(s) (v_par . a + v_tau tau)``:
+
+        1 / alpha* = min_{|v| < 1, b} sum_k rho_k sum_y E[P(y | lambda) (-y (lambda + b))_+^2] / (1 - |v|^2),
+
+    the label law given ``lambda`` in closed form (:func:`_sign_rule`), the rest by Gauss-Legendre cut
+    at ``lambda + b = 0``.  For one cluster this is Candes & Sur's ``min_t E[(Z - t Y V)_+^2]``.
+    Scalar covariances shared by the clusters, no spikes."""
+    from scipy import optimize
+
+    mix, ch = problem.data, problem.channel
+    if problem.labels != "teacher" or not ch.is_classification:
+        raise ValueError("teacher_separability_threshold: needs labels='teacher' with a Sign / Probit channel")
+    if ch.noise == 0 and ch.flip == 0:  # whatever the covariances
+        return np.inf
+    if mix.kind != "scalar" or not mix.shared_covariance or problem.spikes is not None:
+        raise ValueError("teacher_separability_threshold: implemented for scalar covariances shared by the clusters "
+                         f"and no spikes, got {mix.kind} covariances (shared: {mix.shared_covariance}), "
+                         f"spikes={'yes' if problem.spikes is not None else 'no'}")
+    s = float(mix.covariances[0])
+    a, T, rho, K, p = problem.teacher, problem.teacher_norm, mix.weights, mix.K, mix.p
+    tau = np.sqrt(max(T - a @ a, 0.0))
+    t, rho_th = problem.teacher_means, np.full(K, s * T)
+    Mw = mix.means / np.sqrt(s)
+    bp = np.zeros((1, K, 2, 1))
+
+    def objective(v, b):
+        n2 = v @ v
+        m = (Mw @ v[:p])[None]
+        r = np.full((1, K), np.sqrt(s) * (v[:p] @ a + v[p] * tau))
+        om, wu, P, _ = _sign_rule(m, np.ones((1, K)), r, t, rho_th, np.array([b]), ch, bp, 40)
+        viol = np.maximum(-_YLAB[:, None] * om, 0.0)
+        return float(rho @ np.sum(wu * P * viol * viol, axis=(-2, -1))[0]) / (1.0 - n2)
+
+    def obj_u(z):
+        u, b = z[:p + 1], (z[p + 1] if bias else 0.0)
+        nu = np.linalg.norm(u)
+        return objective(u if nu == 0 else u / nu * np.tanh(nu), b)
+
+    best, rng = None, np.random.default_rng(0)
+    for start in [np.zeros(p + 2)] + [np.r_[rng.standard_normal(p + 1), 0.0] for _ in range(4)]:
+        res = optimize.minimize(obj_u, start, method="BFGS", options={"gtol": 1e-11, "maxiter": 2000})
+        if best is None or res.fun < best.fun:
+            best = res
+    return float(1.0 / best.fun)

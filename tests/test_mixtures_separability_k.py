@@ -9,7 +9,8 @@ from scipy.optimize import linprog
 from solvable.blocks.data.mixture import Mixture
 from solvable.families.mixtures.multiclass import (CrossEntropy, _cone_moments,
                                                    multiclass_separability_threshold)
-from solvable.families.mixtures.separability import cone_moments, separability_fixed_point
+from solvable.families.mixtures.equations import separability_threshold
+from solvable.families.mixtures.separability import cone_moments, hierarchical_bounds, separability_fixed_point
 
 
 def _normals(K, k=0):
@@ -58,10 +59,11 @@ def test_cone_moments_totals_and_convergence(K):
 
 
 @pytest.mark.parametrize("mix", [Mixture(np.eye(3) * 1.0), Mixture(np.eye(3) * 2.0),
-                                 Mixture(np.random.default_rng(0).standard_normal((3, 4)), weights=[0.5, 0.3, 0.2])])
+                                 Mixture(np.zeros((3, 3)), weights=[0.4667, 0.3067, 0.2266])])
 def test_general_code_at_k3_matches_the_polar_rule(mix):
     """The general-D fixed point run at K = 3 against multiclass_separability_threshold's K = 3 path
-    (measured 2e-10 or better; the third mixture's V tends to a singular matrix)."""
+    (measured 2e-10 or better; the third mixture is unequal weights with a bias, V's eigenvalue ratio 0.09,
+    near the end of the regular branch)."""
     ref = multiclass_separability_threshold(mix, tol=1e-12)
     got = separability_fixed_point(mix.gram, mix.weights, tol=1e-10)[0]
     assert got == pytest.approx(ref, abs=1e-8)
@@ -185,3 +187,51 @@ def test_k3_far_clusters_use_the_general_solver():
     assert time.perf_counter() - t0 < 10
     a2, a4 = mst(Mixture(np.eye(2) * 3.0)), mst(Mixture(np.eye(4) * 3.0))
     assert a2 < a3 < a4 and a3 > 20  # the polar iteration's cycle sat near 15.2
+
+
+def test_k3_bias_bottleneck_pair_is_the_capacity():
+    """K = 3 with a bias where one pair is the bottleneck: the pairwise upper bound (the pair's binary
+    capacity, Gordon, over its weight) meets the hierarchical lower bound, so alpha* is that value exactly.
+    Zero means, weights (0.5, 0.3, 0.2): the pair 0-1, 2.0840534 / 0.8 = 2.6050668 (the merged problem
+    {0, 1} vs 2 has 2.6676); the fixed point has no regular solution there (V tends to a singular matrix
+    along the normal of the 0|1 facet; the singular limit's alpha 2.6204 exceeded the upper bound).
+    Measured by LP feasibility (bisection per seed): 2.594 +- 0.022 (d = 40, 80 seeds), 2.538 +- 0.030
+    (d = 80, 30 seeds), 2.531 +- 0.029 (d = 160, 24 seeds; at d = 80 equal weights read 2.448 +- 0.020 for 2.4, and K = 2 at weights (0.8,
+    0.2) 2.688 +- 0.053 for Gordon's 2.668): below the bound at every d, against the 2.62 formerly returned."""
+    mix = Mixture(np.zeros((3, 3)), weights=[0.5, 0.3, 0.2])
+    pair = separability_threshold(Mixture.symmetric(0.0, weight=0.625), bias=True) / 0.8
+    assert pair == pytest.approx(2.6050668, abs=1e-6)
+    assert multiclass_separability_threshold(mix) == pytest.approx(pair, abs=1e-9)
+    lower, upper, p = hierarchical_bounds(mix.gram, mix.weights)
+    assert lower == pytest.approx(upper, abs=1e-12) and p == (0, 1)
+    # generic means, same weights: the general solver had converged to 3.785 with V singular (ratio 2e-10),
+    # above the pair 0-1's bound 3.4636; now the exact value
+    gen = Mixture(np.random.default_rng(0).standard_normal((3, 4)), weights=[0.5, 0.3, 0.2])
+    assert multiclass_separability_threshold(gen) == pytest.approx(3.4635524, abs=1e-6)
+    with pytest.raises(ValueError, match="degenerates"):
+        separability_fixed_point(gen.gram, gen.weights)
+
+
+def test_k3_bias_bottleneck_against_lp_fast():
+    """LP feasibility at d = 40 (12 seeds) for zero means, weights (0.5, 0.3, 0.2), with a bias, against
+    2.6051 (measured by hand: 2.594 +- 0.022 at d = 40, 80 seeds)."""
+    mix = Mixture(np.zeros((3, 3)), weights=[0.5, 0.3, 0.2])
+    th = multiclass_separability_threshold(mix)
+    vals = _lp_threshold(mix, 40, 12, np.random.default_rng(3))
+    assert abs(vals.mean() - th) < 4 * vals.std(ddof=1) / np.sqrt(len(vals)) + 3.0 / 40, (vals.mean(), th)
+
+
+def test_k3_regular_branch_between_the_bounds():
+    """Weights moving from equal towards (0.5, 0.3, 0.2) (zero means, bias): the regular fixed point lies
+    between the rigorous bounds and meets the lower one as V's small eigenvalue goes to 0 (alpha - lower
+    1.0e-2, 5.6e-3, 1.9e-3 at t = 0.8, 0.82, 0.84); equal weights: 2.4 inside (2.156, 3)."""
+    eq, tgt = np.ones(3) / 3, np.array([0.5, 0.3, 0.2])
+    gaps = []
+    for t in (0.0, 0.8, 0.84):
+        rho = (1 - t) * eq + t * tgt
+        lower, upper, _ = hierarchical_bounds(np.zeros((3, 3)), rho)
+        a = multiclass_separability_threshold(Mixture(np.zeros((3, 3)), weights=rho))
+        assert lower < a < upper
+        gaps.append(a - lower)
+    assert gaps[0] == pytest.approx(2.4 - 2.1563147, abs=1e-6)
+    assert gaps[1] == pytest.approx(1.02e-2, abs=3e-4) and gaps[2] == pytest.approx(1.93e-3, abs=2e-4)

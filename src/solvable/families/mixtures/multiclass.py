@@ -936,9 +936,15 @@ def multiclass_separability_threshold(data, *, bias: bool = True, tol: float = 1
     (:func:`~solvable.families.mixtures.separability.cone_moments`), Anderson-accelerated.  Run at
     K = 3 the general code agrees with the polar rule to 2e-10; zero means give, at K = 4, 3 / (3 (1/4
     + arcsin(1/3) / 2 pi) / 2 + 1/2 + 3 (3 arccos(1/3) - pi) / 4 pi) = 2.7580125 (to 1e-9); means
-    1.0 e_k: 3.5950 (K = 4), 3.9722 (K = 5).  Where ``V`` tends to a singular matrix before the
-    iteration converges (seen at K = 4 for unequal weights or generic means with a bias) a ValueError
-    says so; K >= 6 is not implemented (2^(K-1) cones of n^(K-2) nodes per class)."""
+    1.0 e_k: 3.5950 (K = 4), 3.9722 (K = 5).  Where ``V`` tends to a singular matrix (unequal weights or
+    generic means with a bias) there is no regular fixed point and the singular limit's alpha is wrong
+    (K = 3, zero means, weights (0.5, 0.3, 0.2): 2.6204, above the rigorous bound 2.6051).  K = 3 with a
+    bias: the bounds of :func:`~solvable.families.mixtures.separability.hierarchical_bounds` (a pair's
+    binary capacity above, a pair's and the merged binary problem's below, both by Gordon's formula);
+    where they meet alpha* is their value (that case: 2.6050668, LP 2.594 +- 0.022, 2.538 +- 0.030,
+    2.531 +- 0.029 at d = 40, 80, 160); otherwise a degenerate fixed point is a ValueError that gives
+    the bounds (along weights from equal to that case the regular branch ends on the lower bound).
+    K = 4, 5: a ValueError; K >= 6 is not implemented (2^(K-1) cones of n^(K-2) nodes per class)."""
     if not data.shared_covariance:
         raise ValueError("multiclass_separability_threshold: implemented for clusters sharing one covariance")
     K = data.K
@@ -962,10 +968,28 @@ def multiclass_separability_threshold(data, *, bias: bool = True, tol: float = 1
     # K = 3: the general solver first (Anderson on the conic rule: 0.0-0.2 s, where the damped polar
     # iteration below took up to 73 s for unequal weights and fell into a 2-cycle at means 3.0 e_k;
     # the two agree to 7e-9 where both converge), the polar iteration where it fails
+    # With a bias, rigorous bounds from binary separability (hierarchical_bounds): where they meet (one
+    # pair the bottleneck, e.g. zero means, weights (0.5, 0.3, 0.2): 2.6050668) that is alpha*; there V
+    # tends to a singular matrix and the fixed point's alpha is wrong (2.6204, above the upper bound)
+    upper = np.inf
+    if bias:
+        from solvable.families.mixtures.separability import hierarchical_bounds
+
+        lower, upper, _ = hierarchical_bounds(G, rho)
+        if lower >= upper * (1 - 1e-12):
+            return upper
     try:
-        return separability_fixed_point(G, rho, bias=bias, max_iter=max_iter, **(options or {}))[0]
+        alpha = separability_fixed_point(G, rho, bias=bias, max_iter=max_iter, **(options or {}))[0]
     except ValueError as e:
         general = str(e)
+    else:
+        if alpha > upper * (1 + 1e-8):
+            raise ValueError(f"multiclass_separability_threshold: the fixed point's alpha {alpha:.8g} exceeds the "
+                             f"pairwise upper bound {upper:.8g}")
+        return alpha
+    if "degenerates" in general:
+        raise ValueError(general + (f"; alpha* lies between the rigorous bounds {lower:.8g} and {upper:.8g} "
+                                    f"(hierarchical_bounds; conjectured: alpha* = the lower one)" if bias else ""))
     P = CrossEntropy().basis(K)
     Nms = [np.stack([P[k] - P[j] for j in range(K) if j != k]) for k in range(K)]
     D = K - 1
@@ -978,6 +1002,10 @@ def multiclass_separability_threshold(data, *, bias: bool = True, tol: float = 1
                    np.max(np.abs(b_new - b)), abs(a_new - alpha) if np.isfinite(alpha) else 1.0)
         m, b, Q, V, alpha = 0.5 * (m + m_new), 0.5 * (b + b_new), 0.5 * (Q + Q_new), 0.5 * (V + V_new), a_new
         if step < tol:
+            if alpha > upper * (1 + 1e-8):
+                raise ValueError(f"multiclass_separability_threshold: the polar iteration's alpha {alpha:.8g} exceeds "
+                                 f"the pairwise upper bound {upper:.8g} (V tends to a singular matrix); the general "
+                                 f"solver: {general}")
             return float(alpha)
     raise ValueError(f"multiclass_separability_threshold: the iteration did not converge (last change {step:.2e}; "
                      f"the general solver: {general})")

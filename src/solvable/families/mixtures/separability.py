@@ -41,7 +41,7 @@ from itertools import product
 import numpy as np
 from scipy.special import ndtr, roots_jacobi
 
-__all__ = ["cone_moments", "capacity_update", "separability_fixed_point", "MAX_K"]
+__all__ = ["cone_moments", "capacity_update", "separability_fixed_point", "hierarchical_bounds", "MAX_K"]
 
 #: the largest K handled (the angular rule has ``n^(K-2)`` nodes per cone and ``2^(K-1)`` regions per class)
 MAX_K = 5
@@ -49,9 +49,14 @@ _SQ2PI = np.sqrt(2 * np.pi)
 #: per D = K - 1: nodes per simplex dimension and the iteration's tolerance (above the cubature's error)
 _DEFAULT_NODES = {2: 16, 3: 16, 4: 10}
 _DEFAULT_TOL = {2: 1e-10, 3: 1e-10, 4: 1e-8}
-#: the plain iteration stops where V's eigenvalues spread beyond this ratio (its small directions
-#: shrink geometrically towards a singular limit and the cubature's cones degenerate)
-_V_DEGENERATE = 1e-11
+#: a fixed point (converged or not) whose V has an eigenvalue ratio below this is the singular limit, not
+#: a solution (its alpha is wrong: e.g. K = 3, zero means, weights (0.5, 0.3, 0.2), bias: 2.6204 above the
+#: rigorous pairwise bound 2.6051); the regular branch ends where the ratio reaches 0 (alpha - the lower
+#: bound of hierarchical_bounds 1.9e-3 at ratio 0.03); the plain iteration stops there too
+_V_SINGULAR = 1e-6
+#: the same for an iteration that did not converge (the approach to the singular limit can be slow:
+#: zero means, weights (0.483, 0.303, 0.213), bias: the ratio is still 7e-4 after 3000 steps)
+_V_SLOW = 1e-4
 
 
 @lru_cache(maxsize=32)
@@ -242,8 +247,9 @@ def separability_fixed_point(G, rho, *, bias: bool = True, tol: float | None = N
     Anderson acceleration (:func:`~solvable.numerics.fixed_point.solve_fixed_point`), then, where that
     fails, plainly damped.  ``n``, ``tol``: per ``D = K - 1`` by default (16 / 1e-10 for D = 2, 16 /
     1e-10 for D = 3, 10 / 1e-8 for D = 4).  Where ``V`` tends to a singular matrix (its smallest
-    eigenvalue below 1e-11 times the largest: seen for unequal weights or generic means with a bias,
-    K = 4) the fixed point is not reached and a ValueError says so."""
+    eigenvalue below 1e-6 times the largest, or 1e-4 where the iteration did not converge: seen for
+    unequal weights or generic means with a bias) there is no regular fixed point (the singular limit's
+    alpha is wrong, e.g. above the pairwise bound of :func:`hierarchical_bounds`) and a ValueError says so."""
     from solvable.families.mixtures.multiclass import CrossEntropy
     from solvable.numerics.fixed_point import solve_fixed_point
 
@@ -279,7 +285,7 @@ def separability_fixed_point(G, rho, *, bias: bool = True, tol: float | None = N
     def F_checked(x):
         if plain[0]:
             ev = np.linalg.eigvalsh(_sym(x[-D * D:].reshape(D, D)))
-            if ev[0] < _V_DEGENERATE * ev[-1]:
+            if ev[0] < _V_SINGULAR * ev[-1]:
                 raise _Degenerate(ev[0] / ev[-1])
         return F(x)
 
@@ -294,11 +300,52 @@ def separability_fixed_point(G, rho, *, bias: bool = True, tol: float | None = N
         raise ValueError(f"multiclass_separability_threshold: not implemented for these K = {K} clusters: the "
                          f"fixed point degenerates (V tends to a singular matrix, eigenvalue ratio {e.args[0]:.1e}, "
                          f"e.g. unequal weights with a bias) before the iteration converges") from None
+    V = _sym(res.x[-D * D:].reshape(D, D))
+    ev = np.linalg.eigvalsh(V)
+    if ev[0] < (_V_SINGULAR if res.converged else _V_SLOW) * ev[-1]:
+        raise ValueError(f"multiclass_separability_threshold: not implemented for these K = {K} clusters: the "
+                         f"fixed point degenerates (V tends to a singular matrix, eigenvalue ratio "
+                         f"{ev[0] / ev[-1]:.1e}, e.g. unequal weights with a bias): no regular fixed point")
     if not res.converged:
         raise ValueError(f"multiclass_separability_threshold: the iteration did not converge for K = {K} (last "
-                         f"change {res.residuals[-1]:.2e} after {res.n_iter} iterations)")
+                         f"change {res.residuals[-1]:.2e} after {res.n_iter} iterations, V's eigenvalue ratio {ev[0] / ev[-1]:.1e})")
     return float(update(res.x)[0]), res.x, res.n_iter
 
 
 class _Degenerate(Exception):
     pass
+
+
+def hierarchical_bounds(G, rho):
+    """Rigorous bounds on the K = 3 capacity with a bias from binary separability (Gordon's formula,
+    :func:`~solvable.families.mixtures.equations.separability_threshold`): ``(lower, upper, pair)``.
+
+    Upper: every pair ``k, l`` must be separable by ``w_k - w_l, b_k - b_l`` on its own samples, so
+    ``alpha* <= alpha_kl = alpha_bin(k vs l) / (rho_k + rho_l)``.  Lower: if the pair ``k, l`` is
+    separable by ``v`` and the merged problem ``{k, l}`` vs ``m`` by ``u`` (capacity ``alpha_kl|m``), the
+    scores ``u + eps v / 2``, ``u - eps v / 2``, ``0`` separate all three classes for small ``eps``, so
+    ``alpha* >= max_kl min(alpha_kl, alpha_kl|m)``; ``pair`` attains it.  Where the regular fixed point
+    exists its alpha lies between the two; along weights moving from equal to (0.5, 0.3, 0.2) (zero means)
+    it meets the lower bound exactly where V's small eigenvalue reaches 0 (alpha - lower = 1.0e-2, 5.6e-3,
+    1.9e-3 at V ratios 0.09, 0.06, 0.03), and beyond, the regular fixed point is gone: the scores are
+    then hierarchical (one pair's difference infinitesimal), the capacity the lower bound."""
+    from solvable.blocks.data.mixture import Mixture
+    from solvable.families.mixtures.equations import separability_threshold
+
+    G, rho = np.asarray(G, float), np.asarray(rho, float)
+    if G.shape != (3, 3) or len(rho) != 3:
+        raise ValueError(f"hierarchical_bounds: K = 3 only, got G of shape {G.shape}")
+    ev, U = np.linalg.eigh(_sym(G))
+    keep = ev > 1e-14 * max(ev.max(), 1e-300)
+    C = U[:, keep] * np.sqrt(ev[keep]) if keep.any() else np.zeros((3, 1))  # whitened means
+    upper, lower, pair = np.inf, -np.inf, None
+    for k, l, m in ((0, 1, 2), (0, 2, 1), (1, 2, 0)):
+        s = rho[k] + rho[l]
+        a_kl = separability_threshold(Mixture(C[[k, l]], None, [rho[k] / s, rho[l] / s], [1.0, -1.0]), bias=True) / s
+        lab = np.ones(3)
+        lab[m] = -1.0
+        a_merged = separability_threshold(Mixture(C, None, rho, lab), bias=True)
+        upper = min(upper, a_kl)
+        if min(a_kl, a_merged) > lower:
+            lower, pair = min(a_kl, a_merged), (k, l)
+    return float(lower), float(upper), pair

@@ -147,6 +147,23 @@ def _elastic_net_side(Mu, S, l2, l1, mhat, qhat, Vhat):
 
 
 # --------------------------------------------------------------------------- loss side
+def omega_cuts(loss, y, Vb, n_nodes, extra=None):
+    """Breakpoints of the loss side's rule in ``omega`` for labels ``y`` and variances ``Vb`` (same
+    shape), and the Gauss-Legendre nodes per piece: the prox's kinks, ``extra`` cuts (..., B), and for
+    a smooth margin loss the images ``omega(z) = z + V loss'(y, z)`` of a grid of ``z`` around the
+    margin, where the prox bends (at small lam, V is large and the bend is sharp on the scale of
+    sqrt(q): one 40-node rule was 1e-2 off there), with half the nodes per piece (18 pieces reach the
+    same accuracy)."""
+    bp = loss.prox_kinks(y, Vb)
+    if extra is not None:
+        bp = np.concatenate([bp, extra], axis=-1)
+    if loss.is_classification and loss.smooth:
+        zc = y[..., None] * _CURVE_Z
+        bp = np.concatenate([bp, zc + Vb[..., None] * loss.grad(y[..., None], zc)], axis=-1)
+        n_nodes = max(n_nodes // 2, 8)
+    return bp, n_nodes
+
+
 def _loss_expectations(loss, m, q, V, b, table, n_nodes, *, metrics=False, y=None):
     """E_xi over omega = m_k + b + sqrt(q_k) xi for each row, cluster and label: returns the
     label-weighted E f, E f^2, E df (N, K) [and E loss].  The labels are ``y = (+1, -1)`` with
@@ -158,15 +175,7 @@ def _loss_expectations(loss, m, q, V, b, table, n_nodes, *, metrics=False, y=Non
     Vb = np.broadcast_to(V[..., None], (N, K, L))
     mean = np.broadcast_to((m + b[:, None])[..., None], (N, K, L))
     sd = np.broadcast_to(np.sqrt(q)[..., None], (N, K, L))
-    bp = loss.prox_kinks(y, Vb)
-    if loss.is_classification and loss.smooth:
-        # the prox of a smooth margin loss bends where its curvature lives (|z| of a few around
-        # the margin 0); omega(z) = z + V loss'(y, z) maps such z to cuts of the omega-rule (at
-        # small lam, V is large and the bend is sharp on the scale of sqrt(q): one 40-node rule
-        # was 1e-2 off there)
-        zc = y[..., None] * _CURVE_Z
-        bp = np.concatenate([bp, zc + Vb[..., None] * loss.grad(y[..., None], zc)], axis=-1)
-        n_nodes = max(n_nodes // 2, 8)  # 18 pieces: half the nodes per piece reach the same accuracy
+    bp, n_nodes = omega_cuts(loss, y, Vb, n_nodes)
     u, wu = composite_legendre_nodes(mean, sd, bp, n_nodes, 10.0)
     om = mean[..., None] + sd[..., None] * u  # (N, K, 2, M)
     yy, VV = y[..., None], Vb[..., None]
@@ -253,7 +262,8 @@ class MixtureERM(SaddlePoint):
         """The batched fixed-point solver (:meth:`_solve_rows`), its converged rows then checked
         (:meth:`_verify`); hinge rows that fail are tested for the collapse to ``w = 0``
         (:meth:`_collapse_rows`)."""
-        x, conv, info = self._verify(alpha, *self._solve_rows(alpha, x0))
+        x, solved, info = self._solve_rows(alpha, x0)
+        x, conv, info = self._verify(alpha, x, solved, info)
         if (~conv).any() and conv.any() and self.options.newton_iter > 0:
             # rows the checks refuse (a run-away iterate that met the tolerance, e.g. b = 2e14 for the
             # hinge with a bias at alpha = 0.88): continued from their verified neighbours
@@ -264,16 +274,28 @@ class MixtureERM(SaddlePoint):
                 ok = new[cv]
                 x, conv = x.copy(), conv.copy()
                 x[ok], conv[ok] = xv[cv], True
-                res = np.array(np.broadcast_to(info.get("residual", np.nan), conv.shape), float)
-                res[ok] = np.max(np.abs(self.step(alpha[ok], x[ok]) - x[ok]), axis=1) if len(ok) else res[ok]
-                info = dict(info, residual=res)
-        bad = np.flatnonzero(~conv)
-        if len(bad) and self._may_collapse():
-            xc, cc = self._collapse_rows(alpha[bad], x0[bad])  # w = 0 exactly?
+                info = self._with_residuals(alpha, x, info, ok)
+        # rows the checks refused were never tested for the collapse (_solve_rows tests the rows it
+        # cannot solve, from the same start)
+        return self._try_collapse(alpha, x, conv, x0, info, np.flatnonzero(solved & ~conv))
+
+    def _with_residuals(self, alpha, x, info, rows):
+        """``info`` with ``residual[rows]`` set to the rows' one-step residual ``max |step(x) - x|``."""
+        res = np.array(np.broadcast_to(info.get("residual", np.nan), (len(x),)), float)
+        if len(rows):
+            res[rows] = np.max(np.abs(self.step(alpha[rows], x[rows]) - x[rows]), axis=1)
+        return dict(info, residual=res)
+
+    def _try_collapse(self, alpha, x, conv, x0, info, rows):
+        """Test ``rows`` for the exact collapse to ``w = 0`` (:meth:`_collapse_rows`; only where
+        :meth:`_may_collapse`) and mark those that collapsed converged, listed in ``info["collapsed"]``."""
+        if not len(rows) or not self._may_collapse():
+            return x, conv, info
+        xc, cc = self._collapse_rows(alpha[rows], x0[rows])
+        if cc.any():
             x, conv = x.copy(), conv.copy()
-            x[bad[cc]], conv[bad[cc]] = xc[cc], True
-            if cc.any():
-                info = dict(info, collapsed=np.concatenate([np.atleast_1d(info.get("collapsed", [])), alpha[bad[cc]]]))
+            x[rows[cc]], conv[rows[cc]] = xc[cc], True
+            info = dict(info, collapsed=np.concatenate([np.atleast_1d(info.get("collapsed", [])), alpha[rows[cc]]]))
         return x, conv, info
 
     def _may_collapse(self) -> bool:
@@ -294,24 +316,17 @@ class MixtureERM(SaddlePoint):
             before = conv
             x, conv = self._continue_rows(alpha, x, conv, x0)
             new = np.flatnonzero(conv & ~before)
-            if len(new):  # their residual: one step of the map
-                res = np.array(np.broadcast_to(info.get("residual", np.nan), conv.shape), float)
-                res[new] = np.max(np.abs(self.step(alpha[new], x[new]) - x[new]), axis=1)
-                info = dict(info, residual=res, continued=alpha[new])
+            if len(new):
+                info = dict(self._with_residuals(alpha, x, info, new), continued=alpha[new])
         bad = ~conv
         if bad.any() and o.newton_iter > 0:
             # a slowly contracting row (far clusters at tiny alpha: 5000 Anderson steps, 35 s, while
             # Anderson threw the bias to -1e9 on the way) is solved by Newton in a few steps
             x, conv, info = self._newton(alpha, x, conv, x0, info, min(30, o.newton_iter))
             bad = ~conv
-        if bad.any() and self._may_collapse():  # w = 0 exactly? (before the full budget: 10 s -> 1 s)
-            idx = np.flatnonzero(bad)
-            xc, cc = self._collapse_rows(alpha[idx], x0[idx])
-            if cc.any():
-                x, conv = x.copy(), conv.copy()
-                x[idx[cc]], conv[idx[cc]] = xc[cc], True
-                info = dict(info, collapsed=alpha[idx[cc]])
-                bad = ~conv
+        if bad.any():  # w = 0 exactly? (before the full budget: 10 s -> 1 s)
+            x, conv, info = self._try_collapse(alpha, x, conv, x0, info, np.flatnonzero(bad))
+            bad = ~conv
         if bad.any() and o.max_iter > quick.max_iter:  # the full budget for what is left
             xr, cr, ir = self.iterate(alpha[bad], x0[bad], o)
             x, conv = x.copy(), conv.copy()
@@ -344,25 +359,24 @@ class MixtureERM(SaddlePoint):
         Returns ``(x, conv, info)`` with the rows' one-step residuals and ``newton_rows`` /
         ``newton_iter`` in ``info``."""
         bad = np.flatnonzero(~conv)
-        fp = lambda X: self.step(X[:, -1], X[:, :-1])  # noqa: E731
-        tol = max(self.options.rtol, 1e-12)
         start = np.where(np.isfinite(x[bad]).all(axis=1)[:, None], x[bad], x0[bad])
-        xn, cn, it = newton_rows(fp, start, extra=alpha[bad], tol=tol, max_iter=max_iter)
-        cn = cn & np.isfinite(xn).all(axis=1)
+        xn, cn, it = self._newton_from(start, alpha[bad], max_iter)
         if not cn.all():
             retry = np.flatnonzero(~cn)
-            xr, cr, it2 = newton_rows(fp, x0[bad][retry], extra=alpha[bad][retry], tol=tol, max_iter=max_iter)
-            cr = cr & np.isfinite(xr).all(axis=1)
+            xr, cr, it2 = self._newton_from(x0[bad][retry], alpha[bad][retry], max_iter)
             xn[retry[cr]], cn[retry[cr]] = xr[cr], True
             it = max(it, it2)
         x, conv = x.copy(), conv.copy()
         x[bad], conv[bad] = xn, cn
-        done = bad[cn]
-        res = np.array(np.broadcast_to(info.get("residual", np.nan), conv.shape), float)
-        if len(done):
-            res[done] = np.max(np.abs(self.step(alpha[done], x[done]) - x[done]), axis=1)
-        return x, conv, dict(info, residual=res, newton_rows=info.get("newton_rows", 0) + len(bad),
+        info = self._with_residuals(alpha, x, info, bad[cn])
+        return x, conv, dict(info, newton_rows=info.get("newton_rows", 0) + len(bad),
                              newton_iter=max(int(it), int(info.get("newton_iter", 0))))
+
+    def _newton_from(self, start, alpha, max_iter):
+        """Batched Newton on ``x = step(alpha, x)`` from ``start``: ``(x, converged and finite, iterations)``."""
+        xn, cn, it = newton_rows(lambda X: self.step(X[:, -1], X[:, :-1]), start, extra=alpha,
+                                 tol=max(self.options.rtol, 1e-12), max_iter=max_iter)
+        return xn, cn & np.isfinite(xn).all(axis=1), it
 
     #: the first pass's budget of iterations (:meth:`_solve_rows`): rows not converged by then are
     #: continued from their neighbours before the full budget is spent on them
@@ -377,10 +391,7 @@ class MixtureERM(SaddlePoint):
         first rung is solved by the iteration.  Rows that fail stay unconverged (the full budget,
         damped Picard and Newton follow)."""
         x, conv = x.copy(), conv.copy()
-        fp = lambda X: self.step(X[:, -1], X[:, :-1])  # noqa: E731
-        tol = max(self.options.rtol, 1e-12)
-        newton = lambda start, a: newton_rows(fp, start, extra=a, tol=tol,  # noqa: E731
-                                              max_iter=min(30, self.options.newton_iter))[:2]
+        newton = lambda start, a: self._newton_from(start, a, min(30, self.options.newton_iter))[:2]  # noqa: E731
         la = np.log(alpha)
         if not conv.any():  # a ladder for the row of smallest alpha: it seeds the others
             i = int(np.argmin(alpha))
@@ -399,7 +410,7 @@ class MixtureERM(SaddlePoint):
             ok = np.flatnonzero(conv)
             j = ok[np.argmin(np.abs(la[ok] - la[i]))]
             xr, cr = newton(x[j:j + 1], alpha[i:i + 1])
-            if cr[0] and np.all(np.isfinite(xr)):
+            if cr[0]:
                 x[i], conv[i] = xr[0], True
         return x, conv
 

@@ -21,7 +21,7 @@ import numpy as np
 from solvable.core.contract import Experiment
 from solvable.families.mixtures.equations import _check, cluster_errors
 
-__all__ = ["MixtureERMExperiment", "MulticlassMixtureERMExperiment", "BIAS_COLUMN", "fit_binary"]
+__all__ = ["MixtureERMExperiment", "MulticlassMixtureERMExperiment", "BIAS_COLUMN", "fit_binary", "root_times"]
 
 BIAS_COLUMN = 10.0
 
@@ -111,25 +111,36 @@ class MixtureERMExperiment(Experiment):
 
     def measure(self, data, est):
         w, b = est
-        d, mu, fac = data["d"], data["mu"], data["fac"]
+        d, mu = data["d"], data["mu"]
         K = mu.shape[0]
         m = mu @ w / np.sqrt(d)
-        if fac.ndim == 2:
-            q = ((fac * w) ** 2).sum(axis=1) / d
-        else:
-            q = np.array([np.sum((fac[k] @ w) ** 2) for k in range(K)]) / d
+        Fw = root_times(data["fac"], w)
+        q = (Fw * Fw).sum(axis=1) / d
         err_k = cluster_errors(m, q, b, self.problem.label_table)
         rho = self.problem.data.weights
-        z = data["X"] @ w / np.sqrt(d) + b
-        y = data["y"]
         out = {f"{s}_{k}": float(arr[k]) for s, arr in (("m", m), ("q", q)) for k in range(K)}
         out.update({f"test_error_{k}": float(err_k[k]) for k in range(K)})
-        out.update({"bias": b, "norm": float(w @ w / d), "test_error": float(err_k @ rho),
-                    "train_loss": float(np.mean(self.learner.loss.value(y, z))),
-                    "train_error": float(np.mean(y * z <= 0))})
+        out.update({"bias": b, "norm": float(w @ w / d), "test_error": float(err_k @ rho)})
+        out.update(self.training_fields(data, w, b))
+        return out
+
+    def training_fields(self, data, w, b, classify: bool = True) -> dict:
+        """The training set's ``train_loss``, ``train_error`` (+-1 labels: ``classify``) and, for the
+        hard-margin constraint, the geometric ``margin = min_i y_i z_i / |w|`` (``|w|^2 / d = norm``)."""
+        d, y = data["d"], data["y"]
+        z = data["X"] @ w / np.sqrt(d) + b
+        out = {"train_loss": float(np.mean(self.learner.loss.value(y, z)))}
+        if classify:
+            out["train_error"] = float(np.mean(y * z <= 0))
         if self.learner.loss.is_constraint:
             out["margin"] = float(np.min(y * z) / np.sqrt(w @ w / d))
         return out
+
+
+def root_times(fac, v):
+    """``Sigma_k^{1/2} v`` for each cluster (K, d), from the factors of :meth:`Mixture.embed`: (K, d)
+    standard deviations or (K, d, d) symmetric square roots."""
+    return fac * v if fac.ndim == 2 else np.einsum("kij,j->ki", fac, v)
 
 
 def _fit_cross_entropy(A, c, K, lam, bias, gtol=1e-10):

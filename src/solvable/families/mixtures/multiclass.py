@@ -62,7 +62,8 @@ from scipy.special import logsumexp, ndtr, softmax
 from solvable.blocks.losses import Loss, register_loss
 from solvable.core.contract import SaddlePoint
 from solvable.families.mixtures.equations import MixtureERM, MixtureERMOptions
-from solvable.families.mixtures.separability import MAX_K, capacity_update, separability_fixed_point
+from solvable.families.mixtures.separability import (MAX_K, DegenerateCapacity, capacity_update,
+                                                      separability_fixed_point)
 from solvable.numerics.gauss import composite_legendre_nodes, hermite_rule, legendre_rule
 from solvable.numerics.special import norm_pdf
 
@@ -980,6 +981,9 @@ def multiclass_separability_threshold(data, *, bias: bool = True, tol: float = 1
             return upper
     try:
         alpha = separability_fixed_point(G, rho, bias=bias, max_iter=max_iter, **(options or {}))[0]
+    except DegenerateCapacity as e:
+        raise ValueError(str(e) + (f"; alpha* lies between the rigorous bounds {lower:.8g} and {upper:.8g} "
+                                   f"(hierarchical_bounds; conjectured: alpha* = the lower one)" if bias else "")) from None
     except ValueError as e:
         general = str(e)
     else:
@@ -987,9 +991,6 @@ def multiclass_separability_threshold(data, *, bias: bool = True, tol: float = 1
             raise ValueError(f"multiclass_separability_threshold: the fixed point's alpha {alpha:.8g} exceeds the "
                              f"pairwise upper bound {upper:.8g}")
         return alpha
-    if "degenerates" in general:
-        raise ValueError(general + (f"; alpha* lies between the rigorous bounds {lower:.8g} and {upper:.8g} "
-                                    f"(hierarchical_bounds; conjectured: alpha* = the lower one)" if bias else ""))
     P = CrossEntropy().basis(K)
     Nms = [np.stack([P[k] - P[j] for j in range(K) if j != k]) for k in range(K)]
     D = K - 1

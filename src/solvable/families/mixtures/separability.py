@@ -41,7 +41,8 @@ from itertools import product
 import numpy as np
 from scipy.special import ndtr, roots_jacobi
 
-__all__ = ["cone_moments", "capacity_update", "separability_fixed_point", "hierarchical_bounds", "MAX_K"]
+__all__ = ["cone_moments", "capacity_update", "separability_fixed_point", "hierarchical_bounds", "MAX_K",
+           "DegenerateCapacity"]
 
 #: the largest K handled (the angular rule has ``n^(K-2)`` nodes per cone and ``2^(K-1)`` regions per class)
 MAX_K = 5
@@ -297,13 +298,13 @@ def separability_fixed_point(G, rho, *, bias: bool = True, tol: float | None = N
             if res.converged:
                 break
     except _Degenerate as e:
-        raise ValueError(f"multiclass_separability_threshold: not implemented for these K = {K} clusters: the "
+        raise DegenerateCapacity(f"multiclass_separability_threshold: not implemented for these K = {K} clusters: the "
                          f"fixed point degenerates (V tends to a singular matrix, eigenvalue ratio {e.args[0]:.1e}, "
                          f"e.g. unequal weights with a bias) before the iteration converges") from None
     V = _sym(res.x[-D * D:].reshape(D, D))
     ev = np.linalg.eigvalsh(V)
     if ev[0] < (_V_SINGULAR if res.converged else _V_SLOW) * ev[-1]:
-        raise ValueError(f"multiclass_separability_threshold: not implemented for these K = {K} clusters: the "
+        raise DegenerateCapacity(f"multiclass_separability_threshold: not implemented for these K = {K} clusters: the "
                          f"fixed point degenerates (V tends to a singular matrix, eigenvalue ratio "
                          f"{ev[0] / ev[-1]:.1e}, e.g. unequal weights with a bias): no regular fixed point")
     if not res.converged:
@@ -314,6 +315,10 @@ def separability_fixed_point(G, rho, *, bias: bool = True, tol: float | None = N
 
 class _Degenerate(Exception):
     pass
+
+
+class DegenerateCapacity(ValueError):
+    """The capacity fixed point degenerates (``V`` tends to a singular matrix): no regular solution."""
 
 
 def hierarchical_bounds(G, rho):

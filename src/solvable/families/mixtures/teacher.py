@@ -64,8 +64,9 @@ import numpy as np
 from scipy.special import ndtr
 
 from solvable.core.contract import SaddlePoint
-from solvable.families.mixtures.equations import MixtureERM, _loss_expectations, _PenaltySide, bias_step, runaway_rows
-from solvable.families.mixtures.experiment import MixtureERMExperiment, _draw, fit_binary
+from solvable.families.mixtures.equations import (MixtureERM, _loss_expectations, _PenaltySide, bias_step, omega_cuts,
+                                                  runaway_rows)
+from solvable.families.mixtures.experiment import MixtureERMExperiment, _draw, root_times
 from solvable.numerics.gauss import composite_legendre_nodes
 
 __all__ = ["TeacherMixtureERM", "GeneralTeacherMixtureERM", "TeacherMixtureERMExperiment", "teacher_nodes",
@@ -75,21 +76,18 @@ _YLAB = np.array([1.0, -1.0])
 
 
 def teacher_nodes(t, var, channel, n: int = 40):
-    """Nodes of the teacher field ``nu ~ N(t_k, var_k)`` in each cluster: ``(nu (K, J), ys (K, J, L),
-    table (K, J, L), noise)`` with ``table[k, j, l]`` the weight of label ``ys[k, j, l]`` at node
-    ``nu_kj`` (Gauss-Legendre pieces over 12 standard deviations, split at the channel's jump or
-    kinks).  Classification: ``ys = (+1, -1)``, ``table = w_j P(y | nu_kj)``, ``noise = 0``;
-    regression: ``ys = phi(nu)`` (L = 1) and ``noise`` the output noise's variance (module
-    docstring: it joins the variance of omega)."""
+    """Nodes of a regression teacher's field ``nu ~ N(t_k, var_k)`` in each cluster: ``(nu (K, J), ys
+    (K, J, 1), table (K, J, 1), noise)`` with ``ys = phi(nu)`` the noiseless labels, ``table`` the
+    weights (Gauss-Legendre pieces over 12 standard deviations, split at the channel's kinks) and
+    ``noise`` the output noise's variance (module docstring: it joins the variance of omega).  A Sign
+    / Probit teacher's field is integrated out in closed form instead (:func:`_sign_rule`)."""
+    if channel.is_classification:
+        raise ValueError(f"teacher_nodes: for regression channels (a {channel.name} teacher's field is integrated "
+                         f"out in closed form, _sign_rule), got channel={channel!r}")
     t = np.asarray(t, float)
     sd = np.sqrt(np.asarray(var, float))
-    classify = channel.is_classification
-    bp = [0.0] if classify else list(channel.kinks)
-    z, w = composite_legendre_nodes(t, sd, bp, n, 12.0, pieces=3)
+    z, w = composite_legendre_nodes(t, sd, list(channel.kinks), n, 12.0, pieces=3)
     nu = t[:, None] + sd[:, None] * z
-    if classify:
-        ys = np.broadcast_to(_YLAB, nu.shape + (2,))
-        return nu, ys, w[..., None] * np.stack([channel.prob(1.0, nu), channel.prob(-1.0, nu)], axis=-1), 0.0
     return nu, channel.phi(nu)[..., None], w[..., None], float(channel.noise)
 
 
@@ -154,17 +152,12 @@ def _sign_teacher_expectations(loss, m, q, r, t, rho_th, V, b, channel, n_nodes,
     """The loss side under a Sign / Probit teacher, the teacher field integrated out in closed form
     (:func:`_sign_rule`; one rule in omega per row, cluster and label): ``E f, E f^2, E df,
     E[f (nu - t)]`` (N, K) and, with ``metrics``, ``E loss``, the test and the training error."""
-    from solvable.families.mixtures.equations import _CURVE_Z
-
     N, K = m.shape
     y = np.broadcast_to(_YLAB, (N, K, 2))
     Vb = np.broadcast_to(V[..., None], (N, K, 2))
     g0 = loss.grad(y, 0.0) if not loss.is_constraint else np.zeros_like(y)
-    bp = np.concatenate([loss.prox_kinks(y, Vb), np.stack([np.zeros_like(Vb), Vb * g0], axis=-1)], axis=-1)
-    if loss.is_classification and loss.smooth:  # the prox's bend, as in _loss_expectations
-        zc = y[..., None] * _CURVE_Z
-        bp = np.concatenate([bp, zc + Vb[..., None] * loss.grad(y[..., None], zc)], axis=-1)
-        n_nodes = max(n_nodes // 2, 8)
+    # cut also where the test and training errors' indicators jump (omega = 0, omega = V loss'(y, 0))
+    bp, n_nodes = omega_cuts(loss, y, Vb, n_nodes, extra=np.stack([np.zeros_like(Vb), Vb * g0], axis=-1))
     om, wu, P, Enu = _sign_rule(m, q, r, t, rho_th, b, channel, bp, n_nodes)
     yy, VV = y[..., None], Vb[..., None]
     with np.errstate(over="ignore", invalid="ignore"):
@@ -339,7 +332,7 @@ class TeacherMixtureERM(MixtureERM):
             err_k = hats[5]
         else:
             _, _, _, _, _, cond, mean, _ = self._fields(x)
-            err_k = teacher_cluster_errors(mean, cond, b, self.ys, self.tab, self.noise, classify=False)
+            err_k = teacher_cluster_errors(mean, cond, b, self.ys, self.tab, self.noise)
         out = {f"m_{k}": m[:, k] for k in range(K)}
         out.update({f"q_{k}": q[:, k] for k in range(K)})
         out.update({f"r_{k}": r[:, k] for k in range(K)})
@@ -409,18 +402,13 @@ class GeneralTeacherMixtureERM(TeacherMixtureERM):
         return norm, R
 
 
-def teacher_cluster_errors(mean, cond, b, ys, table, noise=0.0, classify=False):
-    """Per-cluster test error from the nodes of the teacher field (:func:`teacher_nodes`), for rows
-    of ``mean`` (n, K, J) (the mean of the student's field ``lambda`` given ``nu``), conditional
-    variances ``cond`` (n, K) and biases ``b`` (n,): regression, the mean squared error
-    ``noise + sum_j table[k, j] ((phi(nu_kj) - mean_kj - b)^2 + cond_k)`` (shared by the theory and
-    the simulation); classification ``sum_j sum_y table[k, j, y] Phi(-y (mean_kj + b) / sqrt(cond_k))``
-    (the engines use :func:`sign_teacher_errors`, which integrates the teacher field exactly)."""
-    shifted = mean + np.asarray(b)[:, None, None]
-    if classify:
-        z = shifted[..., None] * _YLAB / np.sqrt(cond)[..., None, None]
-        return np.sum(table[None] * ndtr(-z), axis=(-2, -1))
-    res = ys[None] - shifted[..., None]
+def teacher_cluster_errors(mean, cond, b, ys, table, noise=0.0):
+    """Per-cluster test error (the mean squared error, output noise included) of a regression
+    teacher's labels from the nodes of its field (:func:`teacher_nodes`), for rows of ``mean`` (n, K,
+    J) (the mean of the student's field ``lambda`` given ``nu``), conditional variances ``cond`` (n, K)
+    and biases ``b`` (n,): ``noise + sum_j table[k, j] ((phi(nu_kj) - mean_kj - b)^2 + cond_k)``; shared
+    by the theory and the simulation (a Sign / Probit teacher: :func:`sign_teacher_errors`)."""
+    res = ys[None] - (mean + np.asarray(b)[:, None, None])[..., None]
     return noise + np.sum(table[None] * (res * res + cond[..., None, None]), axis=(-2, -1))
 
 
@@ -469,18 +457,13 @@ class TeacherMixtureERMExperiment(MixtureERMExperiment):
         y = pb.channel.sample(X @ theta / np.sqrt(d), rng)
         return {"X": X, "y": y, "c": c, "mu": mu, "fac": fac, "theta": theta, "d": d}
 
-    def fit(self, data, rng):
-        return fit_binary(self.learner.loss, self.learner, data["X"] / np.sqrt(data["d"]), data["y"])
-
     def measure(self, data, est):
         w, b = est
         pb, d, fac, theta = self.problem, data["d"], data["fac"], data["theta"]
         K, p = pb.data.K, pb.data.p
         m = data["mu"] @ w / np.sqrt(d)
         t = data["mu"] @ theta / np.sqrt(d)
-        # Sigma_k^{1/2} w and Sigma_k^{1/2} theta (the factors are symmetric square roots)
-        Fw = fac * w if fac.ndim == 2 else np.einsum("kij,j->ki", fac, w)
-        Ft = fac * theta if fac.ndim == 2 else np.einsum("kij,j->ki", fac, theta)
+        Fw, Ft = root_times(fac, w), root_times(fac, theta)
         q, r, rho_th = (Fw * Fw).sum(1) / d, (Fw * Ft).sum(1) / d, (Ft * Ft).sum(1) / d
         if pb.spikes is not None:
             v, a, P = w[:p] / np.sqrt(d), theta[:p] / np.sqrt(d), pb.spikes
@@ -496,19 +479,13 @@ class TeacherMixtureERMExperiment(MixtureERMExperiment):
             cond = np.maximum(q - r * r / rho_th, 1e-300)
             mean = m[:, None] + (r / rho_th)[:, None] * (nu - t[:, None])
             err_k = teacher_cluster_errors(mean[None], cond[None], np.array([b]), ys, tab, noise)[0]
-        z = data["X"] @ w / np.sqrt(d) + b
-        y = data["y"]
         out = {f"m_{k}": float(m[k]) for k in range(K)}
         out.update({f"q_{k}": float(q[k]) for k in range(K)})
         out.update({f"r_{k}": float(r[k]) for k in range(K)})
         out.update({f"test_error_{k}": float(err_k[k]) for k in range(K)})
         out.update({"teacher_overlap": R, "cosine": R / np.sqrt(N * T), "bias": b, "norm": N,
-                    "test_error": float(err_k @ pb.data.weights),
-                    "train_loss": float(np.mean(self.learner.loss.value(y, z)))})
-        if ch.is_classification:
-            out["train_error"] = float(np.mean(y * z <= 0))
-        if self.learner.loss.is_constraint:  # the geometric margin min_i y_i z_i / |w| (as MixtureERMExperiment)
-            out["margin"] = float(np.min(y * z) / np.sqrt(N))
+                    "test_error": float(err_k @ pb.data.weights)})
+        out.update(self.training_fields(data, w, b, classify=ch.is_classification))
         return out
 
 

@@ -84,9 +84,6 @@ def check_multiclass_l1(problem, learner, loss) -> None:
     if not (np.isfinite(pen.lam) and pen.lam > 0):
         raise ValueError(f"GaussianMixture multi-class ERM: the L1 / elastic-net penalty needs lam > 0, got {pen!r}")
     K = mix.K
-    if K > 4:
-        raise ValueError(f"GaussianMixture multi-class ERM: the L1 / elastic-net penalty is implemented for K <= 4 "
-                         f"classes, got K = {K}")
     if loss.name == "cross_entropy":
         if K > 3:
             raise ValueError(f"GaussianMixture multi-class ERM: the L1 / elastic-net penalty with the cross-entropy is "

@@ -32,7 +32,12 @@ import numpy as np
 from solvable.core import registry
 from solvable.numerics.fixed_point import ConvergenceError, ConvergenceWarning
 
-__all__ = ["Outcome", "run_case", "generic_invariants", "samplers", "CaseTimeout"]
+__all__ = ["Outcome", "run_case", "generic_invariants", "samplers", "CaseTimeout", "loguniform"]
+
+
+def loguniform(rng, lo, hi) -> float:
+    """A draw log-uniform on ``[lo, hi]`` (the samplers' scale parameters)."""
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 _CLEAR = (ValueError, TypeError, ConvergenceError)
 

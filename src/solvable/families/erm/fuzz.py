@@ -10,10 +10,8 @@ from solvable.blocks import penalties as Pe
 from solvable.blocks import priors as P
 from solvable.blocks.learners import BayesOptimal, ERM
 from solvable.blocks.problems import GLM
+from solvable.core.fuzz import loguniform as _loguniform
 
-
-def _loguniform(rng, lo, hi):
-    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
 def sample_erm(rng):

@@ -8,10 +8,8 @@ from solvable.blocks import channels as C
 from solvable.blocks import priors as P
 from solvable.blocks.learners import AMP, BayesOptimal
 from solvable.blocks.problems import GLM
+from solvable.core.fuzz import loguniform as _loguniform
 
-
-def _loguniform(rng, lo, hi):
-    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
 def random_prior(rng):

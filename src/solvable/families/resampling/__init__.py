@@ -1,0 +1,39 @@
+"""Several ERM estimators on one data set: bootstrap, subsampling, ensembles and the true
+variance, jointly (docs/resampling.md)."""
+from solvable.families.resampling.problem import FreshData, Full, JointERM, PairBootstrap, SampleWeights, Subsampling
+
+__all__ = ["JointERM", "SampleWeights", "Full", "PairBootstrap", "Subsampling", "FreshData"]
+
+
+def _register():
+    from solvable.blocks.channels import Linear, Sign
+    from solvable.blocks.learners import ERM
+    from solvable.blocks.penalties import L2
+    from solvable.blocks.priors import Gaussian
+    from solvable.blocks.problems import GLM
+    from solvable.core.registry import Example, register_family
+    from solvable.families.resampling import fuzz
+    from solvable.families.resampling.equations import JointERMTheory
+    from solvable.families.resampling.experiment import simulate_joint_once
+
+    return register_family(
+        "resampling",
+        doc="docs/resampling.md",
+        theory={(GLM, JointERM): JointERMTheory},
+        simulation={(GLM, JointERM): simulate_joint_once},
+        fields={(GLM, JointERM): ("m_0", "m_1", "q_0_0", "q_0_1", "q_1_1", "test_error_0", "test_error_1",
+                                  "variance", "ensemble_test_error")},
+        examples=[
+            Example(GLM(Gaussian(), Linear(1.0), alpha=1.0), JointERM(ERM("square", L2(0.1)), weights=PairBootstrap()),
+                    d=80, fail_options={"max_iter": 2}),
+            Example(GLM(Gaussian(), Sign(), alpha=2.0), JointERM(ERM("logistic", L2(0.5)), weights=Subsampling(0.6)),
+                    d=80, fail_options={"max_iter": 2}),
+        ],
+        axis_labels={"alpha": r"sample ratio $\alpha = n/d$", "variance": "variance across estimators",
+                     "ensemble_test_error": "test error of the averaged estimator"},
+        fuzz={(GLM, JointERM): fuzz.sample_joint},
+        invariants=fuzz.invariants,
+    )
+
+
+_FAMILY = _register()

@@ -1,0 +1,404 @@
+"""Joint asymptotics of K ERM estimators trained on one data set with sample weights.
+
+Model: teacher ``theta ~ prior`` (``rho = E theta^2``), inputs from the GLM's data model
+(isotropic or a covariance spectrum), labels ``y ~ P(y | z)``, ``z = theta . x / sqrt(d)``.  Estimator
+``k`` minimises ``sum_mu p_mu^k loss_k(y_mu, w . x_mu / sqrt(d)) + lam_k |w|^2 / 2`` with weights
+``p_mu`` i.i.d. over samples (:mod:`~solvable.families.resampling.problem`).
+
+Equations (Loureiro, Gerbelot, Refinetti, Sicuro, Krzakala 2022, "Fluctuations, bias, variance &
+ensemble of learners", eqs. (9)-(10); with sample weights, Clarte, Vandenbroucque, Dalle, Loureiro,
+Krzakala, Zdeborova 2024, "Analysis of bootstrap and subsampling in high-dimensional regularized
+regression", eqs. (8)-(9)).  The local fields ``(z, omega_1, ..., omega_K)`` are jointly Gaussian with
+covariance ``[[rho, m^T], [m, Q]]``; with the weighted prox ``f_k = (prox_{V_k p_k loss_k}(y, omega_k) -
+omega_k) / V_k`` (each estimator's prox involves its own field only: the weighted loss separates),
+
+    Vhat_k = -a E[d_omega f_k],     mhat_k = a E[g0_k f_k],     Qhat_kl = a E[f_k f_l],
+
+(``a = alpha x pool factor / ratio``; ``g0_k = d_omega0 log Z0`` at ``omega0 = m_k omega_k / Q_kk``, the
+single-estimator form of the ERM engine), and the L2 penalty side in the eigenbasis of the data
+covariance (eigenvalues ``om_i``, teacher power ``pw_i``, weights ``w_i``):
+
+    V_k = sum_i w_i om_i / (lam_k + Vhat_k om_i),   m_k = mhat_k sum_i w_i om_i pw_i / (lam_k + Vhat_k om_i),
+    Q_kl = sum_i w_i om_i^2 (mhat_k mhat_l pw_i + Qhat_kl) / ((lam_k + Vhat_k om_i) (lam_l + Vhat_l om_i)).
+
+The diagonal ``(m_k, Q_kk, V_k)`` is each estimator alone (ERM with random sample weights); the
+cross-overlaps ``Q_kl`` couple them through ``Qhat_kl``.  For a weight ``p``, ``prox_{V p loss} =
+prox_{V' loss}`` with ``V' = V p``, so ``f = p f_single(V')``: the expectations are sums over the
+weight law (:meth:`SampleWeights.marginal`, and :meth:`SampleWeights.pair` for ``k != l``).
+
+Numerics.  The square loss: closed forms (``f = p (y - omega) / (1 + V p)`` is affine; ``E (y -
+omega_k)(y - omega_l) = E y y' - (m_k + m_l) E[z y] / rho + Q_kl``, ``E y y' = E y^2`` for shared labels
+and ``E[E[y | z]^2]`` for resampled ones).  The logistic loss on a classification channel: the label
+integrated out (``Z0`` of the channel given the students' fields), the diagonal terms on a composite
+Gauss-Legendre rule in ``omega_k`` cut at 0 and, near perfect overlap, at a few widths of the step of
+``Z0``; the cross terms on a 2D rule ``omega_k = sqrt(Q_kk) u``, ``omega_l = beta omega_k + tau t``
+whose inner rule in ``t`` is cut, for each ``u``, where the teacher's conditional mean crosses 0 (the
+step of ``Z0`` runs along a line of the ``(u, t)`` plane; cut there, every piece is smooth).  The
+fixed point is iterated for all points of a curve at once (Anderson).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from solvable.blocks.data.spectra import DataModel, Isotropic
+from solvable.core.contract import SaddlePoint, SaddlePointOptions
+from solvable.families.resampling.problem import marginal_law, pair_law
+from solvable.numerics.fixed_point import solve_fixed_point
+from solvable.numerics.gauss import composite_legendre_nodes
+
+__all__ = ["JointERMTheory", "JointOptions", "check_joint"]
+
+_STEP_CUTS = np.array([-8.0, -2.5, -0.7, 0.7, 2.5, 8.0])
+
+
+@dataclass(frozen=True)
+class JointOptions(SaddlePointOptions):
+    """Solver settings (a row stops at ``|F(x) - x| < tol``; Anderson mixing of depth ``anderson``)
+    and ``n_nodes``, the Gauss-Legendre nodes per piece of the logistic loss side's rules."""
+
+    tol: float = 1e-13
+    max_iter: int = 3000
+    anderson: int = 4
+    n_nodes: int = 40
+
+
+def check_joint(problem, learner) -> None:
+    """The cases the engine covers; anything else is a ValueError naming the value."""
+    ch = problem.channel
+    for k, lr in enumerate(learner.learners):
+        loss = lr.loss
+        if loss.name not in ("square", "logistic"):
+            raise ValueError(f"JointERM: estimator {k} has the {loss.name!r} loss; implemented: 'square' (any channel) "
+                             f"and 'logistic' (classification channels)")
+        if loss.name == "logistic" and not ch.is_classification:
+            raise ValueError(f"JointERM: the logistic loss (estimator {k}) needs a classification channel (Sign, "
+                             f"Probit), got {ch!r}")
+        lam = lr.penalty.lam
+        if not (np.isfinite(lam) and lam > 0):
+            raise ValueError(f"JointERM: estimator {k} needs a ridge lam > 0, got lam={lam!r}")
+    if learner.labels == "resampled" and any(lr.loss.name != "square" for lr in learner.learners):
+        raise ValueError("JointERM: labels='resampled' is implemented for the square loss only")
+    data = problem.data if problem.data is not None else Isotropic()
+    if not isinstance(data, DataModel):
+        raise ValueError(f"JointERM: data must be None or a solvable.data.DataModel, got data={problem.data!r}")
+
+
+class JointERMTheory(SaddlePoint):
+    """The joint fixed point of K weighted ERM estimators (module docstring).  State per row:
+    ``(m_k, Q_kk, V_k)`` for every k, then ``Q_kl`` for every pair ``k < l``."""
+
+    Options = JointOptions
+    param = "alpha"
+
+    def __init__(self, problem, learner, options):
+        super().__init__(problem, learner, options)
+        check_joint(problem, learner)
+        self.K = K = learner.K
+        self.pairs = learner.pairs
+        self.state = tuple(f"{s}_{k}" for k in range(K) for s in ("m", "q", "V")) + tuple(
+            f"q_{k}_{l}" for k, l in self.pairs)
+        data = problem.data if problem.data is not None else Isotropic()
+        self.spec = data.spectrum(problem.prior)
+        self.rho = float(self.spec.rho)
+        self.ch = problem.channel
+        self.factor = learner.weights.alpha_factor(K) / self.spec.ratio
+        self.pv, self.pp = marginal_law(learner.weights, K)
+        self.qv, self.qp = pair_law(learner.weights, K)
+        self.lams = np.array([lr.penalty.lam for lr in learner.learners], float)
+        self.losses = [lr.loss for lr in learner.learners]
+        self.Ezy, self.Ey2 = self.ch.label_moments(self.rho)
+        if learner.labels == "resampled":  # E[E[y | z]^2]: two independent draws given z
+            u, wu = composite_legendre_nodes(np.zeros(()), np.ones(()), None, 60, 12.0)
+            ys, ws = self.ch.y_given_z(np.sqrt(self.rho) * u, n=40)
+            self.Eyy = float(np.sum(wu * np.sum(ys * ws, -1) ** 2))
+        else:
+            self.Eyy = self.Ey2
+
+    # ------------------------------------------------------------------ state layout
+    def _split(self, x):
+        K = self.K
+        m, q, V = x[:, 0:3 * K:3], x[:, 1:3 * K:3], x[:, 2:3 * K:3]
+        return m, np.maximum(q, 1e-300), np.maximum(V, 1e-300), x[:, 3 * K:]
+
+    def starts(self, alpha):
+        N, K = len(alpha), self.K
+        row = []
+        for _ in range(K):
+            row += [0.1 * self.rho, 0.5 * self.rho, 1.0]
+        row += [0.3 * self.rho] * len(self.pairs)
+        return {"uninformative": np.tile(np.array(row), (N, 1))}
+
+    # ------------------------------------------------------------------ loss side
+    def _diagonal(self, k, m, q, V, a, metrics=False):
+        """(mhat, Qhat_kk, Vhat[, train loss]) of estimator k for rows (m, q, V), alpha-scaled ``a``."""
+        pv, pp = self.pv[self.pv > 0], self.pp[self.pv > 0]
+        loss = self.losses[k]
+        if loss.name == "square":
+            g = pv[None, :] / (1.0 + V[:, None] * pv[None, :])  # (N, P)
+            Ery2 = self.Ey2 - 2.0 * m / self.rho * self.Ezy + q
+            Vh = a * np.sum(pp * g, 1)
+            mh = Vh * self.Ezy / self.rho
+            qh = a * Ery2 * np.sum(pp * g * g, 1)
+            if metrics:  # sum_p P(p) p E (y - prox)^2 / 2, prox residual (y - omega) / (1 + V p)
+                return mh, qh, Vh, 0.5 * Ery2 * np.sum(pp * pv / (1.0 + V[:, None] * pv) ** 2, 1)
+            return mh, qh, Vh
+        om, W, logZ, g0 = self._omega_rule(m, q, a)  # (N, 2, M)
+        Vp = V[:, None, None, None] * pv[None, :, None, None]  # (N, P, 1, 1)
+        y = np.array([1.0, -1.0])[None, None, :, None]
+        pr, dpr = loss.prox_and_derivative(y, om[:, None], Vp)
+        f = (pr - om[:, None]) / V[:, None, None, None]
+        df = (dpr - 1.0) / V[:, None, None, None]
+        Wz = (W * np.exp(logZ))[:, None]  # (N, 1, 2, M)
+        P = pp[None, :, None, None]
+        Vh = -a * np.sum(P * Wz * df, axis=(1, 2, 3))
+        qh = a * np.sum(P * Wz * f * f, axis=(1, 2, 3))
+        mh = a * np.sum(P * Wz * g0[:, None] * f, axis=(1, 2, 3))
+        if metrics:
+            tl = np.sum(P * pv[None, :, None, None] * Wz * loss.value(y, pr), axis=(1, 2, 3))
+            return mh, qh, Vh, tl
+        return mh, qh, Vh
+
+    def _omega_rule(self, m, q, a):
+        """Nodes of omega ~ N(0, q) (N, 2, M) with weights, and log Z0, g0 of the channel for y = +-1
+        at mean ``m omega / q``, variance ``rho - m^2 / q`` (the label integrated out)."""
+        rho, ch, n = self.rho, self.ch, self.options.n_nodes
+        sq = np.sqrt(q)
+        s2 = np.maximum(rho - m * m / q, 1e-12 * rho)
+        bp = np.zeros((len(q), 1))
+        wpk = np.sqrt(s2 + getattr(ch, "noise", 0.0)) * q / np.maximum(np.abs(m), 1e-300)
+        if np.any(wpk < 0.3 * sq):
+            bp = np.concatenate([bp, wpk[:, None] * _STEP_CUTS], axis=1)
+        s, ws = composite_legendre_nodes(np.zeros_like(sq), sq, bp, n, 10.0)
+        om = np.broadcast_to((sq[:, None] * s)[:, None, :], (len(q), 2, s.shape[1]))
+        y = np.array([1.0, -1.0])[None, :, None]
+        logZ, g0, _ = ch.output_moments(y, (m / q)[:, None, None] * om, s2[:, None, None])
+        return om, np.broadcast_to(ws[:, None, :], om.shape), logZ, g0
+
+    def _cross(self, k, l, m, q, V, qkl, a):
+        """Qhat_kl = a sum_{p_k, p_l} P(p_k, p_l) E[f_k f_l] for rows."""
+        qv, qp = self.qv, self.qp
+        keep = (qv[:, 0] > 0) & (qv[:, 1] > 0)
+        qv, qp = qv[keep], qp[keep]
+        if not len(qp):
+            return np.zeros(len(qkl))
+        lk, ll = self.losses[k], self.losses[l]
+        if lk.name == "square" and ll.name == "square":
+            E = self.Eyy - (m[:, k] + m[:, l]) / self.rho * self.Ezy + qkl
+            gk = qv[None, :, 0] / (1.0 + V[:, k, None] * qv[None, :, 0])
+            gl = qv[None, :, 1] / (1.0 + V[:, l, None] * qv[None, :, 1])
+            return a * E * np.sum(qp * gk * gl, 1)
+        return a * self._cross_quadrature(k, l, m, q, V, qkl, qv, qp)
+
+    def _cross_quadrature(self, k, l, m, q, V, qkl, qv, qp):
+        """E[f_k f_l] summed over the pair law, classification channel (2D rule, module docstring)."""
+        rho, ch, n = self.rho, self.ch, self.options.n_nodes
+        N = len(qkl)
+        qk, ql, mk, ml = q[:, k], q[:, l], m[:, k], m[:, l]
+        sk = np.sqrt(qk)
+        c = np.clip(qkl / np.sqrt(qk * ql), -1.0, 1.0)
+        beta = qkl / qk
+        tau = np.sqrt(np.maximum(ql * (1.0 - c * c), 1e-24 * ql))
+        au = mk / sk  # Cov(z, u)
+        at = (ml - beta * mk) / tau  # Cov(z, t)
+        cap = np.sqrt(np.maximum(rho - au * au, 0.0))
+        at = np.clip(at, -cap, cap)
+        s2 = np.maximum(rho - au * au - at * at, 1e-12 * rho)
+        noise = getattr(ch, "noise", 0.0)
+        # outer u: cut at 0 and, where the step of Z0 is narrow along u, at a few of its widths
+        wu_step = np.sqrt(s2 + noise) / np.maximum(np.sqrt(au * au + at * at), 1e-300)
+        bpu = np.zeros((N, 1))
+        if np.any(wu_step < 0.3):
+            bpu = np.concatenate([bpu, wu_step[:, None] * _STEP_CUTS], axis=1)
+        u, wu = composite_legendre_nodes(np.zeros(N), np.ones(N), bpu, n, 10.0)  # (N, Mu)
+        # inner t: cut where the teacher's conditional mean au u + at t crosses 0 (and around it when
+        # the step is narrow)
+        safe = np.abs(at) > 1e-300
+        tstar = np.where(safe[:, None], -au[:, None] * u / np.where(safe, at, 1.0)[:, None], 0.0)[..., None]
+        width = np.sqrt(s2 + noise) / np.maximum(np.abs(at), 1e-300)
+        if np.any(width < 0.3):
+            tstar = np.concatenate([tstar, tstar + width[:, None, None] * _STEP_CUTS], axis=-1)
+        ones = np.ones(u.shape)
+        t, wt = composite_legendre_nodes(0.0 * ones, ones, tstar, n, 10.0)  # (N, Mu, Mt)
+        omk = (sk[:, None] * u)  # (N, Mu)
+        oml = beta[:, None, None] * omk[..., None] + tau[:, None, None] * t  # (N, Mu, Mt)
+        mu_z = au[:, None, None] * u[..., None] + at[:, None, None] * t
+        y = np.array([1.0, -1.0])
+        out = np.zeros(N)
+        pk_vals = np.unique(qv[:, 0])
+        pl_vals = np.unique(qv[:, 1])
+        for iy, yy in enumerate(y):
+            logZ, _, _ = ch.output_moments(yy, mu_z, s2[:, None, None])
+            Wz = wu[..., None] * wt * np.exp(logZ)  # (N, Mu, Mt)
+            fk = {}
+            for pk in pk_vals:
+                pr = self.losses[k].prox(yy, omk, V[:, k, None] * pk)
+                fk[pk] = (pr - omk) / V[:, k, None]  # (N, Mu)
+            fl = {}
+            for pl in pl_vals:
+                pr = self.losses[l].prox(yy, oml, V[:, l, None, None] * pl)
+                fl[pl] = (pr - oml) / V[:, l, None, None]  # (N, Mu, Mt)
+            inner = {pl: np.sum(Wz * fl[pl], axis=2) for pl in pl_vals}  # (N, Mu)
+            for (pk, pl), pr_ in zip(qv, qp):
+                out += pr_ * np.sum(fk[pk] * inner[pl], axis=1)
+        return out
+
+    # ------------------------------------------------------------------ penalty side
+    def _inv(self, Vh):
+        """``1 / (lam_k + Vhat_k om_i)`` (N, K, S), 0 on the null eigenvalues."""
+        om = self.spec.omega[None, None, :]
+        den = self.lams[None, :, None] + Vh[:, :, None] * om
+        pos = om > 0
+        return np.where(pos, 1.0 / np.where(pos, den, 1.0), 0.0)
+
+    def _penalty_diag(self, mh, qh, Vh):
+        sp = self.spec
+        om, pw, wt = sp.omega[None, None, :], sp.power[None, None, :], sp.weight[None, None, :]
+        inv = self._inv(Vh)
+        V = np.sum(wt * om * inv, axis=2)
+        m = mh * np.sum(wt * om * pw * inv, axis=2)
+        q = np.sum(wt * om * om * (mh[:, :, None] ** 2 * pw + qh[:, :, None]) * inv * inv, axis=2)
+        return m, q, V
+
+    def _penalty_cross(self, k, l, mh, Vh):
+        """``(A, B)`` with ``Q_kl = A + B Qhat_kl`` (the cross term of the L2 side)."""
+        sp = self.spec
+        inv = self._inv(Vh)
+        B = np.sum(sp.weight * sp.omega ** 2 * inv[:, k] * inv[:, l], axis=1)
+        A = mh[:, k] * mh[:, l] * np.sum(sp.weight * sp.omega ** 2 * sp.power * inv[:, k] * inv[:, l], axis=1)
+        return A, B
+
+    def _diag_hats(self, a, x):
+        m, q, V, _ = self._split(x)
+        N = len(a)
+        mh, qh, Vh = np.zeros((N, self.K)), np.zeros((N, self.K)), np.zeros((N, self.K))
+        for k in range(self.K):
+            mh[:, k], qh[:, k], Vh[:, k] = self._diagonal(k, m[:, k], q[:, k], V[:, k], a)
+        return mh, qh, np.maximum(Vh, 1e-300)
+
+    def step(self, alpha, x):
+        """The full map (diagonal and cross terms), one application."""
+        a = alpha * self.factor
+        m, q, V, qc = self._split(x)
+        mh, qh, Vh = self._diag_hats(a, x)
+        out = np.empty_like(x)
+        out[:, 0:3 * self.K:3], out[:, 1:3 * self.K:3], out[:, 2:3 * self.K:3] = self._penalty_diag(mh, qh, Vh)
+        for j, (k, l) in enumerate(self.pairs):
+            A, B = self._penalty_cross(k, l, mh, Vh)
+            lim = np.sqrt(q[:, k] * q[:, l])
+            out[:, 3 * self.K + j] = A + B * self._cross(k, l, m, q, V, np.clip(qc[:, j], -lim, lim), a)
+        return out
+
+    def solve(self, alpha, x0):
+        """The diagonal ``(m_k, Q_kk, V_k)`` by the batched fixed-point iteration (they do not depend
+        on the cross terms), then each ``Q_kl`` as the root of ``A + B Qhat_kl(Q_kl) - Q_kl`` on
+        ``[-sqrt(Q_kk Q_ll), sqrt(Q_kk Q_ll)]`` (Illinois regula falsi, all rows at once: the map
+        sends the interval into itself, by Cauchy-Schwarz on both sides)."""
+        o, K = self.options, self.K
+        nd = 3 * K
+
+        def dstep(XP):
+            a = XP[:, nd] * self.factor
+            mh, qh, Vh = self._diag_hats(a, XP[:, :nd])
+            out = np.empty_like(XP)
+            out[:, 0:nd:3], out[:, 1:nd:3], out[:, 2:nd:3] = self._penalty_diag(mh, qh, Vh)
+            out[:, nd] = XP[:, nd]
+            return out
+
+        lower = np.r_[np.tile([-np.inf, 1e-300, 1e-300], K), -np.inf]
+        res = solve_fixed_point(dstep, np.column_stack([x0[:, :nd], alpha]), batch=True, tol=o.tol, rtol=o.rtol,
+                                max_iter=o.max_iter, damping=o.damping, anderson=o.anderson, on_fail="ignore",
+                                lower=lower, name="JointERM (each estimator)")
+        X = np.array(x0, float)
+        X[:, :nd] = res.x[:, :nd]
+        conv = np.asarray(res.converged, bool) & np.all(np.isfinite(X[:, :nd]), axis=1)
+        a = alpha * self.factor
+        m, q, V, _ = self._split(X)
+        resid = np.zeros(len(alpha))
+        if self.pairs:
+            with np.errstate(all="ignore"):
+                mh, _, Vh = self._diag_hats(a, X)
+            for j, (k, l) in enumerate(self.pairs):
+                c, ok, r = self._cross_root(k, l, m, q, V, mh, Vh, a, conv)
+                X[:, nd + j] = c
+                conv &= ok
+                resid = np.maximum(resid, r)
+        return X, conv, {"n_iter": res.n_iter, "residual": resid}
+
+    def _cross_root(self, k, l, m, q, V, mh, Vh, a, rows_ok, max_iter=100):
+        N = len(a)
+        c = np.full(N, np.nan)
+        ok = np.zeros(N, bool)
+        resid = np.full(N, np.nan)
+        idx = np.flatnonzero(rows_ok)
+        if not len(idx):
+            return c, ok, resid
+        A, B = self._penalty_cross(k, l, mh[idx], Vh[idx])
+        mi, qi, Vi, ai = m[idx], q[idx], V[idx], a[idx]
+        lim = np.sqrt(qi[:, k] * qi[:, l])
+
+        def G(x, r):
+            return A[r] + B[r] * self._cross(k, l, mi[r], qi[r], Vi[r], x, ai[r]) - x
+
+        all_r = np.arange(len(idx))
+        lo, hi = -lim.copy(), lim.copy()
+        glo, ghi = G(lo, all_r), G(hi, all_r)
+        # the map sends [-lim, lim] into itself up to round-off: clip the end values' signs
+        glo, ghi = np.maximum(glo, 0.0), np.minimum(ghi, 0.0)
+        x = np.where(glo - ghi > 0, lo + glo * (hi - lo) / np.where(glo - ghi > 0, glo - ghi, 1.0), 0.5 * (lo + hi))
+        done = (glo == 0) | (ghi == 0)
+        x = np.where(glo == 0, lo, np.where(ghi == 0, hi, x))
+        gx = np.zeros(len(idx))
+        side = np.zeros(len(idx), int)
+        tol = self.options.tol * np.maximum(1.0, lim)
+        for _ in range(max_iter):
+            r = np.flatnonzero(~done)
+            if not len(r):
+                break
+            g = G(x[r], r)
+            gx[r] = g
+            pos = g > 0
+            # Illinois: keep the bracket, halve the stale end's value when the same side moves twice
+            rl, rh = r[pos], r[~pos]
+            lo[rl], glo[rl] = x[rl], g[pos]
+            ghi[rl] *= np.where(side[rl] == 1, 0.5, 1.0)
+            hi[rh], ghi[rh] = x[rh], g[~pos]
+            glo[rh] *= np.where(side[rh] == -1, 0.5, 1.0)
+            side[rl], side[rh] = 1, -1
+            den = glo[r] - ghi[r]
+            xn = np.where(den > 0, lo[r] + glo[r] * (hi[r] - lo[r]) / np.where(den > 0, den, 1.0), 0.5 * (lo[r] + hi[r]))
+            done[r] = (np.abs(g) < tol[r]) | (hi[r] - lo[r] < tol[r])
+            x[r] = np.where(done[r], x[r], xn)
+        c[idx] = x
+        ok[idx] = done & np.isfinite(x)
+        resid[idx] = np.abs(gx)
+        return c, ok, resid
+
+    # ------------------------------------------------------------------ observables
+    def observables(self, alpha, x):
+        m, q, V, qc = self._split(x)
+        K, rho, ch = self.K, self.rho, self.ch
+        a = alpha * self.factor
+        moments = (self.Ezy, self.Ey2)
+        out = {}
+        Q = np.zeros((len(alpha), K, K))
+        for k in range(K):
+            Q[:, k, k] = q[:, k]
+        for j, (k, l) in enumerate(self.pairs):
+            Q[:, k, l] = Q[:, l, k] = qc[:, j]
+        with np.errstate(all="ignore"):
+            for k in range(K):
+                out[f"m_{k}"] = m[:, k]
+                out[f"V_{k}"] = V[:, k]
+                out[f"test_error_{k}"] = ch.student_test_error(m[:, k], q[:, k], rho, moments=moments)
+                out[f"train_loss_{k}"] = self._diagonal(k, m[:, k], q[:, k], V[:, k], a, metrics=True)[3]
+            for k in range(K):
+                for l in range(k, K):
+                    out[f"q_{k}_{l}"] = Q[:, k, l]
+            if K >= 2:
+                out["variance"] = np.mean([(Q[:, k, k] + Q[:, l, l] - 2.0 * Q[:, k, l]) / 2.0 for k, l in self.pairs],
+                                          axis=0)
+            mbar, qbar = m.mean(axis=1), Q.mean(axis=(1, 2))
+            out["ensemble_test_error"] = ch.student_test_error(mbar, qbar, rho, moments=moments)
+        return out

@@ -1,0 +1,72 @@
+"""Finite-size simulation of K weighted ERM estimators on one data set (the counterpart of
+:mod:`solvable.families.resampling.equations`).
+
+Per seed: draw the teacher and a pool of ``n x pool factor`` samples (``n = round(alpha d)``) from the
+GLM's data model, labels from the channel (a fresh draw per estimator for ``labels="resampled"``),
+the weights from the law (:meth:`SampleWeights.draw`: real bootstrap resamples, real subsamples,
+disjoint data sets), and fit every estimator exactly: the square loss on ``sqrt(p)``-scaled rows, the
+logistic loss on the rows repeated ``p`` times (integer weights: the same objective), both by
+:func:`solvable.families.erm.solvers.solve_erm`.  Measured: ``m_k``, ``q_k_l`` (population overlaps,
+cross terms by polarisation of the data model's ``overlaps``), the exact test errors given the
+weights, the weighted training loss ``sum_mu p_mu loss(y_mu, omega_mu) / n``, ``variance`` and
+``ensemble_test_error``, as in the theory.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from solvable.blocks.data.spectra import Isotropic
+from solvable.families.resampling.equations import check_joint
+
+__all__ = ["simulate_joint_once"]
+
+
+def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -> dict:
+    """One seed at dimension d (module docstring)."""
+    from solvable.families.erm.solvers import solve_erm
+
+    if np.ndim(problem.alpha) > 0:
+        raise ValueError("simulate: give a scalar alpha (sweep over a curve point by point)")
+    check_joint(problem, learner)
+    K, ch = learner.K, problem.channel
+    n = int(round(problem.alpha * d))
+    if n < 1:
+        raise ValueError(f"simulate: alpha * d = {problem.alpha * d} gives no samples")
+    data = problem.data if problem.data is not None else Isotropic()
+    P = learner.weights.draw(n, K, rng)
+    Xv, z, info = data.sample(P.shape[0], d, problem.prior, rng)
+    A = Xv / np.sqrt(Xv.shape[1])
+    y0 = ch.sample(z, rng)
+    W, train = [], []
+    for k, lr in enumerate(learner.learners):
+        y = ch.sample(z, rng) if (learner.labels == "resampled" and k > 0) else y0
+        p = P[:, k]
+        if lr.loss.name == "square":
+            s = np.sqrt(p)
+            w = solve_erm(lr.loss, lr.penalty, A * s[:, None], y * s)
+        else:
+            idx = np.repeat(np.arange(len(p)), p)
+            w = solve_erm(lr.loss, lr.penalty, A[idx], y[idx])
+        W.append(w)
+        train.append(float(np.sum(p * lr.loss.value(y, A @ w)) / n))
+    rho = info["rho"]
+    moments = ch.label_moments(rho)
+    out = {}
+    mq = [info["overlaps"](w) for w in W]
+    Q = np.zeros((K, K))
+    for k in range(K):
+        Q[k, k] = mq[k][1]
+    for k in range(K):
+        for l in range(k + 1, K):
+            Q[k, l] = Q[l, k] = (info["overlaps"](W[k] + W[l])[1] - Q[k, k] - Q[l, l]) / 2.0
+    for k in range(K):
+        out[f"m_{k}"] = mq[k][0]
+        out[f"test_error_{k}"] = float(ch.student_test_error(mq[k][0], Q[k, k], rho, moments=moments))
+        out[f"train_loss_{k}"] = train[k]
+        for l in range(k, K):
+            out[f"q_{k}_{l}"] = Q[k, l]
+    if K >= 2:
+        out["variance"] = float(np.mean([(Q[k, k] + Q[l, l] - 2 * Q[k, l]) / 2 for k, l in learner.pairs]))
+    mbar = float(np.mean([x[0] for x in mq]))
+    out["ensemble_test_error"] = float(ch.student_test_error(mbar, Q.mean(), rho, moments=moments))
+    return out

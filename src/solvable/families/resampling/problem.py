@@ -1,0 +1,186 @@
+"""Several ERM estimators on one data set: the laws of their sample weights and the learner.
+
+An estimator ``k`` minimises ``sum_mu p_mu^k loss_k(y_mu, w . x_mu / sqrt(d)) + lam_k |w|^2 / 2``,
+the weights ``p_mu = (p_mu^1, ..., p_mu^K)`` i.i.d. over samples from a law given here (Clarte,
+Vandenbroucque, Dalle, Loureiro, Krzakala, Zdeborova 2024, "Analysis of bootstrap and subsampling
+in high-dimensional regularized regression", sec. 2; Loureiro, Gerbelot, Refinetti, Sicuro,
+Krzakala 2022, "Fluctuations, bias, variance & ensemble of learners", sec. 2).  The theory needs
+the law of one estimator's weight (:meth:`SampleWeights.marginal`) and of two estimators' weights
+(:meth:`SampleWeights.pair`); the simulation draws the real thing (:meth:`SampleWeights.draw`:
+bootstrap resamples of n out of n with replacement, subsamples without replacement), whose
+weights are asymptotically independent with these laws.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.special import gammaln
+
+from solvable.blocks.learners import ERM, Learner
+
+__all__ = ["SampleWeights", "Full", "PairBootstrap", "Subsampling", "FreshData", "JointERM"]
+
+
+@dataclass(frozen=True)
+class SampleWeights:
+    """The law of the sample weights of K estimators trained on one data set (base class)."""
+
+    def marginal(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(values, probs)``: the law of one estimator's weight on one sample."""
+        raise NotImplementedError
+
+    def pair(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(values (M, 2), probs (M,))``: the joint law of two different estimators' weights."""
+        v, p = self.marginal()
+        V1, V2 = np.meshgrid(v, v, indexing="ij")
+        return np.column_stack([V1.ravel(), V2.ravel()]), np.outer(p, p).ravel()
+
+    def alpha_factor(self, K: int) -> float:
+        """Samples in the pool per sample of one estimator's data set (``alpha`` counts the latter)."""
+        return 1.0
+
+    def draw(self, n: int, K: int, rng: np.random.Generator) -> np.ndarray:
+        """Integer weights (n_pool, K) of a finite-size run with ``n`` samples per data set."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Full(SampleWeights):
+    """Every estimator sees every sample once (estimators differ only by their loss / penalty)."""
+
+    def marginal(self):
+        return np.ones(1), np.ones(1)
+
+    def pair(self):
+        return np.ones((1, 2)), np.ones(1)
+
+    def draw(self, n, K, rng):
+        return np.ones((n, K), dtype=int)
+
+
+@dataclass(frozen=True)
+class PairBootstrap(SampleWeights):
+    """The pair bootstrap: each estimator is trained on n samples drawn with replacement from the n
+    (a multinomial count per sample, asymptotically independent Poisson(1) weights; the theory
+    truncates them at ``p_max`` and renormalises: the mass above 8 is 1.1e-6)."""
+
+    p_max: int = 8
+
+    def __post_init__(self):
+        if int(self.p_max) != self.p_max or self.p_max < 1:
+            raise ValueError(f"PairBootstrap: p_max must be an integer >= 1, got p_max={self.p_max!r}")
+
+    def marginal(self):
+        v = np.arange(int(self.p_max) + 1, dtype=float)
+        p = np.exp(-1.0 - gammaln(v + 1.0))  # Poisson(1)
+        return v, p / p.sum()
+
+    def draw(self, n, K, rng):
+        return np.stack([rng.multinomial(n, np.full(n, 1.0 / n)) for _ in range(K)], axis=1)
+
+
+@dataclass(frozen=True)
+class Subsampling(SampleWeights):
+    """Subsampling: each estimator is trained on ``round(r n)`` of the n samples, drawn without
+    replacement (asymptotically independent Bernoulli(r) weights)."""
+
+    r: float = 0.5
+
+    def __post_init__(self):
+        if not (isinstance(self.r, (int, float, np.floating)) and 0.0 < float(self.r) <= 1.0):
+            raise ValueError(f"Subsampling: the ratio r must be in (0, 1], got r={self.r!r}")
+        object.__setattr__(self, "r", float(self.r))
+
+    def marginal(self):
+        return np.array([0.0, 1.0]), np.array([1.0 - self.r, self.r])
+
+    def draw(self, n, K, rng):
+        m = int(round(self.r * n))
+        out = np.zeros((n, K), dtype=int)
+        for k in range(K):
+            out[rng.choice(n, size=m, replace=False), k] = 1
+        return out
+
+
+@dataclass(frozen=True)
+class FreshData(SampleWeights):
+    """Independent data sets: each estimator has its own n samples from the same teacher (the
+    pool has K n samples, each in one estimator's set), the reference for the true variance."""
+
+    def marginal(self):  # per pool sample; alpha_factor = K
+        raise RuntimeError("FreshData.marginal needs K: use marginal_k")
+
+    def marginal_k(self, K):
+        return np.array([0.0, 1.0]), np.array([1.0 - 1.0 / K, 1.0 / K])
+
+    def pair_k(self, K):
+        return np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), np.array([1.0 / K, 1.0 / K, 1.0 - 2.0 / K])
+
+    def alpha_factor(self, K):
+        return float(K)
+
+    def draw(self, n, K, rng):
+        out = np.zeros((n * K, K), dtype=int)
+        for k in range(K):
+            out[k * n:(k + 1) * n, k] = 1
+        return out
+
+
+def marginal_law(weights: SampleWeights, K: int):
+    return weights.marginal_k(K) if isinstance(weights, FreshData) else weights.marginal()
+
+
+def pair_law(weights: SampleWeights, K: int):
+    return weights.pair_k(K) if isinstance(weights, FreshData) else weights.pair()
+
+
+_LABELS = ("shared", "resampled")
+
+
+@dataclass(frozen=True)
+class JointERM(Learner):
+    """K ERM estimators trained on the same data with sample weights (``weights``), studied
+    jointly: their teacher overlaps ``m_k``, cross-overlaps ``q_k_l`` and variances ``V_k``.
+
+    ``learners``: ERM learners (L2 penalty, no bias), or one ERM and ``K``: ``JointERM(ERM(...),
+    weights=PairBootstrap(), K=2)``.  ``labels="resampled"``: each estimator sees its own draw of the
+    labels from the teacher's channel given the same inputs (label resampling; square loss only).
+    """
+
+    learners: Any = ()
+    weights: SampleWeights = field(default_factory=Full)
+    K: int | None = None
+    labels: str = "shared"
+
+    def __post_init__(self):
+        ls = self.learners
+        if isinstance(ls, ERM):
+            k = 2 if self.K is None else self.K
+            if int(k) != k or k < 1:
+                raise ValueError(f"JointERM: K must be an integer >= 1, got K={self.K!r}")
+            ls = (ls,) * int(k)
+        ls = tuple(ls)
+        if not ls or not all(isinstance(x, ERM) for x in ls):
+            raise ValueError(f"JointERM: learners must be ERM learners (or one ERM with K), got {self.learners!r}")
+        if self.K is not None and self.K != len(ls):
+            raise ValueError(f"JointERM: K={self.K!r} but {len(ls)} learners were given")
+        for x in ls:
+            if getattr(x.penalty, "l1_ratio", None) != 0.0:
+                raise ValueError(f"JointERM: only the L2 penalty is implemented, got {x.penalty!r}")
+            if x.bias:
+                raise ValueError("JointERM: bias=True is not supported (the teacher-student GLM fits no intercept)")
+        if not isinstance(self.weights, SampleWeights):
+            raise ValueError(f"JointERM: weights must be a SampleWeights law (Full(), PairBootstrap(), Subsampling(r), "
+                             f"FreshData()), got {self.weights!r}")
+        if isinstance(self.weights, FreshData) and len(ls) < 2:
+            raise ValueError("JointERM: FreshData needs K >= 2 estimators")
+        if self.labels not in _LABELS:
+            raise ValueError(f"JointERM: labels must be one of {_LABELS}, got labels={self.labels!r}")
+        object.__setattr__(self, "learners", ls)
+        object.__setattr__(self, "K", len(ls))
+
+    @property
+    def pairs(self) -> list[tuple[int, int]]:
+        return [(k, l) for k in range(self.K) for l in range(k + 1, self.K)]

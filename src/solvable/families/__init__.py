@@ -11,7 +11,7 @@ FAMILIES = (
     "sgd",  # online-SGD ODEs
     "random_features",  # random features and kernel rates
     "mixtures",  # ERM on Gaussian mixtures
-    "resampling",  # several ERM estimators at once: bootstrap, subsampling, ensembles
+    "joint",  # several ERM estimators at once: bootstrap, subsampling, ensembles
     "curie_weiss",  # the worked example of docs/adding_a_family.md
 )
 

@@ -13,7 +13,7 @@ from solvable.experiments.gallery import Check, RecipeResult, _run_kw, _save, re
 #: noise variance of the linear teacher and the ridge strength of the figure
 NOISE, LAM = 1.0, 0.1
 #: the published pair-bootstrap overlaps at alpha = 1 (Clarte et al. 2024, authors' package
-#: BootstrapAsymptotics, state evolution stopped at relative tolerance 1e-4: docs/resampling.md)
+#: BootstrapAsymptotics, state evolution stopped at relative tolerance 1e-4: docs/joint.md)
 PUBLISHED_Q = (1.35642, 0.79981)
 
 
@@ -30,7 +30,7 @@ def bootstrap_variance(quick: bool = False, out: Path | None = None, **run) -> R
     import pandas as pd
 
     import solvable as sv
-    from solvable.families.resampling import FreshData, JointERM, PairBootstrap, Subsampling
+    from solvable.families.joint import FreshData, JointERM, PairBootstrap, Subsampling
 
     problem = sv.GLM(sv.priors.Gaussian(), sv.channels.Linear(NOISE), alpha=1.0)
     ridge = sv.ERM("square", sv.penalties.L2(LAM))

@@ -1,13 +1,13 @@
-"""Several ERM estimators at once (solvable.families.resampling): the published pair-bootstrap
+"""Several ERM estimators at once (solvable.families.joint): the published pair-bootstrap
 overlaps of ridge, an independent solve of the ridge equations, exact identities (identical
 learners, fresh data, one estimator = the ERM engine, r = 1), the cubature's convergence, clear
-errors, and theory against real bootstrap / subsampling simulations (docs/resampling.md)."""
+errors, and theory against real bootstrap / subsampling simulations (docs/joint.md)."""
 import numpy as np
 import pytest
 from scipy.stats import poisson
 
 import solvable as sv
-from solvable.families.resampling import FreshData, Full, JointERM, PairBootstrap, Subsampling
+from solvable.families.joint import FreshData, Full, JointERM, PairBootstrap, Subsampling
 
 L2 = sv.penalties.L2
 G = sv.priors.Gaussian()
@@ -38,7 +38,7 @@ def test_pair_bootstrap_ridge_published_and_independent():
     Q = [[1.3562764, 0.7997994], ...]; the published [[1.35642, 0.79981], ...] (Clarte et al. 2024,
     the authors' Julia package BootstrapAsymptotics) is their state evolution stopped at its default
     relative tolerance 1e-4 after 18 undamped steps: run that way, these equations give 1.35642011 and
-    0.79980773 (docs/resampling.md).  Hence the published check at 2e-4, the exact one at 1e-12."""
+    0.79980773 (docs/joint.md).  Hence the published check at 2e-4, the exact one at 1e-12."""
     pb = sv.GLM(G, sv.channels.Linear(1.0), alpha=1.0)
     r = sv.predict(pb, JointERM(sv.ERM("square", L2(0.1)), weights=PairBootstrap()))
     assert abs(r.q_0_0 - 1.35642) < 2e-4 and abs(r.q_0_1 - 0.79981) < 2e-4

@@ -3,7 +3,7 @@
 Model: teacher ``theta ~ prior`` (``rho = E theta^2``), inputs from the GLM's data model
 (isotropic or a covariance spectrum), labels ``y ~ P(y | z)``, ``z = theta . x / sqrt(d)``.  Estimator
 ``k`` minimises ``sum_mu p_mu^k loss_k(y_mu, w . x_mu / sqrt(d)) + lam_k |w|^2 / 2`` with weights
-``p_mu`` i.i.d. over samples (:mod:`~solvable.families.resampling.problem`).
+``p_mu`` i.i.d. over samples (:mod:`~solvable.families.joint.problem`).
 
 Equations (Loureiro, Gerbelot, Refinetti, Sicuro, Krzakala 2022, "Fluctuations, bias, variance &
 ensemble of learners", eqs. (9)-(10); with sample weights, Clarte, Vandenbroucque, Dalle, Loureiro,
@@ -44,7 +44,7 @@ import numpy as np
 
 from solvable.blocks.data.spectra import DataModel, Isotropic
 from solvable.core.contract import SaddlePoint, SaddlePointOptions
-from solvable.families.resampling.problem import marginal_law, pair_law
+from solvable.families.joint.problem import marginal_law, pair_law
 from solvable.numerics.fixed_point import solve_fixed_point
 from solvable.numerics.gauss import composite_legendre_nodes
 

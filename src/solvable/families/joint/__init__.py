@@ -1,6 +1,6 @@
 """Several ERM estimators on one data set: bootstrap, subsampling, ensembles and the true
-variance, jointly (docs/resampling.md)."""
-from solvable.families.resampling.problem import FreshData, Full, JointERM, PairBootstrap, SampleWeights, Subsampling
+variance, jointly (docs/joint.md)."""
+from solvable.families.joint.problem import FreshData, Full, JointERM, PairBootstrap, SampleWeights, Subsampling
 
 __all__ = ["JointERM", "SampleWeights", "Full", "PairBootstrap", "Subsampling", "FreshData"]
 
@@ -12,13 +12,13 @@ def _register():
     from solvable.blocks.priors import Gaussian
     from solvable.blocks.problems import GLM
     from solvable.core.registry import Example, register_family
-    from solvable.families.resampling import fuzz
-    from solvable.families.resampling.equations import JointERMTheory
-    from solvable.families.resampling.experiment import simulate_joint_once
+    from solvable.families.joint import fuzz
+    from solvable.families.joint.equations import JointERMTheory
+    from solvable.families.joint.experiment import simulate_joint_once
 
     return register_family(
-        "resampling",
-        doc="docs/resampling.md",
+        "joint",
+        doc="docs/joint.md",
         theory={(GLM, JointERM): JointERMTheory},
         simulation={(GLM, JointERM): simulate_joint_once},
         fields={(GLM, JointERM): ("m_0", "m_1", "q_0_0", "q_0_1", "q_1_1", "test_error_0", "test_error_1",

@@ -1,5 +1,5 @@
 """Finite-size simulation of K weighted ERM estimators on one data set (the counterpart of
-:mod:`solvable.families.resampling.equations`).
+:mod:`solvable.families.joint.equations`).
 
 Per seed: draw the teacher and a pool of ``n x pool factor`` samples (``n = round(alpha d)``) from the
 GLM's data model, labels from the channel (a fresh draw per estimator for ``labels="resampled"``),
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from solvable.blocks.data.spectra import Isotropic
-from solvable.families.resampling.equations import check_joint
+from solvable.families.joint.equations import check_joint
 
 __all__ = ["simulate_joint_once"]
 

@@ -10,7 +10,7 @@ from solvable.blocks import priors as P
 from solvable.blocks.learners import ERM
 from solvable.blocks.problems import GLM
 from solvable.core.fuzz import loguniform as _loguniform
-from solvable.families.resampling.problem import FreshData, Full, JointERM, PairBootstrap, Subsampling
+from solvable.families.joint.problem import FreshData, Full, JointERM, PairBootstrap, Subsampling
 
 
 

@@ -1,8 +1,11 @@
-"""Several ERM estimators on one data set: bootstrap, subsampling, ensembles and the true
-variance, jointly (docs/joint.md)."""
+"""Several estimators on one data set, jointly: bootstrap, subsampling, ensembles and the true
+variance; the Bayes-optimal estimator beside ERM, calibration and its post-hoc fixes (docs/joint.md)."""
+from solvable.families.joint.calibration import (calibration, conditional_confidence, expectation_consistency,
+                                                 temperature_scaling)
 from solvable.families.joint.problem import FreshData, Full, JointERM, PairBootstrap, SampleWeights, Subsampling
 
-__all__ = ["JointERM", "SampleWeights", "Full", "PairBootstrap", "Subsampling", "FreshData"]
+__all__ = ["JointERM", "SampleWeights", "Full", "PairBootstrap", "Subsampling", "FreshData", "calibration",
+           "conditional_confidence", "temperature_scaling", "expectation_consistency"]
 
 
 def _register():

@@ -64,10 +64,28 @@ class JointOptions(SaddlePointOptions):
     n_nodes: int = 40
 
 
+def _is_bayes(lr) -> bool:
+    from solvable.blocks.learners import BayesOptimal
+
+    return isinstance(lr, BayesOptimal)
+
+
 def check_joint(problem, learner) -> None:
     """The cases the engine covers; anything else is a ValueError naming the value."""
+    from solvable.blocks.priors import Gaussian
+
     ch = problem.channel
     for k, lr in enumerate(learner.learners):
+        if _is_bayes(lr):
+            if not (isinstance(problem.prior, Gaussian) and problem.prior.mean == 0.0):
+                raise ValueError(f"JointERM: the BayesOptimal() estimator is implemented for a centred Gaussian prior "
+                                 f"(its posterior mean is then a ridge-like estimator), got {problem.prior!r}")
+            if problem.data is not None:
+                raise ValueError("JointERM: the BayesOptimal() estimator is implemented for isotropic data (data=None)")
+            if not (ch.is_classification or (ch.is_linear and getattr(ch, "noise", 0.0) > 0)):
+                raise ValueError(f"JointERM: the BayesOptimal() estimator is implemented for classification channels "
+                                 f"(Sign, Probit) and the Linear channel with noise > 0, got {ch!r}")
+            continue
         loss = lr.loss
         if loss.name not in ("square", "logistic"):
             raise ValueError(f"JointERM: estimator {k} has the {loss.name!r} loss; implemented: 'square' (any channel) "
@@ -78,7 +96,7 @@ def check_joint(problem, learner) -> None:
         lam = lr.penalty.lam
         if not (np.isfinite(lam) and lam > 0):
             raise ValueError(f"JointERM: estimator {k} needs a ridge lam > 0, got lam={lam!r}")
-    if learner.labels == "resampled" and any(lr.loss.name != "square" for lr in learner.learners):
+    if learner.labels == "resampled" and any(_is_bayes(lr) or lr.loss.name != "square" for lr in learner.learners):
         raise ValueError("JointERM: labels='resampled' is implemented for the square loss only")
     data = problem.data if problem.data is not None else Isotropic()
     if not isinstance(data, DataModel):
@@ -106,8 +124,15 @@ class JointERMTheory(SaddlePoint):
         self.factor = learner.weights.alpha_factor(K) / self.spec.ratio
         self.pv, self.pp = marginal_law(learner.weights, K)
         self.qv, self.qp = pair_law(learner.weights, K)
-        self.lams = np.array([lr.penalty.lam for lr in learner.learners], float)
-        self.losses = [lr.loss for lr in learner.learners]
+        # the Bayes-optimal estimator of a N(0, rho) prior: ERM with lam = 1 / rho whose "loss side" is the
+        # channel's output function gout (the posterior mean's state evolution: Zdeborova & Krzakala 2016,
+        # eqs. (129)-(136)); on the Linear channel it is ridge with lam = noise / rho (closed form)
+        from solvable.blocks.losses import Square
+
+        self.bayes = [_is_bayes(lr) and self.ch.is_classification for lr in learner.learners]
+        self.lams = np.array([(1.0 / self.rho if self.ch.is_classification else self.ch.noise / self.rho)
+                              if _is_bayes(lr) else lr.penalty.lam for lr in learner.learners], float)
+        self.losses = [Square() if _is_bayes(lr) else lr.loss for lr in learner.learners]
         self.Ezy, self.Ey2 = self.ch.label_moments(self.rho)
         if learner.labels == "resampled":  # E[E[y | z]^2]: two independent draws given z
             u, wu = composite_legendre_nodes(np.zeros(()), np.ones(()), None, 60, 12.0)
@@ -135,7 +160,7 @@ class JointERMTheory(SaddlePoint):
         """(mhat, Qhat_kk, Vhat[, train loss]) of estimator k for rows (m, q, V), alpha-scaled ``a``."""
         pv, pp = self.pv[self.pv > 0], self.pp[self.pv > 0]
         loss = self.losses[k]
-        if loss.name == "square":
+        if loss.name == "square" and not self.bayes[k]:
             g = pv[None, :] / (1.0 + V[:, None] * pv[None, :])  # (N, P)
             Ery2 = self.Ey2 - 2.0 * m / self.rho * self.Ezy + q
             Vh = a * np.sum(pp * g, 1)
@@ -145,18 +170,22 @@ class JointERMTheory(SaddlePoint):
                 return mh, qh, Vh, 0.5 * Ery2 * np.sum(pp * pv / (1.0 + V[:, None] * pv) ** 2, 1)
             return mh, qh, Vh
         om, W, logZ, g0 = self._omega_rule(m, q, a)  # (N, 2, M)
-        Vp = V[:, None, None, None] * pv[None, :, None, None]  # (N, P, 1, 1)
         y = np.array([1.0, -1.0])[None, None, :, None]
-        pr, dpr = loss.prox_and_derivative(y, om[:, None], Vp)
-        f = (pr - om[:, None]) / V[:, None, None, None]
-        df = (dpr - 1.0) / V[:, None, None, None]
+        if self.bayes[k]:  # the posterior mean: f = gout at the estimator's own V (weight 1)
+            _, f, df = self.ch.output_moments(y, om[:, None], V[:, None, None, None])
+        else:
+            Vp = V[:, None, None, None] * pv[None, :, None, None]  # (N, P, 1, 1)
+            pr, dpr = loss.prox_and_derivative(y, om[:, None], Vp)
+            f = (pr - om[:, None]) / V[:, None, None, None]
+            df = (dpr - 1.0) / V[:, None, None, None]
         Wz = (W * np.exp(logZ))[:, None]  # (N, 1, 2, M)
         P = pp[None, :, None, None]
         Vh = -a * np.sum(P * Wz * df, axis=(1, 2, 3))
         qh = a * np.sum(P * Wz * f * f, axis=(1, 2, 3))
         mh = a * np.sum(P * Wz * g0[:, None] * f, axis=(1, 2, 3))
-        if metrics:
-            tl = np.sum(P * pv[None, :, None, None] * Wz * loss.value(y, pr), axis=(1, 2, 3))
+        if metrics:  # no training loss for the posterior mean
+            tl = np.full(len(m), np.nan) if self.bayes[k] else np.sum(
+                P * pv[None, :, None, None] * Wz * loss.value(y, pr), axis=(1, 2, 3))
             return mh, qh, Vh, tl
         return mh, qh, Vh
 
@@ -231,18 +260,19 @@ class JointERMTheory(SaddlePoint):
         for iy, yy in enumerate(y):
             logZ, _, _ = ch.output_moments(yy, mu_z, s2[:, None, None])
             Wz = wu[..., None] * wt * np.exp(logZ)  # (N, Mu, Mt)
-            fk = {}
-            for pk in pk_vals:
-                pr = self.losses[k].prox(yy, omk, V[:, k, None] * pk)
-                fk[pk] = (pr - omk) / V[:, k, None]  # (N, Mu)
-            fl = {}
-            for pl in pl_vals:
-                pr = self.losses[l].prox(yy, oml, V[:, l, None, None] * pl)
-                fl[pl] = (pr - oml) / V[:, l, None, None]  # (N, Mu, Mt)
+            fk = {pk: self._fout(k, yy, omk, V[:, k, None], pk) for pk in pk_vals}  # (N, Mu)
+            fl = {pl: self._fout(l, yy, oml, V[:, l, None, None], pl) for pl in pl_vals}  # (N, Mu, Mt)
             inner = {pl: np.sum(Wz * fl[pl], axis=2) for pl in pl_vals}  # (N, Mu)
             for (pk, pl), pr_ in zip(qv, qp):
                 out += pr_ * np.sum(fk[pk] * inner[pl], axis=1)
         return out
+
+    def _fout(self, k, y, om, V, p):
+        """``f_k`` at weight ``p``: ``(prox_{V p loss}(y, om) - om) / V`` (ERM) or ``gout(y, om, V)``
+        (the posterior mean, weight 1)."""
+        if self.bayes[k]:
+            return self.ch.output_moments(y, om, V)[1]
+        return (self.losses[k].prox(y, om, V * p) - om) / V
 
     # ------------------------------------------------------------------ penalty side
     def _inv(self, Vh):
@@ -392,7 +422,8 @@ class JointERMTheory(SaddlePoint):
                 out[f"m_{k}"] = m[:, k]
                 out[f"V_{k}"] = V[:, k]
                 out[f"test_error_{k}"] = ch.student_test_error(m[:, k], q[:, k], rho, moments=moments)
-                out[f"train_loss_{k}"] = self._diagonal(k, m[:, k], q[:, k], V[:, k], a, metrics=True)[3]
+                if not _is_bayes(self.learner.learners[k]):
+                    out[f"train_loss_{k}"] = self._diagonal(k, m[:, k], q[:, k], V[:, k], a, metrics=True)[3]
             for k in range(K):
                 for l in range(k, K):
                     out[f"q_{k}_{l}"] = Q[:, k, l]

@@ -4,7 +4,8 @@
 Per seed: draw the teacher and a pool of ``n x pool factor`` samples (``n = round(alpha d)``) from the
 GLM's data model, labels from the channel (a fresh draw per estimator for ``labels="resampled"``),
 the weights from the law (:meth:`SampleWeights.draw`: real bootstrap resamples, real subsamples,
-disjoint data sets), and fit every estimator exactly: the square loss on ``sqrt(p)``-scaled rows, the
+disjoint data sets), and fit every estimator exactly (the posterior mean of ``BayesOptimal()`` by GAMP,
+:func:`solvable.families.glm_bayes.gamp.gamp`, run to convergence): the square loss on ``sqrt(p)``-scaled rows, the
 logistic loss on the rows repeated ``p`` times (integer weights: the same objective), both by
 :func:`solvable.families.erm.solvers.solve_erm`.  Measured: ``m_k``, ``q_k_l`` (population overlaps,
 cross terms by polarisation of the data model's ``overlaps``), the exact test errors given the
@@ -16,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from solvable.blocks.data.spectra import Isotropic
-from solvable.families.joint.equations import check_joint
+from solvable.families.joint.equations import _is_bayes, check_joint
 
 __all__ = ["simulate_joint_once"]
 
@@ -41,6 +42,15 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
     for k, lr in enumerate(learner.learners):
         y = ch.sample(z, rng) if (learner.labels == "resampled" and k > 0) else y0
         p = P[:, k]
+        if _is_bayes(lr):  # the posterior mean, by GAMP (Gaussian prior, isotropic data, weights 1)
+            from solvable.families.glm_bayes.gamp import gamp
+
+            res = gamp(Xv, y, problem.prior, ch, max_iter=1000, tol=1e-12)
+            if not res.converged:
+                raise RuntimeError(f"simulate: GAMP did not converge for the BayesOptimal() estimator at d = {d}")
+            W.append(res.x_hat)
+            train.append(np.nan)
+            continue
         if lr.loss.name == "square":
             s = np.sqrt(p)
             w = solve_erm(lr.loss, lr.penalty, A * s[:, None], y * s)
@@ -62,7 +72,8 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
     for k in range(K):
         out[f"m_{k}"] = mq[k][0]
         out[f"test_error_{k}"] = float(ch.student_test_error(mq[k][0], Q[k, k], rho, moments=moments))
-        out[f"train_loss_{k}"] = train[k]
+        if not _is_bayes(learner.learners[k]):
+            out[f"train_loss_{k}"] = train[k]
         for l in range(k, K):
             out[f"q_{k}_{l}"] = Q[k, l]
     if K >= 2:

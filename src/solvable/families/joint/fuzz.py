@@ -7,7 +7,7 @@ import numpy as np
 from solvable.blocks import channels as C
 from solvable.blocks import penalties as Pe
 from solvable.blocks import priors as P
-from solvable.blocks.learners import ERM
+from solvable.blocks.learners import ERM, BayesOptimal
 from solvable.blocks.problems import GLM
 from solvable.core.fuzz import loguniform as _loguniform
 from solvable.families.joint.problem import FreshData, Full, JointERM, PairBootstrap, Subsampling
@@ -28,7 +28,10 @@ def sample_joint(rng):
     weights = [Full(), PairBootstrap(int(rng.integers(3, 9))), Subsampling(float(rng.uniform(0.05, 1.0))),
                FreshData()][rng.integers(4 if K >= 2 else 3)]
     labels = "resampled" if (not classification and rng.random() < 0.3) else "shared"
-    prior = P.Gaussian(float(rng.uniform(0.3, 2.0)))
+    prior = P.Gaussian(var=float(rng.uniform(0.3, 2.0)))
+    if rng.random() < 0.25 and (classification or noise > 0):  # the posterior mean beside the ERM estimators
+        learners = (BayesOptimal(),) + learners[1:] if K > 1 else (BayesOptimal(), learners[0])
+        weights, labels = Full(), "shared"
     return GLM(prior, channel, alpha=_loguniform(rng, 1e-2, 1e2)), JointERM(learners, weights, labels=labels), {}
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaln
 
-from solvable.blocks.learners import ERM, Learner
+from solvable.blocks.learners import ERM, BayesOptimal, Learner
 
 __all__ = ["SampleWeights", "Full", "PairBootstrap", "Subsampling", "FreshData", "JointERM"]
 
@@ -145,7 +145,9 @@ class JointERM(Learner):
     jointly: their teacher overlaps ``m_k``, cross-overlaps ``q_k_l`` and variances ``V_k``.
 
     ``learners``: ERM learners (L2 penalty, no bias), or one ERM and ``K``: ``JointERM(ERM(...),
-    weights=PairBootstrap(), K=2)``.  ``labels="resampled"``: each estimator sees its own draw of the
+    weights=PairBootstrap(), K=2)``.  One of them may be ``BayesOptimal()``, the posterior mean of
+    a Gaussian prior on the full data (``weights=Full()``): ``JointERM((BayesOptimal(), ERM(...)))``
+    gives the joint law of the Bayes and ERM predictors (calibration, uncertainty).  ``labels="resampled"``: each estimator sees its own draw of the
     labels from the teacher's channel given the same inputs (label resampling; square loss only).
     """
 
@@ -162,11 +164,16 @@ class JointERM(Learner):
                 raise ValueError(f"JointERM: K must be an integer >= 1, got K={self.K!r}")
             ls = (ls,) * int(k)
         ls = tuple(ls)
-        if not ls or not all(isinstance(x, ERM) for x in ls):
-            raise ValueError(f"JointERM: learners must be ERM learners (or one ERM with K), got {self.learners!r}")
+        if not ls or not all(isinstance(x, (ERM, BayesOptimal)) for x in ls):
+            raise ValueError(f"JointERM: learners must be ERM learners (or one ERM with K), and at most one "
+                             f"BayesOptimal(), got {self.learners!r}")
+        if sum(isinstance(x, BayesOptimal) for x in ls) > 1:
+            raise ValueError("JointERM: at most one BayesOptimal() learner (two would be the same estimator)")
         if self.K is not None and self.K != len(ls):
             raise ValueError(f"JointERM: K={self.K!r} but {len(ls)} learners were given")
         for x in ls:
+            if isinstance(x, BayesOptimal):
+                continue
             if getattr(x.penalty, "l1_ratio", None) != 0.0:
                 raise ValueError(f"JointERM: only the L2 penalty is implemented, got {x.penalty!r}")
             if x.bias:
@@ -176,6 +183,10 @@ class JointERM(Learner):
                              f"FreshData()), got {self.weights!r}")
         if isinstance(self.weights, FreshData) and len(ls) < 2:
             raise ValueError("JointERM: FreshData needs K >= 2 estimators")
+        if any(isinstance(x, BayesOptimal) for x in ls) and (not isinstance(self.weights, Full) or
+                                                               self.labels != "shared"):
+            raise ValueError(f"JointERM: the BayesOptimal() estimator uses all the data once: weights=Full() and "
+                             f"labels='shared', got weights={self.weights!r}, labels={self.labels!r}")
         if self.labels not in _LABELS:
             raise ValueError(f"JointERM: labels must be one of {_LABELS}, got labels={self.labels!r}")
         object.__setattr__(self, "learners", ls)

@@ -27,11 +27,13 @@ from scipy.special import expit, logit
 
 from solvable.numerics.gauss import composite_legendre_nodes, hermite_rule
 
-__all__ = ["calibration", "conditional_confidence", "temperature_scaling", "expectation_consistency"]
+__all__ = ["calibration", "conditional_confidence", "temperature_scaling", "expectation_consistency",
+           "simulate_calibration"]
 
 
 def _estimator(pred, estimator):
-    """``(kind, m, q, rho, channel)`` of one estimator of a scalar prediction (ERM or JointERM)."""
+    """``(kind, m, q, rho, channel, scalar)`` of one estimator of a prediction (ERM or JointERM): ``m``,
+    ``q`` as arrays over the points of a curve."""
     from solvable.blocks.learners import ERM
 
     from solvable.families.joint.equations import _is_bayes
@@ -40,21 +42,24 @@ def _estimator(pred, estimator):
     ch = pb.channel
     if not ch.is_classification:
         raise ValueError(f"calibration: needs a classification channel (Sign, Probit), got {ch!r}")
-    if np.ndim(pred["alpha"]) != 0:
-        raise ValueError("calibration: give the prediction of one point (a scalar alpha)")
     rho = float(pb.rho)
     if isinstance(lr, ERM):
-        kind, m, q = lr.loss.name, float(pred.m), float(pred.q)
+        kind, m, q = lr.loss.name, pred["m"], pred["q"]
     else:
         k = 0 if estimator is None else int(estimator)
         if not 0 <= k < lr.K:
             raise ValueError(f"calibration: estimator must be in 0..{lr.K - 1}, got estimator={estimator!r}")
         kind = "bayes" if _is_bayes(lr.learners[k]) else lr.learners[k].loss.name
-        m, q = float(pred[f"m_{k}"]), float(pred[f"q_{k}_{k}"])
+        m, q = pred[f"m_{k}"], pred[f"q_{k}_{k}"]
     if kind not in ("logistic", "bayes"):
         raise ValueError(f"calibration: the {kind!r} estimator reports no probability; logistic ERM and "
                          f"BayesOptimal() do")
-    return kind, m, q, rho, ch
+    return kind, np.atleast_1d(np.asarray(m, float)), np.atleast_1d(np.asarray(q, float)), rho, ch, np.ndim(m) == 0
+
+
+def _rows(fn, m, q, scalar):
+    out = [fn(float(mi), float(qi)) for mi, qi in zip(m, q)]
+    return out[0] if scalar else np.array(out)
 
 
 def _confidence(kind, omega, q, rho, ch, T):
@@ -72,28 +77,36 @@ def _omega_of(kind, p, q, rho, ch, T):
     return np.array([optimize.brentq(f, -hi, hi, args=(pp,), xtol=1e-14) for pp in np.atleast_1d(p)])
 
 
-def calibration(pred, p, *, estimator=None, temperature: float = 1.0):
+def calibration(pred, p, *, estimator=None, temperature=1.0):
     """``Delta_p = p - P(y = 1 | confidence p)`` (module docstring) for the logistic ERM or
-    Bayes-optimal estimator of ``pred`` (a scalar ``sv.predict`` result of ``ERM`` or ``JointERM``;
-    ``estimator`` picks the JointERM estimator), at confidence levels ``p`` in (0, 1); ``temperature``
-    rescales the logistic confidence ``sigma(omega / T)``."""
-    kind, m, q, rho, ch = _estimator(pred, estimator)
+    Bayes-optimal estimator of ``pred`` (an ``sv.predict`` result of ``ERM`` or ``JointERM``; a curve
+    gives one row per point; ``estimator`` picks the JointERM estimator), at confidence levels ``p`` in
+    (0, 1); ``temperature`` (a number, or one per point) rescales the logistic confidence
+    ``sigma(omega / T)``."""
+    kind, m, q, rho, ch, scalar = _estimator(pred, estimator)
     p = np.asarray(p, float)
     if np.any((p <= 0) | (p >= 1)):
         raise ValueError(f"calibration: confidence levels must be in (0, 1), got {p}")
-    if not (np.isfinite(temperature) and temperature > 0):
+    T = np.broadcast_to(np.asarray(temperature, float), m.shape)
+    if not np.all(np.isfinite(T) & (T > 0)):
         raise ValueError(f"calibration: the temperature must be > 0, got temperature={temperature!r}")
-    om = _omega_of(kind, p, q, rho, ch, temperature)
-    py = np.exp(ch.output_moments(1.0, (m / q) * om, max(rho - m * m / q, 1e-300))[0])
-    return p - py.reshape(p.shape)
+    out = []
+    for mi, qi, Ti in zip(m, q, T):
+        om = _omega_of(kind, p, qi, rho, ch, Ti)
+        py = np.exp(ch.output_moments(1.0, (mi / qi) * om, max(rho - mi * mi / qi, 1e-300))[0])
+        out.append(p - py.reshape(p.shape))
+    return out[0] if scalar else np.array(out)
 
 
 def conditional_confidence(pred, p, *, given: int, of: int):
     """Mean and standard deviation of estimator ``of``'s confidence over the inputs where estimator
-    ``given`` reports ``p`` (a JointERM prediction; e.g. the Bayes-optimal uncertainty where logistic
-    ERM is confident): the fields are jointly Gaussian with the overlaps ``q_k_l``."""
-    kg, _, qg, rho, ch = _estimator(pred, given)
-    ko, _, qo, _, _ = _estimator(pred, of)
+    ``given`` reports ``p`` (a scalar JointERM prediction; e.g. the Bayes-optimal uncertainty where
+    logistic ERM is confident): the fields are jointly Gaussian with the overlaps ``q_k_l``."""
+    kg, _, qg, rho, ch, scalar = _estimator(pred, given)
+    ko, _, qo, _, _, _ = _estimator(pred, of)
+    if not scalar:
+        raise ValueError("conditional_confidence: give the prediction of one point (a scalar alpha)")
+    qg, qo = float(qg[0]), float(qo[0])
     a, b = sorted((given, of))
     qgo = float(pred[f"q_{a}_{b}"])
     p = np.asarray(p, float)
@@ -113,32 +126,68 @@ def _fresh(m, q, rho, ch, n=60):
     return om, w, np.exp(ch.output_moments(1.0, (m / q) * om, max(rho - m * m / q, 1e-300))[0])
 
 
-def temperature_scaling(pred, *, estimator=None) -> float:
+def temperature_scaling(pred, *, estimator=None):
     """The temperature ``T`` minimising the population cross-entropy ``E[-log sigma(y omega / T)]`` of a
-    logistic ERM estimator (a 1D minimisation over the exact law of ``(y, omega)``)."""
-    kind, m, q, rho, ch = _estimator(pred, estimator)
+    logistic ERM estimator (a 1D minimisation over the exact law of ``(y, omega)``; one per point of a
+    curve)."""
+    kind, m, q, rho, ch, scalar = _estimator(pred, estimator)
     if kind != "logistic":
         raise ValueError("temperature_scaling: for logistic ERM estimators")
-    om, w, p1 = _fresh(m, q, rho, ch)
 
-    def ce(logT):
-        z = om / np.exp(logT)
-        return float(np.sum(w * (p1 * np.logaddexp(0.0, -z) + (1 - p1) * np.logaddexp(0.0, z))))
+    def one(mi, qi):
+        om, w, p1 = _fresh(mi, qi, rho, ch)
 
-    r = optimize.minimize_scalar(ce, bounds=(-12.0, 12.0), method="bounded", options={"xatol": 1e-12})
-    return float(np.exp(r.x))
+        def ce(logT):
+            z = om / np.exp(logT)
+            return float(np.sum(w * (p1 * np.logaddexp(0.0, -z) + (1 - p1) * np.logaddexp(0.0, z))))
+
+        r = optimize.minimize_scalar(ce, bounds=(-12.0, 12.0), method="bounded", options={"xatol": 1e-12})
+        return float(np.exp(r.x))
+
+    return _rows(one, m, q, scalar)
 
 
-def expectation_consistency(pred, *, estimator=None) -> float:
+def expectation_consistency(pred, *, estimator=None):
     """The temperature ``T`` at which the mean confidence ``E[max(p, 1 - p)]`` of ``sigma(omega / T)``
     equals the accuracy ``P(y omega > 0)`` (a 1D root; the accuracy does not depend on T)."""
-    kind, m, q, rho, ch = _estimator(pred, estimator)
+    kind, m, q, rho, ch, scalar = _estimator(pred, estimator)
     if kind != "logistic":
         raise ValueError("expectation_consistency: for logistic ERM estimators")
-    om, w, p1 = _fresh(m, q, rho, ch)
-    acc = float(np.sum(w * np.where(om > 0, p1, 1 - p1)))
 
-    def gap(logT):
-        return float(np.sum(w * expit(np.abs(om) / np.exp(logT)))) - acc
+    def one(mi, qi):
+        om, w, p1 = _fresh(mi, qi, rho, ch)
+        acc = float(np.sum(w * np.where(om > 0, p1, 1 - p1)))
 
-    return float(np.exp(optimize.brentq(gap, -20.0, 20.0, xtol=1e-14)))
+        def gap(logT):
+            return float(np.sum(w * expit(np.abs(om) / np.exp(logT)))) - acc
+
+        return float(np.exp(optimize.brentq(gap, -20.0, 20.0, xtol=1e-14)))
+
+    return _rows(one, m, q, scalar)
+
+
+def simulate_calibration(problem, lam: float, p, *, d: int, seeds, n_test: int = 50_000) -> np.ndarray:
+    """Finite-size ``Delta_p`` of logistic ERM (``lam``): per seed, fit on ``round(alpha d)`` samples
+    (:func:`solvable.families.erm.solvers.solve_erm`), then on ``n_test`` fresh samples the empirical
+    ``P(y = 1 | confidence within 0.01 of p)``; returns ``(len(seeds), len(p))``."""
+    from solvable.blocks.learners import ERM
+    from solvable.blocks.penalties import L2
+    from solvable.families.erm.solvers import solve_erm
+
+    if problem.data is not None or not problem.channel.is_classification:
+        raise ValueError("simulate_calibration: isotropic data and a classification channel")
+    ch, lr = problem.channel, ERM("logistic", L2(lam))
+    p = np.atleast_1d(np.asarray(p, float))
+    n = int(round(float(problem.alpha) * d))
+    rows = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        theta = problem.prior.sample_signal(d, rng)
+        X = rng.standard_normal((n, d))
+        y = ch.sample(X @ theta / np.sqrt(d), rng)
+        w = solve_erm(lr.loss, lr.penalty, X / np.sqrt(d), y)
+        Xt = rng.standard_normal((n_test, d))
+        yt = ch.sample(Xt @ theta / np.sqrt(d), rng)
+        conf = expit(Xt @ w / np.sqrt(d))
+        rows.append([pp - np.mean(yt[np.abs(conf - pp) < 0.01] == 1) for pp in p])
+    return np.array(rows)

@@ -2,7 +2,8 @@
 
 A probabilistic classifier reports a confidence ``p(x)`` that ``y = +1``: ``sigma(omega / T)`` for
 logistic ERM (``omega = w . x / sqrt(d)``, temperature ``T``), ``Z_out(1, omega, V)`` for the
-Bayes-optimal posterior predictive.  Its calibration at level ``p`` (Clarte, Loureiro, Krzakala,
+Bayes-optimal posterior predictive, ``E[sigma(z)]``, ``z ~ N(omega, V)`` for a logistic Gibbs posterior
+(:mod:`~solvable.families.joint.gibbs`; ``V`` its posterior variance of the field).  Its calibration at level ``p`` (Clarte, Loureiro, Krzakala,
 Zdeborova 2022, "Theoretical characterization of uncertainty in high-dimensional linear
 classification", eq. (4)) is
 
@@ -38,23 +39,33 @@ def _estimator(pred, estimator):
 
     from solvable.families.joint.equations import _is_bayes
 
+    from solvable.families.joint.gibbs import GibbsPosterior
+
     pb, lr = pred.problem, pred.learner
     ch = pb.channel
     if not ch.is_classification:
         raise ValueError(f"calibration: needs a classification channel (Sign, Probit), got {ch!r}")
     rho = float(pb.rho)
+    V = None
     if isinstance(lr, ERM):
         kind, m, q = lr.loss.name, pred["m"], pred["q"]
     else:
         k = 0 if estimator is None else int(estimator)
         if not 0 <= k < lr.K:
             raise ValueError(f"calibration: estimator must be in 0..{lr.K - 1}, got estimator={estimator!r}")
-        kind = "bayes" if _is_bayes(lr.learners[k]) else lr.learners[k].loss.name
+        est = lr.learners[k]
+        kind = "bayes" if _is_bayes(est) else est.loss.name
+        if isinstance(est, GibbsPosterior) and kind == "logistic":
+            kind, V = "gibbs", np.atleast_1d(np.asarray(pred[f"V_{k}"], float))
         m, q = pred[f"m_{k}"], pred[f"q_{k}_{k}"]
-    if kind not in ("logistic", "bayes"):
-        raise ValueError(f"calibration: the {kind!r} estimator reports no probability; logistic ERM and "
-                         f"BayesOptimal() do")
-    return kind, np.atleast_1d(np.asarray(m, float)), np.atleast_1d(np.asarray(q, float)), rho, ch, np.ndim(m) == 0
+    if kind not in ("logistic", "bayes", "gibbs"):
+        raise ValueError(f"calibration: the {kind!r} estimator reports no probability; logistic ERM, a logistic "
+                         f"GibbsPosterior and BayesOptimal() do")
+    scalar = np.ndim(m) == 0
+    m, q = np.atleast_1d(np.asarray(m, float)), np.atleast_1d(np.asarray(q, float))
+    if kind != "gibbs":  # the Bayes predictive's variance is rho - q (unused for ERM)
+        V = rho - q
+    return kind, m, q, V, rho, ch, scalar
 
 
 def _rows(fn, m, q, scalar):
@@ -62,18 +73,23 @@ def _rows(fn, m, q, scalar):
     return out[0] if scalar else np.array(out)
 
 
-def _confidence(kind, omega, q, rho, ch, T):
+def _confidence(kind, omega, V, ch, T):
+    """The classifier's ``P(y = 1)`` at field ``omega``: ``sigma(omega / T)`` (ERM), the posterior
+    predictive ``Z_out(1, omega, V)`` (Bayes) or ``E[sigma(z)]``, ``z ~ N(omega, V)`` (Gibbs posterior)."""
     if kind == "bayes":
-        return np.exp(ch.output_moments(1.0, omega, rho - q)[0])
+        return np.exp(ch.output_moments(1.0, omega, V)[0])
+    if kind == "gibbs":
+        x, w = hermite_rule(60)
+        return np.sum(w * expit(np.asarray(omega, float)[..., None] + np.sqrt(V) * x), axis=-1)
     return expit(omega / T)
 
 
-def _omega_of(kind, p, q, rho, ch, T):
+def _omega_of(kind, p, V, ch, T):
     """The field at which the classifier's confidence is ``p``."""
     if kind == "logistic":
         return T * logit(p)
-    f = lambda w, pp: np.exp(ch.output_moments(1.0, w, rho - q)[0]) - pp
-    hi = 50.0 * np.sqrt(rho - q + getattr(ch, "noise", 0.0) + 1e-300)
+    hi = 50.0 * np.sqrt(V + getattr(ch, "noise", 0.0) + 1.0)
+    f = lambda w, pp: float(_confidence(kind, w, V, ch, T)) - pp
     return np.array([optimize.brentq(f, -hi, hi, args=(pp,), xtol=1e-14) for pp in np.atleast_1d(p)])
 
 
@@ -83,7 +99,7 @@ def calibration(pred, p, *, estimator=None, temperature=1.0):
     gives one row per point; ``estimator`` picks the JointERM estimator), at confidence levels ``p`` in
     (0, 1); ``temperature`` (a number, or one per point) rescales the logistic confidence
     ``sigma(omega / T)``."""
-    kind, m, q, rho, ch, scalar = _estimator(pred, estimator)
+    kind, m, q, Vs, rho, ch, scalar = _estimator(pred, estimator)
     p = np.asarray(p, float)
     if np.any((p <= 0) | (p >= 1)):
         raise ValueError(f"calibration: confidence levels must be in (0, 1), got {p}")
@@ -91,8 +107,8 @@ def calibration(pred, p, *, estimator=None, temperature=1.0):
     if not np.all(np.isfinite(T) & (T > 0)):
         raise ValueError(f"calibration: the temperature must be > 0, got temperature={temperature!r}")
     out = []
-    for mi, qi, Ti in zip(m, q, T):
-        om = _omega_of(kind, p, qi, rho, ch, Ti)
+    for mi, qi, Ti, Vi in zip(m, q, T, Vs):
+        om = _omega_of(kind, p, Vi, ch, Ti)
         py = np.exp(ch.output_moments(1.0, (mi / qi) * om, max(rho - mi * mi / qi, 1e-300))[0])
         out.append(p - py.reshape(p.shape))
     return out[0] if scalar else np.array(out)
@@ -102,18 +118,18 @@ def conditional_confidence(pred, p, *, given: int, of: int):
     """Mean and standard deviation of estimator ``of``'s confidence over the inputs where estimator
     ``given`` reports ``p`` (a scalar JointERM prediction; e.g. the Bayes-optimal uncertainty where
     logistic ERM is confident): the fields are jointly Gaussian with the overlaps ``q_k_l``."""
-    kg, _, qg, rho, ch, scalar = _estimator(pred, given)
-    ko, _, qo, _, _, _ = _estimator(pred, of)
+    kg, _, qg, Vg, rho, ch, scalar = _estimator(pred, given)
+    ko, _, qo, Vo, _, _, _ = _estimator(pred, of)
     if not scalar:
         raise ValueError("conditional_confidence: give the prediction of one point (a scalar alpha)")
-    qg, qo = float(qg[0]), float(qo[0])
+    qg, qo, Vg, Vo = float(qg[0]), float(qo[0]), float(Vg[0]), float(Vo[0])
     a, b = sorted((given, of))
     qgo = float(pred[f"q_{a}_{b}"])
     p = np.asarray(p, float)
-    om = _omega_of(kg, p, qg, rho, ch, 1.0).reshape(-1, 1)
+    om = _omega_of(kg, p, Vg, ch, 1.0).reshape(-1, 1)
     x, w = hermite_rule(80)
     oo = (qgo / qg) * om + np.sqrt(max(qo - qgo * qgo / qg, 0.0)) * x[None, :]
-    c = _confidence(ko, oo, qo, rho, ch, 1.0)
+    c = _confidence(ko, oo, Vo, ch, 1.0)
     mean = np.sum(w * c, axis=1)
     sd = np.sqrt(np.maximum(np.sum(w * c * c, axis=1) - mean ** 2, 0.0))
     return mean.reshape(p.shape), sd.reshape(p.shape)
@@ -130,7 +146,7 @@ def temperature_scaling(pred, *, estimator=None):
     """The temperature ``T`` minimising the population cross-entropy ``E[-log sigma(y omega / T)]`` of a
     logistic ERM estimator (a 1D minimisation over the exact law of ``(y, omega)``; one per point of a
     curve)."""
-    kind, m, q, rho, ch, scalar = _estimator(pred, estimator)
+    kind, m, q, _, rho, ch, scalar = _estimator(pred, estimator)
     if kind != "logistic":
         raise ValueError("temperature_scaling: for logistic ERM estimators")
 
@@ -150,7 +166,7 @@ def temperature_scaling(pred, *, estimator=None):
 def expectation_consistency(pred, *, estimator=None):
     """The temperature ``T`` at which the mean confidence ``E[max(p, 1 - p)]`` of ``sigma(omega / T)``
     equals the accuracy ``P(y omega > 0)`` (a 1D root; the accuracy does not depend on T)."""
-    kind, m, q, rho, ch, scalar = _estimator(pred, estimator)
+    kind, m, q, _, rho, ch, scalar = _estimator(pred, estimator)
     if kind != "logistic":
         raise ValueError("expectation_consistency: for logistic ERM estimators")
 

@@ -72,10 +72,18 @@ def _is_bayes(lr) -> bool:
 
 def check_joint(problem, learner) -> None:
     """The cases the engine covers; anything else is a ValueError naming the value."""
+    from solvable.blocks.learners import ERM
     from solvable.blocks.priors import Gaussian
+
+    from solvable.families.joint.gibbs import GibbsPosterior
 
     ch = problem.channel
     for k, lr in enumerate(learner.learners):
+        if isinstance(lr, GibbsPosterior):
+            if lr.loss.name == "logistic" and not ch.is_classification:
+                raise ValueError(f"JointERM: the logistic GibbsPosterior (estimator {k}) needs a classification "
+                                 f"channel (Sign, Probit), got {ch!r}")
+            continue
         if _is_bayes(lr):
             if not (isinstance(problem.prior, Gaussian) and problem.prior.mean == 0.0):
                 raise ValueError(f"JointERM: the BayesOptimal() estimator is implemented for a centred Gaussian prior "
@@ -96,7 +104,8 @@ def check_joint(problem, learner) -> None:
         lam = lr.penalty.lam
         if not (np.isfinite(lam) and lam > 0):
             raise ValueError(f"JointERM: estimator {k} needs a ridge lam > 0, got lam={lam!r}")
-    if learner.labels == "resampled" and any(_is_bayes(lr) or lr.loss.name != "square" for lr in learner.learners):
+    if learner.labels == "resampled" and any(not isinstance(lr, ERM) or lr.loss.name != "square"
+                                             for lr in learner.learners):
         raise ValueError("JointERM: labels='resampled' is implemented for the square loss only")
     data = problem.data if problem.data is not None else Isotropic()
     if not isinstance(data, DataModel):
@@ -129,10 +138,19 @@ class JointERMTheory(SaddlePoint):
         # eqs. (129)-(136)); on the Linear channel it is ridge with lam = noise / rho (closed form)
         from solvable.blocks.losses import Square
 
+        from solvable.families.joint.gibbs import GibbsPosterior, TiltedChannel
+
         self.bayes = [_is_bayes(lr) and self.ch.is_classification for lr in learner.learners]
+        # a Gibbs posterior: ERM with lam -> beta lam, its loss scaled by beta (the square loss: closed
+        # form; the logistic loss: the tilted channel)
+        self.beta = np.array([lr.beta if isinstance(lr, GibbsPosterior) else 1.0 for lr in learner.learners])
+        self.tilted = [TiltedChannel(lr.loss, lr.beta) if isinstance(lr, GibbsPosterior) and lr.loss.name != "square"
+                       else None for lr in learner.learners]
         self.lams = np.array([(1.0 / self.rho if self.ch.is_classification else self.ch.noise / self.rho)
-                              if _is_bayes(lr) else lr.penalty.lam for lr in learner.learners], float)
+                              if _is_bayes(lr) else lr.beta * lr.lam if isinstance(lr, GibbsPosterior)
+                              else lr.penalty.lam for lr in learner.learners], float)
         self.losses = [Square() if _is_bayes(lr) else lr.loss for lr in learner.learners]
+        self.has_train_loss = [not (_is_bayes(lr) or isinstance(lr, GibbsPosterior)) for lr in learner.learners]
         self.Ezy, self.Ey2 = self.ch.label_moments(self.rho)
         if learner.labels == "resampled":  # E[E[y | z]^2]: two independent draws given z
             u, wu = composite_legendre_nodes(np.zeros(()), np.ones(()), None, 60, 12.0)
@@ -161,7 +179,8 @@ class JointERMTheory(SaddlePoint):
         pv, pp = self.pv[self.pv > 0], self.pp[self.pv > 0]
         loss = self.losses[k]
         if loss.name == "square" and not self.bayes[k]:
-            g = pv[None, :] / (1.0 + V[:, None] * pv[None, :])  # (N, P)
+            bv = self.beta[k] * pv  # a Gibbs posterior's loss is beta loss
+            g = bv[None, :] / (1.0 + V[:, None] * bv[None, :])  # (N, P)
             Ery2 = self.Ey2 - 2.0 * m / self.rho * self.Ezy + q
             Vh = a * np.sum(pp * g, 1)
             mh = Vh * self.Ezy / self.rho
@@ -173,6 +192,8 @@ class JointERMTheory(SaddlePoint):
         y = np.array([1.0, -1.0])[None, None, :, None]
         if self.bayes[k]:  # the posterior mean: f = gout at the estimator's own V (weight 1)
             _, f, df = self.ch.output_moments(y, om[:, None], V[:, None, None, None])
+        elif self.tilted[k] is not None:  # a Gibbs posterior (weight 1): the tilted channel
+            _, f, df = self.tilted[k].output_moments(y, om[:, None], V[:, None, None, None])
         else:
             Vp = V[:, None, None, None] * pv[None, :, None, None]  # (N, P, 1, 1)
             pr, dpr = loss.prox_and_derivative(y, om[:, None], Vp)
@@ -184,7 +205,7 @@ class JointERMTheory(SaddlePoint):
         qh = a * np.sum(P * Wz * f * f, axis=(1, 2, 3))
         mh = a * np.sum(P * Wz * g0[:, None] * f, axis=(1, 2, 3))
         if metrics:  # no training loss for the posterior mean
-            tl = np.full(len(m), np.nan) if self.bayes[k] else np.sum(
+            tl = np.full(len(m), np.nan) if not self.has_train_loss[k] else np.sum(
                 P * pv[None, :, None, None] * Wz * loss.value(y, pr), axis=(1, 2, 3))
             return mh, qh, Vh, tl
         return mh, qh, Vh
@@ -215,8 +236,9 @@ class JointERMTheory(SaddlePoint):
         lk, ll = self.losses[k], self.losses[l]
         if lk.name == "square" and ll.name == "square":
             E = self.Eyy - (m[:, k] + m[:, l]) / self.rho * self.Ezy + qkl
-            gk = qv[None, :, 0] / (1.0 + V[:, k, None] * qv[None, :, 0])
-            gl = qv[None, :, 1] / (1.0 + V[:, l, None] * qv[None, :, 1])
+            bk, bl = self.beta[k] * qv[None, :, 0], self.beta[l] * qv[None, :, 1]
+            gk = bk / (1.0 + V[:, k, None] * bk)
+            gl = bl / (1.0 + V[:, l, None] * bl)
             return a * E * np.sum(qp * gk * gl, 1)
         return a * self._cross_quadrature(k, l, m, q, V, qkl, qv, qp)
 
@@ -272,7 +294,9 @@ class JointERMTheory(SaddlePoint):
         (the posterior mean, weight 1)."""
         if self.bayes[k]:
             return self.ch.output_moments(y, om, V)[1]
-        return (self.losses[k].prox(y, om, V * p) - om) / V
+        if self.tilted[k] is not None:
+            return self.tilted[k].output_moments(y, om, V)[1]
+        return (self.losses[k].prox(y, om, V * p * self.beta[k]) - om) / V
 
     # ------------------------------------------------------------------ penalty side
     def _inv(self, Vh):
@@ -422,7 +446,7 @@ class JointERMTheory(SaddlePoint):
                 out[f"m_{k}"] = m[:, k]
                 out[f"V_{k}"] = V[:, k]
                 out[f"test_error_{k}"] = ch.student_test_error(m[:, k], q[:, k], rho, moments=moments)
-                if not _is_bayes(self.learner.learners[k]):
+                if self.has_train_loss[k]:
                     out[f"train_loss_{k}"] = self._diagonal(k, m[:, k], q[:, k], V[:, k], a, metrics=True)[3]
             for k in range(K):
                 for l in range(k, K):

@@ -5,7 +5,8 @@ Per seed: draw the teacher and a pool of ``n x pool factor`` samples (``n = roun
 GLM's data model, labels from the channel (a fresh draw per estimator for ``labels="resampled"``),
 the weights from the law (:meth:`SampleWeights.draw`: real bootstrap resamples, real subsamples,
 disjoint data sets), and fit every estimator exactly (the posterior mean of ``BayesOptimal()`` by GAMP,
-:func:`solvable.families.glm_bayes.gamp.gamp`, run to convergence): the square loss on ``sqrt(p)``-scaled rows, the
+:func:`solvable.families.glm_bayes.gamp.gamp`, run to convergence; a ``GibbsPosterior``'s by GAMP on its
+tilted channel with the prior ``N(0, 1 / (beta lam))``): the square loss on ``sqrt(p)``-scaled rows, the
 logistic loss on the rows repeated ``p`` times (integer weights: the same objective), both by
 :func:`solvable.families.erm.solvers.solve_erm`.  Measured: ``m_k``, ``q_k_l`` (population overlaps,
 cross terms by polarisation of the data model's ``overlaps``), the exact test errors given the
@@ -18,6 +19,7 @@ import numpy as np
 
 from solvable.blocks.data.spectra import Isotropic
 from solvable.families.joint.equations import _is_bayes, check_joint
+from solvable.families.joint.gibbs import GibbsPosterior, TiltedChannel
 
 __all__ = ["simulate_joint_once"]
 
@@ -51,6 +53,17 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
             W.append(res.x_hat)
             train.append(np.nan)
             continue
+        if isinstance(lr, GibbsPosterior):  # its posterior mean by GAMP on the tilted channel, prior N(0, 1 / (beta lam))
+            from solvable.blocks.priors import Gaussian
+            from solvable.families.glm_bayes.gamp import gamp
+
+            res = gamp(Xv, y, Gaussian(var=1.0 / (lr.beta * lr.lam)), TiltedChannel(lr.loss, lr.beta), max_iter=2000,
+                       tol=1e-12, damping=0.3)
+            if not res.converged:
+                raise RuntimeError(f"simulate: GAMP did not converge for the Gibbs posterior at d = {d}")
+            W.append(res.x_hat)
+            train.append(np.nan)
+            continue
         if lr.loss.name == "square":
             s = np.sqrt(p)
             w = solve_erm(lr.loss, lr.penalty, A * s[:, None], y * s)
@@ -72,7 +85,7 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
     for k in range(K):
         out[f"m_{k}"] = mq[k][0]
         out[f"test_error_{k}"] = float(ch.student_test_error(mq[k][0], Q[k, k], rho, moments=moments))
-        if not _is_bayes(learner.learners[k]):
+        if not (_is_bayes(learner.learners[k]) or isinstance(learner.learners[k], GibbsPosterior)):
             out[f"train_loss_{k}"] = train[k]
         for l in range(k, K):
             out[f"q_{k}_{l}"] = Q[k, l]

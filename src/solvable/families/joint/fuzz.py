@@ -10,6 +10,7 @@ from solvable.blocks import priors as P
 from solvable.blocks.learners import ERM, BayesOptimal
 from solvable.blocks.problems import GLM
 from solvable.core.fuzz import loguniform as _loguniform
+from solvable.families.joint.gibbs import GibbsPosterior
 from solvable.families.joint.problem import FreshData, Full, JointERM, PairBootstrap, Subsampling
 
 
@@ -31,6 +32,10 @@ def sample_joint(rng):
     prior = P.Gaussian(var=float(rng.uniform(0.3, 2.0)))
     if rng.random() < 0.25 and (classification or noise > 0):  # the posterior mean beside the ERM estimators
         learners = (BayesOptimal(),) + learners[1:] if K > 1 else (BayesOptimal(), learners[0])
+        weights, labels = Full(), "shared"
+    elif rng.random() < 0.25:  # a Gibbs posterior beside them
+        gibbs = GibbsPosterior(str(rng.choice(losses)), _loguniform(rng, 1e-2, 1e2), _loguniform(rng, 0.1, 100.0))
+        learners = (gibbs,) + learners[1:]
         weights, labels = Full(), "shared"
     return GLM(prior, channel, alpha=_loguniform(rng, 1e-2, 1e2)), JointERM(learners, weights, labels=labels), {}
 

@@ -147,8 +147,10 @@ class JointERM(Learner):
     ``learners``: ERM learners (L2 penalty, no bias), or one ERM and ``K``: ``JointERM(ERM(...),
     weights=PairBootstrap(), K=2)``.  One of them may be ``BayesOptimal()``, the posterior mean of
     a Gaussian prior on the full data (``weights=Full()``): ``JointERM((BayesOptimal(), ERM(...)))``
-    gives the joint law of the Bayes and ERM predictors (calibration, uncertainty).  ``labels="resampled"``: each estimator sees its own draw of the
-    labels from the teacher's channel given the same inputs (label resampling; square loss only).
+    gives the joint law of the Bayes and ERM predictors (calibration, uncertainty); others may be
+    :class:`~solvable.families.joint.gibbs.GibbsPosterior` (a mismatched posterior mean).
+    ``labels="resampled"``: each estimator sees its own draw of the labels from the teacher's channel
+    given the same inputs (label resampling; square loss only).
     """
 
     learners: Any = ()
@@ -157,22 +159,24 @@ class JointERM(Learner):
     labels: str = "shared"
 
     def __post_init__(self):
+        from solvable.families.joint.gibbs import GibbsPosterior
+
         ls = self.learners
-        if isinstance(ls, ERM):
+        if isinstance(ls, (ERM, GibbsPosterior)):
             k = 2 if self.K is None else self.K
             if int(k) != k or k < 1:
                 raise ValueError(f"JointERM: K must be an integer >= 1, got K={self.K!r}")
             ls = (ls,) * int(k)
         ls = tuple(ls)
-        if not ls or not all(isinstance(x, (ERM, BayesOptimal)) for x in ls):
-            raise ValueError(f"JointERM: learners must be ERM learners (or one ERM with K), and at most one "
-                             f"BayesOptimal(), got {self.learners!r}")
+        if not ls or not all(isinstance(x, (ERM, BayesOptimal, GibbsPosterior)) for x in ls):
+            raise ValueError(f"JointERM: learners must be ERM or GibbsPosterior learners (or one ERM with K), and "
+                             f"at most one BayesOptimal(), got {self.learners!r}")
         if sum(isinstance(x, BayesOptimal) for x in ls) > 1:
             raise ValueError("JointERM: at most one BayesOptimal() learner (two would be the same estimator)")
         if self.K is not None and self.K != len(ls):
             raise ValueError(f"JointERM: K={self.K!r} but {len(ls)} learners were given")
         for x in ls:
-            if isinstance(x, BayesOptimal):
+            if isinstance(x, (BayesOptimal, GibbsPosterior)):
                 continue
             if getattr(x.penalty, "l1_ratio", None) != 0.0:
                 raise ValueError(f"JointERM: only the L2 penalty is implemented, got {x.penalty!r}")
@@ -183,10 +187,10 @@ class JointERM(Learner):
                              f"FreshData()), got {self.weights!r}")
         if isinstance(self.weights, FreshData) and len(ls) < 2:
             raise ValueError("JointERM: FreshData needs K >= 2 estimators")
-        if any(isinstance(x, BayesOptimal) for x in ls) and (not isinstance(self.weights, Full) or
-                                                               self.labels != "shared"):
-            raise ValueError(f"JointERM: the BayesOptimal() estimator uses all the data once: weights=Full() and "
-                             f"labels='shared', got weights={self.weights!r}, labels={self.labels!r}")
+        if any(isinstance(x, (BayesOptimal, GibbsPosterior)) for x in ls) and (
+                not isinstance(self.weights, Full) or self.labels != "shared"):
+            raise ValueError(f"JointERM: the BayesOptimal() and GibbsPosterior estimators use all the data once: "
+                             f"weights=Full() and labels='shared', got weights={self.weights!r}, labels={self.labels!r}")
         if self.labels not in _LABELS:
             raise ValueError(f"JointERM: labels must be one of {_LABELS}, got labels={self.labels!r}")
         object.__setattr__(self, "learners", ls)

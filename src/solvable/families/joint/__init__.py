@@ -2,10 +2,10 @@
 variance; the Bayes-optimal estimator beside ERM, calibration and its post-hoc fixes (docs/joint.md)."""
 from solvable.families.joint.calibration import (calibration, conditional_confidence, expectation_consistency,
                                                  simulate_calibration, temperature_scaling)
-from solvable.families.joint.gibbs import GibbsPosterior
+from solvable.families.joint.gibbs import GibbsPosterior, evidence
 from solvable.families.joint.problem import FreshData, Full, JointERM, PairBootstrap, SampleWeights, Subsampling
 
-__all__ = ["JointERM", "GibbsPosterior", "SampleWeights", "Full", "PairBootstrap", "Subsampling", "FreshData", "calibration",
+__all__ = ["JointERM", "GibbsPosterior", "evidence", "SampleWeights", "Full", "PairBootstrap", "Subsampling", "FreshData", "calibration",
            "conditional_confidence", "temperature_scaling", "expectation_consistency", "simulate_calibration"]
 
 

@@ -10,7 +10,8 @@ tilted channel with the prior ``N(0, 1 / (beta lam))``): the square loss on ``sq
 logistic loss on the rows repeated ``p`` times (integer weights: the same objective), both by
 :func:`solvable.families.erm.solvers.solve_erm`.  Measured: ``m_k``, ``q_k_l`` (population overlaps,
 cross terms by polarisation of the data model's ``overlaps``), the exact test errors given the
-weights, the weighted training loss ``sum_mu p_mu loss(y_mu, omega_mu) / n``, ``variance`` and
+weights, the weighted training loss ``sum_mu p_mu loss(y_mu, omega_mu) / n``, the posterior variance
+``V_k`` of a Bayes or Gibbs estimator (GAMP's mean variance), ``variance`` and
 ``ensemble_test_error``, as in the theory.
 """
 from __future__ import annotations
@@ -40,7 +41,7 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
     Xv, z, info = data.sample(P.shape[0], d, problem.prior, rng)
     A = Xv / np.sqrt(Xv.shape[1])
     y0 = ch.sample(z, rng)
-    W, train = [], []
+    W, train, post_var = [], [], {}
     for k, lr in enumerate(learner.learners):
         y = ch.sample(z, rng) if (learner.labels == "resampled" and k > 0) else y0
         p = P[:, k]
@@ -51,6 +52,7 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
             if not res.converged:
                 raise RuntimeError(f"simulate: GAMP did not converge for the BayesOptimal() estimator at d = {d}")
             W.append(res.x_hat)
+            post_var[k] = float(np.mean(res.v_hat))
             train.append(np.nan)
             continue
         if isinstance(lr, GibbsPosterior):  # its posterior mean by GAMP on the tilted channel, prior N(0, 1 / (beta lam))
@@ -62,6 +64,7 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
             if not res.converged:
                 raise RuntimeError(f"simulate: GAMP did not converge for the Gibbs posterior at d = {d}")
             W.append(res.x_hat)
+            post_var[k] = float(np.mean(res.v_hat))
             train.append(np.nan)
             continue
         if lr.loss.name == "square":
@@ -82,6 +85,8 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
     for k in range(K):
         for l in range(k + 1, K):
             Q[k, l] = Q[l, k] = (info["overlaps"](W[k] + W[l])[1] - Q[k, k] - Q[l, l]) / 2.0
+    for k, v in post_var.items():  # the posterior variance V_k of a Bayes or Gibbs estimator (GAMP's mean v)
+        out[f"V_{k}"] = v
     for k in range(K):
         out[f"m_{k}"] = mq[k][0]
         out[f"test_error_{k}"] = float(ch.student_test_error(mq[k][0], Q[k, k], rho, moments=moments))

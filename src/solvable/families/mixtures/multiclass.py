@@ -951,9 +951,15 @@ def multiclass_separability_threshold(data, *, bias: bool = True, tol: float = 1
     bias: the bounds of :func:`~solvable.families.mixtures.separability.hierarchical_bounds` (a pair's
     binary capacity above, a pair's and the merged binary problem's below, both by Gordon's formula);
     where they meet alpha* is their value (that case: 2.6050668, LP 2.594 +- 0.022, 2.538 +- 0.030,
-    2.531 +- 0.029 at d = 40, 80, 160); otherwise a degenerate fixed point is a ValueError that gives
-    the bounds (along weights from equal to that case the regular branch ends on the lower bound).
-    K = 4, 5: a ValueError; K >= 6 is not implemented (2^(K-1) cones of n^(K-2) nodes per class)."""
+    2.531 +- 0.029 at d = 40, 80, 160); otherwise a degenerate (or not converging) fixed point is a
+    ValueError that gives the bounds (along weights from equal to that case the regular branch ends on
+    the lower bound).  Ordinal (rank-1) separation
+    (:func:`~solvable.families.mixtures.separability.ordinal_capacity`) does not raise the lower bound:
+    its thresholds give a hierarchical structure.  K = 4 with a bias where the fixed point degenerates:
+    the bounds of :func:`~solvable.families.mixtures.separability.k4_bounds` (pairs and triples above,
+    hierarchical trees below); where they meet alpha* is their value (means 1.0 e_k, weights 0.1-0.4:
+    3.6735515), else a DegenerateCapacity (a ValueError) states them.  K = 5: a degenerate fixed point
+    is a ValueError; K >= 6 is not implemented (2^(K-1) cones of n^(K-2) nodes per class)."""
     if not data.shared_covariance:
         raise ValueError("multiclass_separability_threshold: implemented for clusters sharing one covariance")
     K = data.K
@@ -973,7 +979,18 @@ def multiclass_separability_threshold(data, *, bias: bool = True, tol: float = 1
         G = (Mu / data.diagonal()[0][0]) @ Mu.T
     rho = data.weights
     if K >= 4:
-        return separability_fixed_point(G, rho, bias=bias, max_iter=max_iter, **(options or {}))[0]
+        try:
+            return separability_fixed_point(G, rho, bias=bias, max_iter=max_iter, **(options or {}))[0]
+        except DegenerateCapacity as e:
+            if not (bias and K == 4):
+                raise
+            from solvable.families.mixtures.separability import k4_bounds
+
+            lower, upper, structure = k4_bounds(G, rho)
+            if lower >= upper * (1 - 1e-12):
+                return upper
+            raise DegenerateCapacity(f"{e}; alpha* lies between the bounds {lower:.8g} ({structure}) and "
+                                     f"{upper:.8g} (k4_bounds)") from None
     # K = 3: the general solver first (Anderson on the conic rule: 0.0-0.2 s, where the damped polar
     # iteration below took up to 73 s for unequal weights and fell into a 2-cycle at means 3.0 e_k;
     # the two agree to 7e-9 where both converge), the polar iteration where it fails
@@ -990,10 +1007,12 @@ def multiclass_separability_threshold(data, *, bias: bool = True, tol: float = 1
     try:
         alpha = separability_fixed_point(G, rho, bias=bias, max_iter=max_iter, **(options or {}))[0]
     except DegenerateCapacity as e:
-        raise ValueError(str(e) + (f"; alpha* lies between the rigorous bounds {lower:.8g} and {upper:.8g} "
-                                   f"(hierarchical_bounds; conjectured: alpha* = the lower one)" if bias else "")) from None
+        raise DegenerateCapacity(str(e) + (f"; alpha* lies between the rigorous bounds {lower:.8g} and {upper:.8g} "
+                                           f"(hierarchical_bounds; conjectured: alpha* = the lower one, the "
+                                           f"hierarchical structures being the only limits left)" if bias else "")) from None
     except ValueError as e:
-        general = str(e)
+        general = str(e) + (f"; alpha* lies between the rigorous bounds {lower:.8g} and {upper:.8g} "
+                            f"(hierarchical_bounds)" if bias else "")
     else:
         if alpha > upper * (1 + 1e-8):
             raise ValueError(f"multiclass_separability_threshold: the fixed point's alpha {alpha:.8g} exceeds the "

@@ -32,6 +32,13 @@ K = 4 zero means give the closed form 2.7580124609 to 1e-11 (16 nodes; 12 nodes 
 between 10 and 12 nodes (K = 5).  One threshold takes 0.1-0.3 s at K = 4 (~12 s where the plain
 iteration is needed) and 1-3 s at K = 5; K = 6 would take minutes (7 s per class and iteration at
 8 nodes per dimension, which the mass check puts at 2e-8), hence ``MAX_K = 5``.
+
+Where the fixed point degenerates (``V`` tends to a singular matrix: with a bias, unequal weights or
+generic means) the optimal scores are a limit with separated scales, each level a feasibility problem
+on its own samples: :func:`hierarchical_bounds` (K = 3) and :func:`k4_bounds` (K = 4) bound the capacity
+by such structures (below) and by the pairs' and triples' capacities (above), from Gordon's binary
+formula (Gordon 1988; Gardner 1988); :func:`ordinal_capacity` is the capacity of rank-1 scores (classes
+winning on consecutive intervals of one field), which never exceeds a hierarchical structure's.
 """
 from __future__ import annotations
 
@@ -39,10 +46,10 @@ from functools import lru_cache
 from itertools import product
 
 import numpy as np
-from scipy.special import ndtr, roots_jacobi
+from scipy.special import ndtr, ndtri, roots_jacobi
 
-__all__ = ["cone_moments", "capacity_update", "separability_fixed_point", "hierarchical_bounds", "MAX_K",
-           "DegenerateCapacity"]
+__all__ = ["cone_moments", "capacity_update", "separability_fixed_point", "hierarchical_bounds", "k4_bounds",
+           "ordinal_capacity", "MAX_K", "DegenerateCapacity"]
 
 #: the largest K handled (the angular rule has ``n^(K-2)`` nodes per cone and ``2^(K-1)`` regions per class)
 MAX_K = 5
@@ -334,23 +341,213 @@ def hierarchical_bounds(G, rho):
     it meets the lower bound exactly where V's small eigenvalue reaches 0 (alpha - lower = 1.0e-2, 5.6e-3,
     1.9e-3 at V ratios 0.09, 0.06, 0.03), and beyond, the regular fixed point is gone: the scores are
     then hierarchical (one pair's difference infinitesimal), the capacity the lower bound."""
-    from solvable.blocks.data.mixture import Mixture
-    from solvable.families.mixtures.equations import separability_threshold
-
     G, rho = np.asarray(G, float), np.asarray(rho, float)
     if G.shape != (3, 3) or len(rho) != 3:
         raise ValueError(f"hierarchical_bounds: K = 3 only, got G of shape {G.shape}")
-    ev, U = np.linalg.eigh(_sym(G))
-    keep = ev > 1e-14 * max(ev.max(), 1e-300)
-    C = U[:, keep] * np.sqrt(ev[keep]) if keep.any() else np.zeros((3, 1))  # whitened means
+    C = _whitened_coords(G)
     upper, lower, pair = np.inf, -np.inf, None
     for k, l, m in ((0, 1, 2), (0, 2, 1), (1, 2, 0)):
         s = rho[k] + rho[l]
-        a_kl = separability_threshold(Mixture(C[[k, l]], None, [rho[k] / s, rho[l] / s], [1.0, -1.0]), bias=True) / s
+        a_kl = _binary_capacity(C[[k, l]], [rho[k] / s, rho[l] / s], [1.0, -1.0]) / s
         lab = np.ones(3)
         lab[m] = -1.0
-        a_merged = separability_threshold(Mixture(C, None, rho, lab), bias=True)
+        a_merged = _binary_capacity(C, rho, lab)
         upper = min(upper, a_kl)
         if min(a_kl, a_merged) > lower:
             lower, pair = min(a_kl, a_merged), (k, l)
     return float(lower), float(upper), pair
+
+
+def _whitened_coords(G):
+    """Points with Gram matrix ``G`` (K x r, r its rank; a column of zeros where ``G = 0``)."""
+    ev, U = np.linalg.eigh(_sym(np.asarray(G, float)))
+    keep = ev > 1e-14 * max(ev.max(), 1e-300)
+    return U[:, keep] * np.sqrt(ev[keep]) if keep.any() else np.zeros((len(G), 1))
+
+
+def _ordinal_objective(z, C, rho, slot, r):
+    """``sum_c rho_c E[dist^2(a . Gamma_c + Z, I_(slot_c))] / (1 - |a|^2)`` and its gradient in ``z =
+    (u, t_1, e_2, ...)``: ``a = tanh(|u|) u / |u|``, thresholds ``t_j = t_1 + sum_{i < j} e_i`` (``e_i >=
+    0``), interval ``j`` = ``(t_j, t_(j+1))`` with ``t_0 = -inf``, ``t_J = inf`` (cluster ``c`` at the
+    whitened mean ``C[c]``, weight ``rho[c]``, must land in interval ``slot[c]``)."""
+    from solvable.families.mixtures.equations import _hinge_sq
+
+    u, t1, e = z[:r], z[r], z[r + 1:]
+    nu = np.linalg.norm(u)
+    th = np.tanh(nu)
+    a = u * (th / nu) if nu > 0 else u.copy()
+    t = np.r_[-np.inf, t1 + np.r_[0.0, np.cumsum(e)], np.inf]
+    mu = C @ a
+    lo, hi = mu - t[slot], t[slot + 1] - mu  # the sample is outside below -lo or above hi
+    fl, fh = np.isfinite(lo), np.isfinite(hi)
+    lo, hi = np.where(fl, lo, 0.0), np.where(fh, hi, 0.0)
+    dh = lambda c: -2 * (np.exp(-0.5 * c * c) / _SQ2PI - c * ndtr(-c))  # d/dc E[(Z - c)_+^2]
+    hlo, hhi = np.where(fl, _hinge_sq(lo), 0.0), np.where(fh, _hinge_sq(hi), 0.0)
+    glo, ghi = np.where(fl, dh(lo), 0.0), np.where(fh, dh(hi), 0.0)
+    s = 1 - a @ a
+    F = rho @ (hlo + hhi)
+    gt = np.zeros(len(t))  # d F / d t_j
+    np.add.at(gt, slot, -rho * glo)
+    np.add.at(gt, slot + 1, rho * ghi)
+    gT = gt[1:-1] / s
+    ga = (C.T @ (rho * (glo - ghi))) / s + F * 2 * a / s ** 2
+    if nu > 0:  # da/du = th/nu (I - uu^T/nu^2) + (1 - th^2) uu^T/nu^2
+        uh = u / nu
+        ga = (th / nu) * (ga - uh * (uh @ ga)) + (1 - th * th) * uh * (uh @ ga)
+    return F / s, np.r_[ga, gT.sum(), np.cumsum(gT[::-1])[::-1][1:]]
+
+
+def _ordinal_fit(C, rho, slot, starts=1):
+    """``max_a (1 - |a|^2) / min_t sum_c rho_c E[dist^2(a . C_c + Z, I_(slot_c)(t))]`` (see
+    :func:`ordinal_capacity`): ``(alpha, a, thresholds)``, by L-BFGS-B from the least-squares direction
+    putting the clusters in their slots' order (``starts - 1`` random starts besides).  One start is
+    enough: ``F(a, t)`` is jointly convex (``h`` convex, its arguments affine) and ``1 - |a|^2`` concave
+    and positive, so ``F / (1 - |a|^2)`` is quasiconvex (its sublevel sets ``{F + lam |a|^2 <= lam}``
+    are convex) on the convex domain ``|a| < 1``, ``t`` ordered: a local minimum is global."""
+    from scipy import optimize
+
+    C, rho, slot = np.asarray(C, float), np.asarray(rho, float), np.asarray(slot)
+    C = C - rho @ C / rho.sum()  # the thresholds absorb a common shift
+    r, J = C.shape[1], slot.max() + 1
+    dirn = np.linalg.lstsq(C, slot - slot.mean(), rcond=None)[0]
+    dirn = dirn / max(np.linalg.norm(dirn), 1e-300)
+    rng = np.random.default_rng(0)
+    mass = np.cumsum(np.bincount(slot, rho, J))[:-1] / rho.sum()
+    best = (-np.inf, None, None)
+    for u0 in [0.3 * dirn] + [0.5 * rng.standard_normal(r) for _ in range(starts - 1)]:
+        nu = np.linalg.norm(u0)
+        mu = C @ (u0 * np.tanh(nu) / nu if nu > 0 else u0)
+        t0 = np.sort(ndtri(mass) + (np.quantile(mu, mass) if np.ptp(mu) > 0 else 0.0))
+        res = optimize.minimize(_ordinal_objective, np.r_[u0, t0[0], np.maximum(np.diff(t0), 1e-3)],
+                                args=(C, rho, slot, r), jac=True, method="L-BFGS-B",
+                                bounds=[(None, None)] * (r + 1) + [(0, None)] * (J - 2),
+                                options={"ftol": 1e-15, "gtol": 1e-11, "maxiter": 5000})
+        if 1.0 / res.fun > best[0]:
+            u = res.x[:r]
+            nu = np.linalg.norm(u)
+            best = (1.0 / res.fun, u * np.tanh(nu) / nu if nu > 0 else u, res.x[r] + np.r_[0.0, np.cumsum(res.x[r + 1:])])
+    return best
+
+
+def ordinal_capacity(G, rho, order=None, *, details: bool = False):
+    """The capacity of ordinal (rank-1) multi-class separation of K clusters sharing one covariance
+    (``G`` the Gram matrix of the means whitened by it, ``rho`` the weights), with a bias: the scores
+    ``v_k (w . x) + b_k`` on one field ``f = w . x`` let class ``order[j]`` win on the ``j``-th of K
+    consecutive intervals of ``f`` (thresholds ``t_1 <= ... <= t_(K-1)`` free).
+
+    Gordon's comparison (Gordon 1988; the argument of Gardner 1988 and of the binary
+    :func:`~solvable.families.mixtures.equations.separability_threshold`): for a unit ``w = a + w_perp``
+    (``a`` in the whitened mean span) the fields are ``f_i = a . Gamma_(c_i) + (Z w)_i``, the part ``Z
+    w_perp`` Gaussian with ``|w_perp|^2 = 1 - |a|^2``, and the fields allowed, ``{f: f_i in I_(c_i)(t)
+    for some ordered t}``, form a convex polyhedral cone (``f_i <= f_j`` for consecutive classes), so
+    the samples are ordinally separable iff ``alpha min_t sum_c rho_c E[dist^2(a . Gamma_c + Z,
+    I_c(t))] < 1 - |a|^2`` for some ``a`` (``Z ~ N(0, 1)``):
+
+        alpha*_ord = max_a (1 - |a|^2) / min_t sum_c rho_c E[dist^2(a . Gamma_c + Z, I_c(t))],
+
+    ``E dist^2(mu + Z, (l, u)) = h(mu - l) + h(u - mu)``, ``h(c) = E[(Z - c)_+^2] = (1 + c^2) Phi(-c) - c
+    phi(c)``.  K = 2 is Gordon's binary formula with a bias (measured: equal to 1e-13).  ``order`` (a
+    permutation of the classes) fixes the order along ``f``; ``None``: the best of the K!/2 orders (an
+    order and its reverse are one structure).  ``details=True`` returns ``(alpha, order, a, t)``.
+
+    Ordinal separation is never better than a hierarchical one: its thresholds split the classes into a
+    binary tree of levels each feasible on its own samples (:func:`hierarchical_bounds`, :func:`k4_bounds`)."""
+    from itertools import permutations
+
+    G, rho = np.asarray(G, float), np.asarray(rho, float)
+    K = len(rho)
+    if G.shape != (K, K) or K < 2:
+        raise ValueError(f"ordinal_capacity: G must be ({K}, {K}) for {K} weights (K >= 2), got {G.shape}")
+    if order is None:
+        orders = [p for p in permutations(range(K)) if p[0] < p[-1]]
+    elif sorted(order) != list(range(K)):
+        raise ValueError(f"ordinal_capacity: order must be a permutation of 0..{K - 1}, got {order!r}")
+    else:
+        orders = [tuple(order)]
+    C = _whitened_coords(G)
+    best = (-np.inf, None, None, None)
+    for p in orders:
+        slot = np.empty(K, int)
+        slot[list(p)] = np.arange(K)
+        alpha, a, t = _ordinal_fit(C, rho, slot)
+        if alpha > best[0]:
+            best = (alpha, p, a, t)
+    return best if details else float(best[0])
+
+
+def _binary_capacity(C, rho, labels):
+    """Gordon's binary capacity with a bias of the clusters ``C`` (whitened means, rows) labelled +-1:
+    :func:`_ordinal_fit` with two intervals (equal to
+    :func:`~solvable.families.mixtures.equations.separability_threshold` to 1e-12, 10-20 times faster)."""
+    return _ordinal_fit(C, rho, (np.asarray(labels) > 0).astype(int))[0]
+
+
+def _k3_capacity(G, rho, max_iter=300):
+    """The K = 3 capacity with a bias (per the three classes' own samples): ``(lower, upper, exact)``,
+    ``exact`` the value where the pairwise and hierarchical bounds meet or the regular fixed point exists
+    (between them; ``max_iter`` iterations at most, a bound being all that is needed otherwise), else None."""
+    lower, upper, _ = hierarchical_bounds(G, rho)
+    if lower >= upper * (1 - 1e-12):
+        return lower, upper, upper
+    try:
+        a = separability_fixed_point(G, rho, max_iter=max_iter)[0]
+    except ValueError:
+        return lower, upper, None
+    return (lower, upper, a) if lower * (1 - 1e-8) <= a <= upper * (1 + 1e-8) else (lower, upper, None)
+
+
+def k4_bounds(G, rho):
+    """Bounds on the K = 4 capacity with a bias: ``(lower, upper, structure)``, rigorous given the binary
+    capacities (Gordon's formula) and the K = 3 capacities of the triples (this module's, where known).
+
+    Upper: every pair ``k, l`` must be separable on its own samples (``alpha_kl = alpha_bin(k vs l) /
+    (rho_k + rho_l)``, Gordon) and every triple ``T`` (``alpha_T / rho_T`` with ``alpha_T`` its K = 3
+    capacity where that is known exactly, :func:`_k3_capacity`).  Lower: hierarchical (scale-separated)
+    scores, each level a feasibility problem on its own samples, so a structure's capacity is the min over
+    its levels: ``{a} | {b, c, d}`` (the binary merged problem, then the K = 3 problem on the samples of
+    ``b, c, d``: its exact capacity, or its rigorous hierarchical lower bound, over ``rho_bcd``) and ``{a,
+    b} | {c, d}`` (the merged binary problem, then the two pairs).  Ordinal (rank-1) separation in any
+    order (and an ordinal top level of 3 groups) is no better: the intervals' thresholds give a binary tree
+    of levels whose Gordon objectives are termwise smaller (:func:`ordinal_capacity`).  Not included: a top
+    level that is a regular K = 3 problem on merged classes (``{a}, {b}, {c, d}``).  ``structure`` names
+    the best lower structure, e.g. ``"0|123"`` or ``"01|23"``.  Measured: means 1.0 e_k, weights (0.1,
+    0.2, 0.3, 0.4): both 3.6735515 (0 | 123; the triple's regular K = 3 capacity over 0.9), 1-2 s."""
+    from itertools import combinations
+
+    G, rho = np.asarray(G, float), np.asarray(rho, float)
+    if G.shape != (4, 4) or len(rho) != 4:
+        raise ValueError(f"k4_bounds: K = 4 only, got G of shape {G.shape}")
+    C = _whitened_coords(G)
+    pair = {}
+    for k, l in combinations(range(4), 2):
+        s = rho[k] + rho[l]
+        pair[k, l] = _binary_capacity(C[[k, l]], [rho[k] / s, rho[l] / s], [1.0, -1.0]) / s
+    upper = min(pair.values())
+    lower, structure = -np.inf, None
+    triples = []
+    for a in range(4):
+        T = [k for k in range(4) if k != a]
+        s = rho[T].sum()
+        lo3, up3, _ = hierarchical_bounds(G[np.ix_(T, T)], rho[T] / s)
+        lab = -np.ones(4)
+        lab[a] = 1.0
+        triples.append((a, T, s, lo3, up3, _binary_capacity(C, rho, lab)))
+    for a, b in ((0, 1), (0, 2), (0, 3)):
+        c, d = (k for k in range(1, 4) if k != b)
+        lab = np.where(np.isin(np.arange(4), [a, b]), 1.0, -1.0)
+        val = min(_binary_capacity(C, rho, lab), pair[a, b], pair[c, d])
+        if val > lower:
+            lower, structure = val, f"{a}{b}|{c}{d}"
+    # the triples' exact K = 3 capacities (a fixed point each, where their bounds differ) only where the
+    # bounds from binary problems alone do not meet
+    exact = lower >= upper * (1 - 1e-12)
+    for a, T, s, lo3, up3, top in triples:
+        ex3 = up3 if lo3 >= up3 * (1 - 1e-12) else None
+        if ex3 is None and not exact and min(top, up3 / s) > lower:
+            ex3 = _k3_capacity(G[np.ix_(T, T)], rho[T] / s)[2]
+        if ex3 is not None:
+            upper = min(upper, ex3 / s)
+        val = min(top, (lo3 if ex3 is None else ex3) / s)
+        if val > lower:
+            lower, structure = val, f"{a}|" + "".join(map(str, T))
+    return float(lower), float(upper), structure

@@ -1,12 +1,13 @@
 """Several estimators on one data set, jointly: bootstrap, subsampling, ensembles and the true
 variance; the Bayes-optimal estimator beside ERM, calibration and its post-hoc fixes (docs/joint.md)."""
 from solvable.families.joint.calibration import (calibration, conditional_confidence, expectation_consistency,
-                                                 simulate_calibration, temperature_scaling)
+                                                 simulate_calibration, simulate_temperatures, temperature_scaling)
 from solvable.families.joint.gibbs import GibbsPosterior, evidence
 from solvable.families.joint.problem import FreshData, Full, JointERM, PairBootstrap, SampleWeights, Subsampling
 
 __all__ = ["JointERM", "GibbsPosterior", "evidence", "SampleWeights", "Full", "PairBootstrap", "Subsampling", "FreshData", "calibration",
-           "conditional_confidence", "temperature_scaling", "expectation_consistency", "simulate_calibration"]
+           "conditional_confidence", "temperature_scaling", "expectation_consistency", "simulate_calibration",
+           "simulate_temperatures"]
 
 
 def _register():

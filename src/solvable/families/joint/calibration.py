@@ -29,7 +29,7 @@ from scipy.special import expit, logit
 from solvable.numerics.gauss import composite_legendre_nodes, hermite_rule
 
 __all__ = ["calibration", "conditional_confidence", "temperature_scaling", "expectation_consistency",
-           "simulate_calibration"]
+           "simulate_calibration", "simulate_temperatures"]
 
 
 def _estimator(pred, estimator):
@@ -182,28 +182,48 @@ def expectation_consistency(pred, *, estimator=None):
     return _rows(one, m, q, scalar)
 
 
-def simulate_calibration(problem, lam: float, p, *, d: int, seeds, n_test: int = 50_000) -> np.ndarray:
-    """Finite-size ``Delta_p`` of logistic ERM (``lam``): per seed, fit on ``round(alpha d)`` samples
-    (:func:`solvable.families.erm.solvers.solve_erm`), then on ``n_test`` fresh samples the empirical
-    ``P(y = 1 | confidence within 0.01 of p)``; returns ``(len(seeds), len(p))``."""
+def _fitted_fields(problem, lam, d, seed, n_test):
+    """One seed: logistic ERM (``lam``) fitted on ``round(alpha d)`` samples, and its fields and the
+    labels on ``n_test`` fresh samples."""
     from solvable.blocks.learners import ERM
     from solvable.blocks.penalties import L2
     from solvable.families.erm.solvers import solve_erm
 
     if problem.data is not None or not problem.channel.is_classification:
-        raise ValueError("simulate_calibration: isotropic data and a classification channel")
+        raise ValueError("simulate: isotropic data and a classification channel")
     ch, lr = problem.channel, ERM("logistic", L2(lam))
-    p = np.atleast_1d(np.asarray(p, float))
     n = int(round(float(problem.alpha) * d))
+    rng = np.random.default_rng(seed)
+    theta = problem.prior.sample_signal(d, rng)
+    X = rng.standard_normal((n, d))
+    w = solve_erm(lr.loss, lr.penalty, X / np.sqrt(d), ch.sample(X @ theta / np.sqrt(d), rng))
+    Xt = rng.standard_normal((n_test, d))
+    return Xt @ w / np.sqrt(d), ch.sample(Xt @ theta / np.sqrt(d), rng)
+
+
+def simulate_temperatures(problem, lam: float, *, d: int, seeds, n_val: int = 50_000) -> np.ndarray:
+    """Finite-size temperatures of logistic ERM (``lam``): per seed, the temperature scaling and the
+    expectation consistency temperatures measured on ``n_val`` fresh validation samples (the empirical
+    cross-entropy minimised; the mean confidence matched to the accuracy); returns ``(len(seeds), 2)``."""
     rows = []
     for seed in seeds:
-        rng = np.random.default_rng(seed)
-        theta = problem.prior.sample_signal(d, rng)
-        X = rng.standard_normal((n, d))
-        y = ch.sample(X @ theta / np.sqrt(d), rng)
-        w = solve_erm(lr.loss, lr.penalty, X / np.sqrt(d), y)
-        Xt = rng.standard_normal((n_test, d))
-        yt = ch.sample(Xt @ theta / np.sqrt(d), rng)
-        conf = expit(Xt @ w / np.sqrt(d))
+        om, y = _fitted_fields(problem, lam, d, seed, n_val)
+        ce = lambda lt: float(np.mean(np.logaddexp(0.0, -y * om / np.exp(lt))))
+        t_ts = np.exp(optimize.minimize_scalar(ce, bounds=(-8.0, 8.0), method="bounded", options={"xatol": 1e-10}).x)
+        acc = float(np.mean(y * om > 0))
+        t_ec = np.exp(optimize.brentq(lambda lt: float(np.mean(expit(np.abs(om) / np.exp(lt)))) - acc, -20.0, 20.0))
+        rows.append([t_ts, t_ec])
+    return np.array(rows)
+
+
+def simulate_calibration(problem, lam: float, p, *, d: int, seeds, n_test: int = 50_000) -> np.ndarray:
+    """Finite-size ``Delta_p`` of logistic ERM (``lam``): per seed, fit on ``round(alpha d)`` samples
+    (:func:`solvable.families.erm.solvers.solve_erm`), then on ``n_test`` fresh samples the empirical
+    ``P(y = 1 | confidence within 0.01 of p)``; returns ``(len(seeds), len(p))``."""
+    p = np.atleast_1d(np.asarray(p, float))
+    rows = []
+    for seed in seeds:
+        om, yt = _fitted_fields(problem, lam, d, seed, n_test)
+        conf = expit(om)
         rows.append([pp - np.mean(yt[np.abs(conf - pp) < 0.01] == 1) for pp in p])
     return np.array(rows)

@@ -44,7 +44,7 @@ import numpy as np
 
 from solvable.blocks.data.spectra import DataModel, Isotropic
 from solvable.core.contract import SaddlePoint, SaddlePointOptions
-from solvable.families.joint.problem import marginal_law, pair_law
+from solvable.families.joint.problem import ensemble_fields, marginal_law, pair_law
 from solvable.numerics.fixed_point import solve_fixed_point
 from solvable.numerics.gauss import composite_legendre_nodes
 
@@ -451,9 +451,5 @@ class JointERMTheory(SaddlePoint):
             for k in range(K):
                 for l in range(k, K):
                     out[f"q_{k}_{l}"] = Q[:, k, l]
-            if K >= 2:
-                out["variance"] = np.mean([(Q[:, k, k] + Q[:, l, l] - 2.0 * Q[:, k, l]) / 2.0 for k, l in self.pairs],
-                                          axis=0)
-            mbar, qbar = m.mean(axis=1), Q.mean(axis=(1, 2))
-            out["ensemble_test_error"] = ch.student_test_error(mbar, qbar, rho, moments=moments)
+            out.update(ensemble_fields(m, Q, rho, ch, moments, self.learner.exchangeable))
         return out

@@ -11,8 +11,8 @@ logistic loss on the rows repeated ``p`` times (integer weights: the same object
 :func:`solvable.families.erm.solvers.solve_erm`.  Measured: ``m_k``, ``q_k_l`` (population overlaps,
 cross terms by polarisation of the data model's ``overlaps``), the exact test errors given the
 weights, the weighted training loss ``sum_mu p_mu loss(y_mu, omega_mu) / n``, the posterior variance
-``V_k`` of a Bayes or Gibbs estimator (GAMP's mean variance), ``variance`` and
-``ensemble_test_error``, as in the theory.
+``V_k`` of a Bayes or Gibbs estimator (GAMP's mean variance), and the ensemble's fields
+(:func:`~solvable.families.joint.problem.ensemble_fields`, shared with the theory).
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import numpy as np
 from solvable.blocks.data.spectra import Isotropic
 from solvable.families.joint.equations import _is_bayes, check_joint
 from solvable.families.joint.gibbs import GibbsPosterior, TiltedChannel
+from solvable.families.joint.problem import ensemble_fields
 
 __all__ = ["simulate_joint_once"]
 
@@ -94,8 +95,7 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
             out[f"train_loss_{k}"] = train[k]
         for l in range(k, K):
             out[f"q_{k}_{l}"] = Q[k, l]
-    if K >= 2:
-        out["variance"] = float(np.mean([(Q[k, k] + Q[l, l] - 2 * Q[k, l]) / 2 for k, l in learner.pairs]))
-    mbar = float(np.mean([x[0] for x in mq]))
-    out["ensemble_test_error"] = float(ch.student_test_error(mbar, Q.mean(), rho, moments=moments))
+    ms = np.array([[x[0] for x in mq]])
+    out.update({k: float(np.asarray(v).reshape(-1)[0])
+                for k, v in ensemble_fields(ms, Q[None], rho, ch, moments, learner.exchangeable).items()})
     return out

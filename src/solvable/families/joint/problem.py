@@ -20,7 +20,7 @@ from scipy.special import gammaln
 
 from solvable.blocks.learners import ERM, BayesOptimal, Learner
 
-__all__ = ["SampleWeights", "Full", "PairBootstrap", "Subsampling", "FreshData", "JointERM"]
+__all__ = ["SampleWeights", "Full", "PairBootstrap", "Subsampling", "FreshData", "JointERM", "ensemble_fields"]
 
 
 @dataclass(frozen=True)
@@ -197,5 +197,30 @@ class JointERM(Learner):
         object.__setattr__(self, "K", len(ls))
 
     @property
+    def exchangeable(self) -> bool:
+        """The same learner K times (so that the infinite ensemble of its replicas is defined)."""
+        return self.K >= 2 and all(x == self.learners[0] for x in self.learners[1:])
+
+    @property
     def pairs(self) -> list[tuple[int, int]]:
         return [(k, l) for k in range(self.K) for l in range(k + 1, self.K)]
+
+
+def ensemble_fields(m, Q, rho, channel, moments, exchangeable: bool) -> dict:
+    """The fields of the ensemble from the overlaps ``m`` (N, K) and ``Q`` (N, K, K), shared by the
+    theory and the simulation: ``variance`` (the mean over pairs of ``(Q_kk + Q_ll - 2 Q_kl) / 2``, the
+    variance across estimators of a fresh prediction), ``ensemble_test_error`` (the averaged estimator,
+    overlaps ``mean m_k``, ``mean Q_kl``) and, for exchangeable estimators, ``bagged_test_error``: the
+    infinite ensemble (overlaps ``mean m_k``, ``mean_{k != l} Q_kl``; Loureiro et al. 2022, sec. 4: for
+    the square loss ``test_error_k = bagged_test_error + (Q_kk - Q_kl)``, the bias-variance split)."""
+    K = m.shape[1]
+    out = {}
+    mbar = m.mean(axis=1)
+    if K >= 2:
+        off = ~np.eye(K, dtype=bool)
+        out["variance"] = np.mean([(Q[:, k, k] + Q[:, l, l] - 2.0 * Q[:, k, l]) / 2.0
+                                   for k in range(K) for l in range(k + 1, K)], axis=0)
+        if exchangeable:
+            out["bagged_test_error"] = channel.student_test_error(mbar, Q[:, off].mean(axis=1), rho, moments=moments)
+    out["ensemble_test_error"] = channel.student_test_error(mbar, Q.mean(axis=(1, 2)), rho, moments=moments)
+    return out

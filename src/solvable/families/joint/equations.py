@@ -446,8 +446,9 @@ class JointERMTheory(SaddlePoint):
                 out[f"m_{k}"] = m[:, k]
                 out[f"V_{k}"] = V[:, k]
                 out[f"test_error_{k}"] = ch.student_test_error(m[:, k], q[:, k], rho, moments=moments)
-                if self.has_train_loss[k]:
-                    out[f"train_loss_{k}"] = self._diagonal(k, m[:, k], q[:, k], V[:, k], a, metrics=True)[3]
+                if self.has_train_loss[k]:  # per sample of a data set (FreshData: the pool has K of them)
+                    out[f"train_loss_{k}"] = (self.learner.weights.alpha_factor(K)
+                                              * self._diagonal(k, m[:, k], q[:, k], V[:, k], a, metrics=True)[3])
             for k in range(K):
                 for l in range(k, K):
                     out[f"q_{k}_{l}"] = Q[:, k, l]

@@ -416,3 +416,19 @@ def test_residual_bootstrap_of_ridge():
         residual_bootstrap_variance(pb, sv.ERM("logistic", L2(0.1)))
     with pytest.raises(ValueError, match="isotropic inputs"):
         residual_bootstrap_variance(pb.at(data=sv.data.RandomFeatures("erf", gamma=1.0)), lr)
+
+
+def test_jackknife_of_ridge():
+    """Var_J = alpha s^2 (-dV/dlam) (closed form from the leave-one-out resolvents) against the exact
+    finite-d jackknife (Sherman-Morrison leave-one-out fits): alpha = 0.5: 1.1872 against 1.163 +- 0.029
+    (d = 200, 60 seeds), 1.172 +- 0.039 (d = 1500); alpha = 2: 1.2511 against 1.270 +- 0.018 (d = 600).
+    The jackknife over-estimates the true variance (0.7566, 0.7267)."""
+    from solvable.families.joint.residual import jackknife_variance, simulate_jackknife
+
+    pb = sv.GLM(G, sv.channels.Linear(1.0), alpha=np.array([0.5, 2.0]))
+    lr = sv.ERM("square", L2(0.1))
+    vj, true = jackknife_variance(pb, lr)
+    assert np.all(vj > true)
+    for a, v in zip((0.5, 2.0), vj):
+        s = simulate_jackknife(pb.at(alpha=a), lr, d=200, seeds=range(1000, 1040))
+        assert abs(s.mean() - v) < 4 * s.std(ddof=1) / np.sqrt(len(s)), (a, s.mean(), v)

@@ -1,4 +1,4 @@
-"""The residual bootstrap of ridge regression (isotropic Gaussian inputs).
+"""The residual bootstrap and the jackknife of ridge regression (isotropic Gaussian inputs).
 
 Fit ridge, ``w = argmin sum_mu (y_mu - w . x_mu / sqrt(d))^2 / 2 + lam |w|^2 / 2``; then each replicate
 refits on the labels ``y*_mu = w . x_mu / sqrt(d) + e*_mu``, ``e*`` drawn with replacement from the
@@ -11,12 +11,22 @@ with ``V = (1/d) tr H^-1`` (the replica ``V`` of ridge, the Stieltjes transform 
 law) and ``s^2 -> 2 x training loss`` (residuals of mean 0).  From ``V (lam + alpha / (1 + V)) = 1``:
 ``dV/dlam = -V / (1 / V - alpha V / (1 + V)^2)``.  (Clarte et al. 2024 study the residual bootstrap as
 label resampling; this closed form is derived here and checked against real residual resamples.)
+
+The jackknife: the leave-one-out fits are exactly ``w_(-i) = w - H^-1 a_i e_i / (1 - h_ii)``, ``h_ii =
+a_i^T H^-1 a_i`` (Sherman-Morrison), and its variance estimate of a fresh prediction is
+``(n - 1) / n sum_i |w_(-i) - mean_j w_(-j)|^2 / d``.  Asymptotically ``h_ii -> V / (1 + V)`` and
+``a_i^T H^-2 a_i -> T / (1 + V)^2``, ``T = (1/d) tr H^-2 = -dV/dlam`` (leave-one-out resolvents), so each
+term is ``e_i^2 T`` and
+
+    Var_J = alpha s^2 (-dV/dlam),
+
+derived here and checked against the exact finite-d jackknife.
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["residual_bootstrap_variance", "simulate_residual_bootstrap"]
+__all__ = ["residual_bootstrap_variance", "simulate_residual_bootstrap", "jackknife_variance", "simulate_jackknife"]
 
 
 def _check(problem, learner):
@@ -36,12 +46,53 @@ def residual_bootstrap_variance(problem, learner):
     from solvable.families.joint.problem import FreshData, JointERM
 
     _check(problem, learner)
+    V, dV, s2, true = _ridge_pieces(problem, learner)
+    return s2 * (V + learner.penalty.lam * dV), true
+
+
+def _ridge_pieces(problem, learner):
+    """``(V, dV/dlam, s^2, true variance)`` of ridge from the joint engine (two fresh data sets)."""
+    from solvable.core.registry import predict
+    from solvable.families.joint.problem import FreshData, JointERM
+
     r = predict(problem, JointERM(learner, weights=FreshData()), on_fail="raise")
-    alpha, lam = np.asarray(problem.alpha, float), learner.penalty.lam
+    alpha = np.asarray(problem.alpha, float)
     V = np.asarray(r.V_0, float)
     dV = -V / (1.0 / V - alpha * V / (1.0 + V) ** 2)
-    s2 = 2.0 * np.asarray(r.train_loss_0, float)  # FreshData: each estimator's training loss per own sample
-    return s2 * (V + lam * dV), np.asarray(r.variance, float)
+    s2 = 2.0 * np.asarray(r.train_loss_0, float)  # each estimator's training loss per sample of its own set
+    return V, dV, s2, np.asarray(r.variance, float)
+
+
+def jackknife_variance(problem, learner):
+    """The jackknife's variance estimate of ridge's prediction (module docstring), and the true
+    variance: ``(Var_J, Var_true)``, arrays over the problem's alpha."""
+    _check(problem, learner)
+    V, dV, s2, true = _ridge_pieces(problem, learner)
+    return np.asarray(problem.alpha, float) * s2 * (-dV), true
+
+
+def simulate_jackknife(problem, learner, *, d: int, seeds) -> np.ndarray:
+    """The exact jackknife of ridge at dimension ``d`` (leave-one-out fits by Sherman-Morrison): one
+    variance estimate per seed."""
+    _check(problem, learner)
+    if np.ndim(problem.alpha) > 0:
+        raise ValueError("simulate_jackknife: give a scalar alpha")
+    lam = learner.penalty.lam
+    n = int(round(float(problem.alpha) * d))
+    out = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        theta = problem.prior.sample_signal(d, rng)
+        A = rng.standard_normal((n, d)) / np.sqrt(d)
+        y = problem.channel.sample(A @ theta, rng)
+        Hi = np.linalg.inv(A.T @ A + lam * np.eye(d))
+        w = Hi @ (A.T @ y)
+        e = y - A @ w
+        HA = A @ Hi  # rows a_i^T H^-1
+        h = np.sum(HA * A, axis=1)
+        delta = -HA * (e / (1.0 - h))[:, None]  # w_(-i) - w
+        out.append((n - 1) / n * np.sum((delta - delta.mean(axis=0)) ** 2) / d)
+    return np.array(out)
 
 
 def simulate_residual_bootstrap(problem, learner, *, d: int, seeds, B: int = 2) -> np.ndarray:

@@ -71,23 +71,28 @@ def jackknife_variance(problem, learner):
     return np.asarray(problem.alpha, float) * s2 * (-dV), true
 
 
-def simulate_jackknife(problem, learner, *, d: int, seeds) -> np.ndarray:
-    """The exact jackknife of ridge at dimension ``d`` (leave-one-out fits by Sherman-Morrison): one
-    variance estimate per seed."""
+def _ridge_fits(problem, learner, d, seeds, name):
+    """Per seed: ``(rng, A, H^-1, w, e)`` of ridge fitted at dimension ``d`` (``e`` the residuals)."""
     _check(problem, learner)
     if np.ndim(problem.alpha) > 0:
-        raise ValueError("simulate_jackknife: give a scalar alpha")
-    lam = learner.penalty.lam
+        raise ValueError(f"{name}: give a scalar alpha")
     n = int(round(float(problem.alpha) * d))
-    out = []
     for seed in seeds:
         rng = np.random.default_rng(seed)
         theta = problem.prior.sample_signal(d, rng)
         A = rng.standard_normal((n, d)) / np.sqrt(d)
         y = problem.channel.sample(A @ theta, rng)
-        Hi = np.linalg.inv(A.T @ A + lam * np.eye(d))
+        Hi = np.linalg.inv(A.T @ A + learner.penalty.lam * np.eye(d))
         w = Hi @ (A.T @ y)
-        e = y - A @ w
+        yield rng, A, Hi, w, y - A @ w
+
+
+def simulate_jackknife(problem, learner, *, d: int, seeds) -> np.ndarray:
+    """The exact jackknife of ridge at dimension ``d`` (leave-one-out fits by Sherman-Morrison): one
+    variance estimate per seed."""
+    out = []
+    for _, A, Hi, w, e in _ridge_fits(problem, learner, d, seeds, "simulate_jackknife"):
+        n = len(e)
         HA = A @ Hi  # rows a_i^T H^-1
         h = np.sum(HA * A, axis=1)
         delta = -HA * (e / (1.0 - h))[:, None]  # w_(-i) - w
@@ -99,20 +104,8 @@ def simulate_residual_bootstrap(problem, learner, *, d: int, seeds, B: int = 2) 
     """Real residual bootstrap at dimension ``d``: per seed, fit ridge, draw ``B`` replicates of the
     residuals with replacement, refit, and measure the mean over pairs of ``|w_b - w_b'|^2 / (2 d)``,
     the variance across replicates of a fresh prediction; returns one value per seed."""
-    _check(problem, learner)
-    if np.ndim(problem.alpha) > 0:
-        raise ValueError("simulate_residual_bootstrap: give a scalar alpha")
-    lam = learner.penalty.lam
-    n = int(round(float(problem.alpha) * d))
     out = []
-    for seed in seeds:
-        rng = np.random.default_rng(seed)
-        theta = problem.prior.sample_signal(d, rng)
-        A = rng.standard_normal((n, d)) / np.sqrt(d)
-        y = problem.channel.sample(A @ theta, rng)
-        H = A.T @ A + lam * np.eye(d)
-        w = np.linalg.solve(H, A.T @ y)
-        e = y - A @ w
-        W = [np.linalg.solve(H, A.T @ (A @ w + rng.choice(e, size=n, replace=True))) for _ in range(B)]
+    for rng, A, Hi, w, e in _ridge_fits(problem, learner, d, seeds, "simulate_residual_bootstrap"):
+        W = [Hi @ (A.T @ (A @ w + rng.choice(e, size=len(e), replace=True))) for _ in range(B)]
         out.append(np.mean([np.sum((W[a] - W[b]) ** 2) / (2 * d) for a in range(B) for b in range(a + 1, B)]))
     return np.array(out)

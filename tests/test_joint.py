@@ -432,3 +432,13 @@ def test_jackknife_of_ridge():
     for a, v in zip((0.5, 2.0), vj):
         s = simulate_jackknife(pb.at(alpha=a), lr, d=200, seeds=range(1000, 1040))
         assert abs(s.mean() - v) < 4 * s.std(ddof=1) / np.sqrt(len(s)), (a, s.mean(), v)
+
+
+def test_gibbs_posterior_simulation_needs_iid_inputs():
+    """GAMP is the Gibbs posterior's simulation only on i.i.d. Gaussian inputs: other data models are a
+    clear error (their theory runs)."""
+    pb = sv.GLM(G, sv.channels.Sign(), alpha=1.0, data=sv.data.RandomFeatures("erf", gamma=1.5))
+    lr = JointERM(GibbsPosterior("logistic", 0.5, 1.0), K=1)
+    assert np.isfinite(sv.predict(pb, lr).q_0_0)
+    with pytest.raises(ValueError, match="needs i.i.d. Gaussian inputs"):
+        sv.simulate(pb, lr, d=40, seeds=1)

@@ -57,6 +57,9 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
             train.append(np.nan)
             continue
         if isinstance(lr, GibbsPosterior):  # its posterior mean by GAMP on the tilted channel, prior N(0, 1 / (beta lam))
+            if problem.data is not None:
+                raise ValueError("simulate: the Gibbs posterior is simulated by GAMP, which needs i.i.d. Gaussian "
+                                 f"inputs (data=None), got data={problem.data!r}; its theory covers that data model")
             from solvable.blocks.priors import Gaussian
             from solvable.families.glm_bayes.gamp import gamp
 

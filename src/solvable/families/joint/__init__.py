@@ -2,12 +2,12 @@
 variance; the Bayes-optimal estimator beside ERM, calibration and its post-hoc fixes (docs/joint.md)."""
 from solvable.families.joint.calibration import (calibration, conditional_confidence, expectation_consistency,
                                                  simulate_calibration, simulate_temperatures, temperature_scaling)
-from solvable.families.joint.gibbs import GibbsPosterior, evidence
+from solvable.families.joint.gibbs import GibbsPosterior, empirical_bayes, evidence
 from solvable.families.joint.residual import (jackknife_variance, residual_bootstrap_variance, simulate_jackknife,
                                               simulate_residual_bootstrap)
 from solvable.families.joint.problem import FreshData, Full, JointERM, PairBootstrap, SampleWeights, Subsampling
 
-__all__ = ["JointERM", "GibbsPosterior", "evidence", "SampleWeights", "Full", "PairBootstrap", "Subsampling", "FreshData", "calibration",
+__all__ = ["JointERM", "GibbsPosterior", "evidence", "empirical_bayes", "SampleWeights", "Full", "PairBootstrap", "Subsampling", "FreshData", "calibration",
            "conditional_confidence", "temperature_scaling", "expectation_consistency", "simulate_calibration",
            "simulate_temperatures", "residual_bootstrap_variance", "simulate_residual_bootstrap",
            "jackknife_variance", "simulate_jackknife"]

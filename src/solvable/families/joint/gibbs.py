@@ -31,9 +31,11 @@ import numpy as np
 
 from solvable.blocks.learners import Learner
 from solvable.blocks.losses import Loss, get_loss
+from scipy import optimize
+
 from solvable.numerics.gauss import legendre_rule
 
-__all__ = ["GibbsPosterior", "TiltedChannel", "evidence"]
+__all__ = ["GibbsPosterior", "TiltedChannel", "evidence", "empirical_bayes"]
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,9 @@ class TiltedChannel:
         return logZ, (mean - omega) / V, var / V ** 2 - 1.0 / V
 
 
-#: where the integration along the prior strength switches to the exponential tail (lam' = lam e^16)
-S_MAX = 16.0
+#: where the integration along the prior strength switches to the exponential tail (lam' = lam e^12; the
+#: integrand is then A e^-s up to O(e^-2s))
+S_MAX = 12.0
 
 
 def evidence(problem, learner: GibbsPosterior, *, n_per_piece: int = 8, tol: float = 1e-12) -> np.ndarray | float:
@@ -118,9 +121,9 @@ def evidence(problem, learner: GibbsPosterior, *, n_per_piece: int = 8, tol: flo
     ``phi = log Z / d``, ``d phi / d lam = 1 / (2 lam) - beta (q + V) / 2`` (the prior's normalisation
     and ``E <|w|^2> / d = q + V``, both from the replica fixed point), and ``phi -> alpha E[log L(y, 0)]``
     as ``lam -> infinity`` (``w -> 0``); so ``phi(lam) = phi(inf) - int_0^inf (1 - beta lam' (q + V)) / 2
-    ds``, ``lam' = lam e^s``, by a composite Gauss-Legendre rule in ``s`` (pieces ``[0, 1, 2, 4, 8, 16]``)
-    and the exact tail of the integrand's ``e^-s`` decay beyond.  Checked against the exact finite-d evidence of ridge
-    and, for the logistic loss, against the integration along ``beta`` (tests/test_joint.py)."""
+    ds``, ``lam' = lam e^s``, by a composite Gauss-Legendre rule in ``s`` (pieces ``[0, 1, 2, 4, 8, 12]``)
+    and the exact tail of the integrand's ``e^-s`` decay beyond.  Checked against the exact finite-d
+    evidence of ridge, its maximum at the true prior, and the rule's convergence (tests/test_joint.py)."""
     from solvable.core.registry import predict
     from solvable.families.joint.problem import JointERM
 
@@ -137,14 +140,55 @@ def evidence(problem, learner: GibbsPosterior, *, n_per_piece: int = 8, tol: flo
         r = predict(problem, JointERM(GibbsPosterior(learner.loss, li, beta), K=1), tol=tol, on_fail="raise")
         integrand.append(0.5 * (1.0 - beta * li * (np.asarray(r.q_0_0) + np.asarray(r.V_0))))
     integral = np.tensordot(ws, np.array(integrand), axes=1)
-    alpha = np.asarray(problem.alpha, float)
-    ch = problem.channel
-    if learner.loss.name == "logistic":
-        phi_inf = -alpha * beta * np.log(2.0)
-        norm = 0.0
-    else:  # square: E[-beta y^2 / 2] and the Gaussian likelihood's normalisation (1/2) log(beta / 2 pi)
-        _, Ey2 = ch.label_moments(float(problem.rho))
-        phi_inf = -alpha * beta * Ey2 / 2.0
-        norm = 0.5 * np.log(beta / (2 * np.pi))
-    out = (phi_inf - integral) / alpha + norm
+    out = _from_integral(problem, learner.loss, beta, integral)
     return float(out) if np.ndim(out) == 0 else out
+
+
+def _from_integral(problem, loss, beta, integral):
+    """The evidence per sample from ``int_{s(lam)}^inf`` of the integrand (see :func:`evidence`)."""
+    alpha = np.asarray(problem.alpha, float)
+    if loss.name == "logistic":
+        phi_inf, norm = -alpha * beta * np.log(2.0), 0.0
+    else:  # square: E[-beta y^2 / 2] and the Gaussian likelihood's normalisation (1/2) log(beta / 2 pi)
+        _, Ey2 = problem.channel.label_moments(float(problem.rho))
+        phi_inf, norm = -alpha * beta * Ey2 / 2.0, 0.5 * np.log(beta / (2 * np.pi))
+    return (phi_inf - integral) / alpha + norm
+
+
+def empirical_bayes(problem, loss="logistic", beta: float = 1.0, lam_range=(1e-3, 1e2), *, n_grid: int = 64,
+                    tol: float = 1e-12):
+    """Empirical Bayes: the prior strength ``lam`` in ``lam_range`` of largest evidence, and that evidence,
+    for every ``alpha`` of the problem: ``(lam*, evidence)``.  One integration path serves every
+    ``lam``: the integrand of :func:`evidence` on ``n_grid`` points of ``s = log(lam' / lam_min)`` up to
+    ``log(lam_max / lam_min) + 16`` (a cubic spline between them), the evidence at ``lam`` its integral
+    from ``s(lam)``, maximised by a bounded scalar search on the spline (to about 1e-4 relative in lam)."""
+    from scipy.interpolate import CubicSpline
+
+    from solvable.core.registry import predict
+    from solvable.families.joint.problem import JointERM
+
+    lo, hi = (float(v) for v in lam_range)
+    if not (0 < lo < hi < np.inf):
+        raise ValueError(f"empirical_bayes: lam_range must be 0 < lo < hi < inf, got {lam_range!r}")
+    g = GibbsPosterior(loss, lo, beta)
+    top = np.log(hi / lo) + S_MAX
+    s = np.linspace(0.0, top, n_grid)
+    vals = []
+    for si in s:
+        li = lo * np.exp(si)
+        r = predict(problem, JointERM(GibbsPosterior(g.loss, li, beta), K=1), tol=tol, on_fail="raise")
+        vals.append(0.5 * (1.0 - beta * li * (np.atleast_1d(r.q_0_0) + np.atleast_1d(r.V_0))))
+    vals = np.array(vals)  # (n_grid, N)
+    scalar = np.ndim(problem.alpha) == 0
+    lam_star, ev = [], []
+    for j in range(vals.shape[1]):
+        sp = CubicSpline(s, vals[:, j])
+        anti = sp.antiderivative()
+        tail = vals[-1, j]  # the e^-s tail beyond the last point, as in evidence()
+        pj = problem if scalar else problem.at(alpha=float(np.asarray(problem.alpha)[j]))
+        f = lambda x: -float(_from_integral(pj, g.loss, beta, anti(top) - anti(x) + tail))
+        res = optimize.minimize_scalar(f, bounds=(0.0, np.log(hi / lo)), method="bounded", options={"xatol": 1e-6})
+        lam_star.append(lo * np.exp(res.x))
+        ev.append(-res.fun)
+    lam_star, ev = np.array(lam_star), np.array(ev)
+    return (float(lam_star[0]), float(ev[0])) if scalar else (lam_star, ev)

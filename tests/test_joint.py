@@ -462,3 +462,10 @@ def test_empirical_bayes():
     assert evidence(pc, GibbsPosterior("logistic", 1.05 * lam, 1.0)) < ev
     with pytest.raises(ValueError, match="lam_range must be 0 < lo < hi"):
         empirical_bayes(pc, "logistic", 1.0, (1.0, 0.1))
+    with pytest.raises(ValueError, match="largest at the end of lam_range"):  # the maximum 0.5 lies outside
+        empirical_bayes(pl, "square", 2.0, (0.01, 0.3), n_grid=24)
+    rf = pc.at(data=sv.data.RandomFeatures("erf", gamma=1.0))
+    with pytest.raises(ValueError, match="implemented for isotropic inputs"):
+        empirical_bayes(rf, "logistic", 1.0, (0.01, 10.0))
+    with pytest.raises(ValueError, match="implemented for isotropic inputs"):
+        evidence(rf, GibbsPosterior("logistic", 1.0, 1.0))

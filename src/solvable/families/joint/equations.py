@@ -367,6 +367,16 @@ class JointERMTheory(SaddlePoint):
         X = np.array(x0, float)
         X[:, :nd] = res.x[:, :nd]
         conv = np.asarray(res.converged, bool) & np.all(np.isfinite(X[:, :nd]), axis=1)
+        if not conv.all() and o.anderson:
+            # Anderson mixing can overshoot to q < 0 where the overlaps are tiny (a Gibbs posterior at lam
+            # ~ 1e8: q ~ 1e-17): those rows again by the plain damped iteration from their start
+            r_ = np.flatnonzero(~conv)
+            res2 = solve_fixed_point(dstep, np.column_stack([x0[r_, :nd], alpha[r_]]), batch=True, tol=o.tol,
+                                     rtol=o.rtol, max_iter=o.max_iter, damping=max(o.damping, 0.2), anderson=0,
+                                     on_fail="ignore", lower=lower, name="JointERM (each estimator, plain)")
+            ok2 = np.asarray(res2.converged, bool) & np.all(np.isfinite(res2.x[:, :nd]), axis=1)
+            X[r_[ok2], :nd] = res2.x[ok2, :nd]
+            conv[r_[ok2]] = True
         a = alpha * self.factor
         m, q, V, _ = self._split(X)
         resid = np.zeros(len(alpha))

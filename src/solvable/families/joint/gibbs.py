@@ -127,6 +127,7 @@ def evidence(problem, learner: GibbsPosterior, *, n_per_piece: int = 8, tol: flo
     from solvable.core.registry import predict
     from solvable.families.joint.problem import JointERM
 
+    _check_isotropic(problem, "evidence")
     edges = np.array([0.0, 1.0, 2.0, 4.0, 8.0, S_MAX])
     x, w = legendre_rule(n_per_piece)
     # the tail beyond S_MAX: the integrand is A e^-s there (w is then tiny and linear in the data), so
@@ -142,6 +143,13 @@ def evidence(problem, learner: GibbsPosterior, *, n_per_piece: int = 8, tol: flo
     integral = np.tensordot(ws, np.array(integrand), axes=1)
     out = _from_integral(problem, learner.loss, beta, integral)
     return float(out) if np.ndim(out) == 0 else out
+
+
+def _check_isotropic(problem, name):
+    if problem.data is not None:
+        raise ValueError(f"{name}: implemented for isotropic inputs (data=None): the integration along lam uses "
+                         f"E <|w|^2> / d = q + V, which on a covariance spectrum or random features is another "
+                         f"sum over the spectrum; got data={problem.data!r}")
 
 
 def _from_integral(problem, loss, beta, integral):
@@ -167,6 +175,7 @@ def empirical_bayes(problem, loss="logistic", beta: float = 1.0, lam_range=(1e-3
     from solvable.core.registry import predict
     from solvable.families.joint.problem import JointERM
 
+    _check_isotropic(problem, "empirical_bayes")
     lo, hi = (float(v) for v in lam_range)
     if not (0 < lo < hi < np.inf):
         raise ValueError(f"empirical_bayes: lam_range must be 0 < lo < hi < inf, got {lam_range!r}")
@@ -188,6 +197,11 @@ def empirical_bayes(problem, loss="logistic", beta: float = 1.0, lam_range=(1e-3
         pj = problem if scalar else problem.at(alpha=float(np.asarray(problem.alpha)[j]))
         f = lambda x: -float(_from_integral(pj, g.loss, beta, anti(top) - anti(x) + tail))
         res = optimize.minimize_scalar(f, bounds=(0.0, np.log(hi / lo)), method="bounded", options={"xatol": 1e-6})
+        if min(res.x, np.log(hi / lo) - res.x) < 1e-3:  # a maximum on the boundary is no maximum
+            a = float(np.asarray(problem.alpha).reshape(-1)[j])
+            raise ValueError(f"empirical_bayes: at alpha = {a:g} the evidence is largest at the end of "
+                             f"lam_range={lam_range!r} (lam = {lo * np.exp(res.x):.4g}, evidence {-res.fun:.8g}); "
+                             f"widen the range")
         lam_star.append(lo * np.exp(res.x))
         ev.append(-res.fun)
     lam_star, ev = np.array(lam_star), np.array(ev)

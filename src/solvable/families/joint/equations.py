@@ -44,7 +44,7 @@ import numpy as np
 
 from solvable.blocks.data.spectra import DataModel, Isotropic
 from solvable.core.contract import SaddlePoint, SaddlePointOptions
-from solvable.families.joint.problem import ensemble_fields, marginal_law, pair_law
+from solvable.families.joint.problem import ensemble_fields
 from solvable.numerics.fixed_point import solve_fixed_point
 from solvable.numerics.gauss import composite_legendre_nodes
 
@@ -131,8 +131,8 @@ class JointERMTheory(SaddlePoint):
         self.rho = float(self.spec.rho)
         self.ch = problem.channel
         self.factor = learner.weights.alpha_factor(K) / self.spec.ratio
-        self.pv, self.pp = marginal_law(learner.weights, K)
-        self.qv, self.qp = pair_law(learner.weights, K)
+        self.pv, self.pp = learner.weights.marginal(K)
+        self.qv, self.qp = learner.weights.pair(K)
         # the Bayes-optimal estimator of a N(0, rho) prior: ERM with lam = 1 / rho whose "loss side" is the
         # channel's output function gout (the posterior mean's state evolution: Zdeborova & Krzakala 2016,
         # eqs. (129)-(136)); on the Linear channel it is ridge with lam = noise / rho (closed form)

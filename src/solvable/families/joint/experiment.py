@@ -26,6 +26,23 @@ from solvable.families.joint.problem import ensemble_fields
 __all__ = ["simulate_joint_once"]
 
 
+def _posterior_model(problem, lr):
+    """``(prior, channel, GAMP options, name)`` whose GAMP fixed point is the estimator ``lr``'s posterior
+    mean (the Bayes-optimal one, or a Gibbs posterior's on its tilted channel with the prior ``N(0, 1 /
+    (beta lam))``), or None for an ERM estimator."""
+    if _is_bayes(lr):  # Gaussian prior and isotropic data: check_joint
+        return problem.prior, problem.channel, {"max_iter": 1000}, "BayesOptimal() estimator"
+    if isinstance(lr, GibbsPosterior):
+        if problem.data is not None:
+            raise ValueError("simulate: the Gibbs posterior is simulated by GAMP, which needs i.i.d. Gaussian "
+                             f"inputs (data=None), got data={problem.data!r}; its theory covers that data model")
+        from solvable.blocks.priors import Gaussian
+
+        return (Gaussian(var=1.0 / (lr.beta * lr.lam)), TiltedChannel(lr.loss, lr.beta),
+                {"max_iter": 2000, "damping": 0.3}, "Gibbs posterior")
+    return None
+
+
 def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -> dict:
     """One seed at dimension d (module docstring)."""
     from solvable.families.erm.solvers import solve_erm
@@ -42,34 +59,20 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
     Xv, z, info = data.sample(P.shape[0], d, problem.prior, rng)
     A = Xv / np.sqrt(Xv.shape[1])
     y0 = ch.sample(z, rng)
-    W, train, post_var = [], [], {}
+    W, train, post_var = [], {}, {}
     for k, lr in enumerate(learner.learners):
         y = ch.sample(z, rng) if (learner.labels == "resampled" and k > 0) else y0
         p = P[:, k]
-        if _is_bayes(lr):  # the posterior mean, by GAMP (Gaussian prior, isotropic data, weights 1)
+        posterior = _posterior_model(problem, lr)
+        if posterior is not None:  # a posterior mean, by GAMP run to convergence
             from solvable.families.glm_bayes.gamp import gamp
 
-            res = gamp(Xv, y, problem.prior, ch, max_iter=1000, tol=1e-12)
+            prior, channel, opts, what = posterior
+            res = gamp(Xv, y, prior, channel, tol=1e-12, **opts)
             if not res.converged:
-                raise RuntimeError(f"simulate: GAMP did not converge for the BayesOptimal() estimator at d = {d}")
+                raise RuntimeError(f"simulate: GAMP did not converge for the {what} at d = {d}")
             W.append(res.x_hat)
             post_var[k] = float(np.mean(res.v_hat))
-            train.append(np.nan)
-            continue
-        if isinstance(lr, GibbsPosterior):  # its posterior mean by GAMP on the tilted channel, prior N(0, 1 / (beta lam))
-            if problem.data is not None:
-                raise ValueError("simulate: the Gibbs posterior is simulated by GAMP, which needs i.i.d. Gaussian "
-                                 f"inputs (data=None), got data={problem.data!r}; its theory covers that data model")
-            from solvable.blocks.priors import Gaussian
-            from solvable.families.glm_bayes.gamp import gamp
-
-            res = gamp(Xv, y, Gaussian(var=1.0 / (lr.beta * lr.lam)), TiltedChannel(lr.loss, lr.beta), max_iter=2000,
-                       tol=1e-12, damping=0.3)
-            if not res.converged:
-                raise RuntimeError(f"simulate: GAMP did not converge for the Gibbs posterior at d = {d}")
-            W.append(res.x_hat)
-            post_var[k] = float(np.mean(res.v_hat))
-            train.append(np.nan)
             continue
         if lr.loss.name == "square":
             s = np.sqrt(p)
@@ -78,7 +81,7 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
             idx = np.repeat(np.arange(len(p)), p)
             w = solve_erm(lr.loss, lr.penalty, A[idx], y[idx])
         W.append(w)
-        train.append(float(np.sum(p * lr.loss.value(y, A @ w)) / n))
+        train[k] = float(np.sum(p * lr.loss.value(y, A @ w)) / n)
     rho = info["rho"]
     moments = ch.label_moments(rho)
     out = {}
@@ -94,7 +97,7 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
     for k in range(K):
         out[f"m_{k}"] = mq[k][0]
         out[f"test_error_{k}"] = float(ch.student_test_error(mq[k][0], Q[k, k], rho, moments=moments))
-        if not (_is_bayes(learner.learners[k]) or isinstance(learner.learners[k], GibbsPosterior)):
+        if k in train:  # ERM estimators (a posterior mean has no training loss)
             out[f"train_loss_{k}"] = train[k]
         for l in range(k, K):
             out[f"q_{k}_{l}"] = Q[k, l]

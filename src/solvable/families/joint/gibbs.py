@@ -124,9 +124,6 @@ def evidence(problem, learner: GibbsPosterior, *, n_per_piece: int = 8, tol: flo
     ds``, ``lam' = lam e^s``, by a composite Gauss-Legendre rule in ``s`` (pieces ``[0, 1, 2, 4, 8, 12]``)
     and the exact tail of the integrand's ``e^-s`` decay beyond.  Checked against the exact finite-d
     evidence of ridge, its maximum at the true prior, and the rule's convergence (tests/test_joint.py)."""
-    from solvable.core.registry import predict
-    from solvable.families.joint.problem import JointERM
-
     _check_isotropic(problem, "evidence")
     edges = np.array([0.0, 1.0, 2.0, 4.0, 8.0, S_MAX])
     x, w = legendre_rule(n_per_piece)
@@ -134,15 +131,23 @@ def evidence(problem, learner: GibbsPosterior, *, n_per_piece: int = 8, tol: flo
     # int_S^inf = its value at S (a node with weight 1)
     s = np.r_[(edges[:-1, None] + np.diff(edges)[:, None] * (x + 1) / 2).ravel(), S_MAX]
     ws = np.r_[(np.diff(edges)[:, None] * w / 2).ravel(), 1.0]
-    beta, lam = learner.beta, learner.lam
-    integrand = []
+    integral = np.tensordot(ws, _path_integrand(problem, learner.loss, learner.beta, learner.lam, s, tol), axes=1)
+    out = _from_integral(problem, learner.loss, learner.beta, integral)
+    return float(out[0]) if np.ndim(problem.alpha) == 0 else out
+
+
+def _path_integrand(problem, loss, beta, lam, s, tol):
+    """``(1 - beta lam' (q + V)) / 2`` at ``lam' = lam e^s`` (the integrand of :func:`evidence`), rows of s
+    by points of the problem's alpha: ``(len(s), N)``."""
+    from solvable.core.registry import predict
+    from solvable.families.joint.problem import JointERM
+
+    vals = []
     for si in s:
         li = lam * np.exp(si)
-        r = predict(problem, JointERM(GibbsPosterior(learner.loss, li, beta), K=1), tol=tol, on_fail="raise")
-        integrand.append(0.5 * (1.0 - beta * li * (np.asarray(r.q_0_0) + np.asarray(r.V_0))))
-    integral = np.tensordot(ws, np.array(integrand), axes=1)
-    out = _from_integral(problem, learner.loss, beta, integral)
-    return float(out) if np.ndim(out) == 0 else out
+        r = predict(problem, JointERM(GibbsPosterior(loss, li, beta), K=1), tol=tol, on_fail="raise")
+        vals.append(0.5 * (1.0 - beta * li * (np.atleast_1d(r.q_0_0) + np.atleast_1d(r.V_0))))
+    return np.array(vals)
 
 
 def _check_isotropic(problem, name):
@@ -168,12 +173,9 @@ def empirical_bayes(problem, loss="logistic", beta: float = 1.0, lam_range=(1e-3
     """Empirical Bayes: the prior strength ``lam`` in ``lam_range`` of largest evidence, and that evidence,
     for every ``alpha`` of the problem: ``(lam*, evidence)``.  One integration path serves every
     ``lam``: the integrand of :func:`evidence` on ``n_grid`` points of ``s = log(lam' / lam_min)`` up to
-    ``log(lam_max / lam_min) + 16`` (a cubic spline between them), the evidence at ``lam`` its integral
+    ``log(lam_max / lam_min) + S_MAX`` (a cubic spline between them), the evidence at ``lam`` its integral
     from ``s(lam)``, maximised by a bounded scalar search on the spline (to about 1e-4 relative in lam)."""
     from scipy.interpolate import CubicSpline
-
-    from solvable.core.registry import predict
-    from solvable.families.joint.problem import JointERM
 
     _check_isotropic(problem, "empirical_bayes")
     lo, hi = (float(v) for v in lam_range)
@@ -182,12 +184,7 @@ def empirical_bayes(problem, loss="logistic", beta: float = 1.0, lam_range=(1e-3
     g = GibbsPosterior(loss, lo, beta)
     top = np.log(hi / lo) + S_MAX
     s = np.linspace(0.0, top, n_grid)
-    vals = []
-    for si in s:
-        li = lo * np.exp(si)
-        r = predict(problem, JointERM(GibbsPosterior(g.loss, li, beta), K=1), tol=tol, on_fail="raise")
-        vals.append(0.5 * (1.0 - beta * li * (np.atleast_1d(r.q_0_0) + np.atleast_1d(r.V_0))))
-    vals = np.array(vals)  # (n_grid, N)
+    vals = _path_integrand(problem, g.loss, beta, lo, s, tol)  # (n_grid, N)
     scalar = np.ndim(problem.alpha) == 0
     lam_star, ev = [], []
     for j in range(vals.shape[1]):

@@ -27,13 +27,14 @@ __all__ = ["SampleWeights", "Full", "PairBootstrap", "Subsampling", "FreshData",
 class SampleWeights:
     """The law of the sample weights of K estimators trained on one data set (base class)."""
 
-    def marginal(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(values, probs)``: the law of one estimator's weight on one sample."""
+    def marginal(self, K: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(values, probs)``: the law of one of the K estimators' weight on one sample of the pool."""
         raise NotImplementedError
 
-    def pair(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(values (M, 2), probs (M,))``: the joint law of two different estimators' weights."""
-        v, p = self.marginal()
+    def pair(self, K: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(values (M, 2), probs (M,))``: the joint law of two different estimators' weights
+        (independent by default)."""
+        v, p = self.marginal(K)
         V1, V2 = np.meshgrid(v, v, indexing="ij")
         return np.column_stack([V1.ravel(), V2.ravel()]), np.outer(p, p).ravel()
 
@@ -50,10 +51,10 @@ class SampleWeights:
 class Full(SampleWeights):
     """Every estimator sees every sample once (estimators differ only by their loss / penalty)."""
 
-    def marginal(self):
+    def marginal(self, K):
         return np.ones(1), np.ones(1)
 
-    def pair(self):
+    def pair(self, K):
         return np.ones((1, 2)), np.ones(1)
 
     def draw(self, n, K, rng):
@@ -72,7 +73,7 @@ class PairBootstrap(SampleWeights):
         if int(self.p_max) != self.p_max or self.p_max < 1:
             raise ValueError(f"PairBootstrap: p_max must be an integer >= 1, got p_max={self.p_max!r}")
 
-    def marginal(self):
+    def marginal(self, K):
         v = np.arange(int(self.p_max) + 1, dtype=float)
         p = np.exp(-1.0 - gammaln(v + 1.0))  # Poisson(1)
         return v, p / p.sum()
@@ -93,7 +94,7 @@ class Subsampling(SampleWeights):
             raise ValueError(f"Subsampling: the ratio r must be in (0, 1], got r={self.r!r}")
         object.__setattr__(self, "r", float(self.r))
 
-    def marginal(self):
+    def marginal(self, K):
         return np.array([0.0, 1.0]), np.array([1.0 - self.r, self.r])
 
     def draw(self, n, K, rng):
@@ -109,13 +110,10 @@ class FreshData(SampleWeights):
     """Independent data sets: each estimator has its own n samples from the same teacher (the
     pool has K n samples, each in one estimator's set), the reference for the true variance."""
 
-    def marginal(self):  # per pool sample; alpha_factor = K
-        raise RuntimeError("FreshData.marginal needs K: use marginal_k")
-
-    def marginal_k(self, K):
+    def marginal(self, K):  # per pool sample (alpha_factor = K): in one estimator's set with probability 1/K
         return np.array([0.0, 1.0]), np.array([1.0 - 1.0 / K, 1.0 / K])
 
-    def pair_k(self, K):
+    def pair(self, K):  # a pool sample is in at most one set
         return np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), np.array([1.0 / K, 1.0 / K, 1.0 - 2.0 / K])
 
     def alpha_factor(self, K):
@@ -126,14 +124,6 @@ class FreshData(SampleWeights):
         for k in range(K):
             out[k * n:(k + 1) * n, k] = 1
         return out
-
-
-def marginal_law(weights: SampleWeights, K: int):
-    return weights.marginal_k(K) if isinstance(weights, FreshData) else weights.marginal()
-
-
-def pair_law(weights: SampleWeights, K: int):
-    return weights.pair_k(K) if isinstance(weights, FreshData) else weights.pair()
 
 
 _LABELS = ("shared", "resampled")

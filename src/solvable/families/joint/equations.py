@@ -331,13 +331,20 @@ class JointERMTheory(SaddlePoint):
             mh[:, k], qh[:, k], Vh[:, k] = self._diagonal(k, m[:, k], q[:, k], V[:, k], a)
         return mh, qh, np.maximum(Vh, 1e-300)
 
+    def _diag_step(self, a, x, out):
+        """One step of the diagonal ``(m_k, Q_kk, V_k)`` into ``out``'s first ``3 K`` columns; returns the
+        conjugates ``mhat, Vhat`` (the cross terms' penalty side needs them)."""
+        mh, qh, Vh = self._diag_hats(a, x)
+        nd = 3 * self.K
+        out[:, 0:nd:3], out[:, 1:nd:3], out[:, 2:nd:3] = self._penalty_diag(mh, qh, Vh)
+        return mh, Vh
+
     def step(self, alpha, x):
         """The full map (diagonal and cross terms), one application."""
         a = alpha * self.factor
         m, q, V, qc = self._split(x)
-        mh, qh, Vh = self._diag_hats(a, x)
         out = np.empty_like(x)
-        out[:, 0:3 * self.K:3], out[:, 1:3 * self.K:3], out[:, 2:3 * self.K:3] = self._penalty_diag(mh, qh, Vh)
+        mh, Vh = self._diag_step(a, x, out)
         for j, (k, l) in enumerate(self.pairs):
             A, B = self._penalty_cross(k, l, mh, Vh)
             lim = np.sqrt(q[:, k] * q[:, l])
@@ -353,10 +360,8 @@ class JointERMTheory(SaddlePoint):
         nd = 3 * K
 
         def dstep(XP):
-            a = XP[:, nd] * self.factor
-            mh, qh, Vh = self._diag_hats(a, XP[:, :nd])
             out = np.empty_like(XP)
-            out[:, 0:nd:3], out[:, 1:nd:3], out[:, 2:nd:3] = self._penalty_diag(mh, qh, Vh)
+            self._diag_step(XP[:, nd] * self.factor, XP[:, :nd], out)
             out[:, nd] = XP[:, nd]
             return out
 

@@ -250,37 +250,79 @@ class RandomFeatures(DataModel):
         return V, z, {"overlaps": overlaps, "rho": float(theta @ theta / d), "theta": theta, "F": F,
                       "features": features}
 
+    def sample_maps(self, n: int, d: int, prior, rng: np.random.Generator, K: int):
+        """``K`` independent feature maps ``F_1, ..., F_K`` on the same inputs and teacher (an ensemble
+        of random-features learners, Loureiro et al. 2022, "Fluctuations, bias, variance & ensemble of
+        learners", sec. 5): ``(Vs, z, info)`` with ``Vs[k] = sigma(X F_k^T / sqrt d)``; ``info``: ``rho``,
+        ``overlaps[k](w) -> (m, q)`` of learner k alone and ``cross(k, l, w_k, w_l) -> E[yhat_k yhat_l]``
+        (the exact cross kernel of two maps, :func:`_rf_kernel`)."""
+        n, d, K = int(n), int(d), int(K)
+        if n < 1 or d < 1 or K < 1:
+            raise ValueError(f"RandomFeatures.sample_maps: need n, d, K >= 1, got n={n}, d={d}, K={K}")
+        p = max(1, self.student_dim(d))
+        act = self.activation
+        Fs = [rng.standard_normal((p, d)) for _ in range(K)]
+        theta = np.asarray(prior.sample_signal(d, rng), float)
+        X = rng.standard_normal((n, d))
+        sd = math.sqrt(d)
+        Vs = [act(X @ F.T / sd) for F in Fs]
+        z = X @ theta / sd
+        cache: dict = {}
+
+        def cross(k, l, wk, wl):
+            if k == l:
+                raise ValueError("cross: k and l must differ (overlaps[k] gives a learner's own q)")
+            if (k, l) not in cache:
+                cache[(k, l)] = _rf_kernel(act, Fs[k], Fs[l])
+            return float(np.asarray(wk, float) @ cache[(k, l)] @ np.asarray(wl, float) / p)
+
+        return Vs, z, {"overlaps": [_rf_overlaps(act, F, theta) for F in Fs], "cross": cross,
+                       "rho": float(theta @ theta / d), "theta": theta, "Fs": Fs}
+
+
+def _rf_kernel(act: Activation, F1: np.ndarray, F2: np.ndarray | None = None, kmax: int = 12) -> np.ndarray:
+    """``E[sigma(f_i . x / sqrt d) sigma(g_j . x / sqrt d)]`` over ``x ~ N(0, I_d)`` for the rows ``f_i`` of
+    ``F1`` and ``g_j`` of ``F2`` (``F2=None``: ``F1`` itself, the diagonal exact), by Mehler's formula
+    ``sum_k mu_k(s_i) mu_k(s_j) R_ij^k / k!`` with ``R_ij`` the correlation of the two pre-activations
+    (the module docstring; truncated at ``kmax``)."""
+    same = F2 is None
+    F2 = F1 if same else F2
+    d = F1.shape[1]
+    s1 = np.sqrt(np.sum(F1 * F1, axis=1) / d)
+    s2 = s1 if same else np.sqrt(np.sum(F2 * F2, axis=1) / d)
+    mu1 = scaled_hermite_coefficients(act, s1, kmax)  # (p1, K+1)
+    mu2 = mu1 if same else scaled_hermite_coefficients(act, s2, kmax)
+    R = (F1 @ F2.T / d) / np.outer(s1, s2)
+    if same:
+        np.fill_diagonal(R, 0.0)
+    K = np.zeros(R.shape)
+    Rk = np.ones(R.shape)
+    fact = 1.0
+    for k in range(kmax + 1):
+        if k > 0:
+            Rk = Rk * R
+            fact *= k
+        K += np.outer(mu1[:, k], mu2[:, k]) * Rk / fact
+    if same:
+        g, wg = _activation_rule(act)
+        np.fill_diagonal(K, (act(s1[:, None] * g[None, :]) ** 2) @ wg)  # E sigma(s_i g)^2
+    return K
+
 
 def _rf_overlaps(act: Activation, F: np.ndarray, theta: np.ndarray, kmax: int = 12):
     """Exact ``(m, q) = (E[z yhat], E[yhat^2])`` of ``yhat = w . sigma(F x / sqrt d) / sqrt p``."""
     p, d = F.shape
     s = np.sqrt(np.sum(F * F, axis=1) / d)
-    mu = scaled_hermite_coefficients(act, s, kmax)  # (p, K+1)
-    g, wg = _activation_rule(act)
-    diag = (act(s[:, None] * g[None, :]) ** 2) @ wg  # E sigma(s_i g)^2
+    mu = scaled_hermite_coefficients(act, s, 1)
     cz = (F @ theta / d) / s * mu[:, 1]  # E[z sigma(h_i)]
     cache: dict = {}
 
-    def kernel():
-        if "K" not in cache:
-            R = (F @ F.T / d) / np.outer(s, s)
-            np.fill_diagonal(R, 0.0)
-            K = np.zeros((p, p))
-            Rk = np.ones((p, p))
-            fact = 1.0
-            for k in range(kmax + 1):
-                if k > 0:
-                    Rk = Rk * R
-                    fact *= k
-                K += np.outer(mu[:, k], mu[:, k]) * Rk / fact
-            np.fill_diagonal(K, diag)
-            cache["K"] = K
-        return cache["K"]
-
     def overlaps(w):
+        if "K" not in cache:
+            cache["K"] = _rf_kernel(act, F, kmax=kmax)
         w = np.asarray(w, float)
         m = float(cz @ w / math.sqrt(p))
-        q = float(w @ kernel() @ w / p)
+        q = float(w @ cache["K"] @ w / p)
         return m, q
 
     return overlaps

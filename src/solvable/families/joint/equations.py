@@ -110,6 +110,12 @@ def check_joint(problem, learner) -> None:
     data = problem.data if problem.data is not None else Isotropic()
     if not isinstance(data, DataModel):
         raise ValueError(f"JointERM: data must be None or a solvable.data.DataModel, got data={problem.data!r}")
+    if learner.features == "independent":
+        from solvable.blocks.data.kernels import RandomFeatures
+
+        if not isinstance(problem.data, RandomFeatures):
+            raise ValueError(f"JointERM: features='independent' needs random-features data (data=sv.data."
+                             f"RandomFeatures(...): each estimator draws its own feature map), got data={problem.data!r}")
 
 
 class JointERMTheory(SaddlePoint):
@@ -316,9 +322,26 @@ class JointERMTheory(SaddlePoint):
         return m, q, V
 
     def _penalty_cross(self, k, l, mh, Vh):
-        """``(A, B)`` with ``Q_kl = A + B Qhat_kl`` (the cross term of the L2 side)."""
+        """``(A, B)`` with ``Q_kl = A + B Qhat_kl`` (the cross term of the L2 side).
+
+        Independent feature maps (``features="independent"``, random features ``v_k = sigma(F_k x /
+        sqrt d)``): the estimator is ``w_k = A_k (mhat_k t_k + b_k)``, ``A_k = (lam_k + Vhat_k Omega_k)^-1``,
+        ``t_k = sqrt(p) E[v_k z]``, ``Cov(b_k, b_l) = Qhat_kl Omega_kl`` with ``Omega_kl = E[v_k v_l^T] =
+        mu1^2 F_k F_l^T / d``, so that ``Q_kl = w_k^T Omega_kl w_l / p`` involves ``G_k = mu1^2 F_k^T A_k F_k /
+        d`` only, through ``theta^T G_k G_l theta / d`` and ``tr(G_k G_l) / p``.  The ``G_k`` are invariant under
+        rotations of input space and independent: asymptotically free, the traces factorise, ``tr(G_k G_l) /
+        d -> tau_k tau_l`` with ``tau_k = tr G_k / d = m_k / (mhat_k rho)`` (Loureiro, Gerbelot, Refinetti,
+        Sicuro, Krzakala 2022, "Fluctuations, bias, variance & ensemble of learners", sec. 5, where the
+        traces are left as matrix expressions), hence
+
+            Q_kl = tau_k tau_l (rho mhat_k mhat_l + Qhat_kl / gamma),   tau_k = sum_i w_i om_i pw_i /
+            (rho (lam_k + Vhat_k om_i)),   gamma = p / d.
+        """
         sp = self.spec
         inv = self._inv(Vh)
+        if self.learner.features == "independent":
+            tk, tl = (np.sum(sp.weight * sp.omega * sp.power * inv[:, j], axis=1) / self.rho for j in (k, l))
+            return self.rho * mh[:, k] * mh[:, l] * tk * tl, tk * tl / sp.ratio
         B = np.sum(sp.weight * sp.omega ** 2 * inv[:, k] * inv[:, l], axis=1)
         A = mh[:, k] * mh[:, l] * np.sum(sp.weight * sp.omega ** 2 * sp.power * inv[:, k] * inv[:, l], axis=1)
         return A, B

@@ -9,7 +9,8 @@ disjoint data sets), and fit every estimator exactly (the posterior mean of ``Ba
 tilted channel with the prior ``N(0, 1 / (beta lam))``): the square loss on ``sqrt(p)``-scaled rows, the
 logistic loss on the rows repeated ``p`` times (integer weights: the same objective), both by
 :func:`solvable.families.erm.solvers.solve_erm`.  Measured: ``m_k``, ``q_k_l`` (population overlaps,
-cross terms by polarisation of the data model's ``overlaps``), the exact test errors given the
+cross terms by polarisation of the data model's ``overlaps``, or, for independent feature maps, the
+exact cross kernel of :meth:`~solvable.data.RandomFeatures.sample_maps`), the exact test errors given the
 weights, the weighted training loss ``sum_mu p_mu loss(y_mu, omega_mu) / n``, the posterior variance
 ``V_k`` of a Bayes or Gibbs estimator (GAMP's mean variance), and the ensemble's fields
 (:func:`~solvable.families.joint.problem.ensemble_fields`, shared with the theory).
@@ -56,11 +57,24 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
         raise ValueError(f"simulate: alpha * d = {problem.alpha * d} gives no samples")
     data = problem.data if problem.data is not None else Isotropic()
     P = learner.weights.draw(n, K, rng)
-    Xv, z, info = data.sample(P.shape[0], d, problem.prior, rng)
-    A = Xv / np.sqrt(Xv.shape[1])
+    if learner.features == "independent":  # one feature map per estimator on the same inputs
+        Xvs, z, info = data.sample_maps(P.shape[0], d, problem.prior, rng, K)
+        own = info["overlaps"]
+
+        def cross(k, l, wk, wl):
+            return info["cross"](k, l, wk, wl)
+    else:
+        Xv, z, info = data.sample(P.shape[0], d, problem.prior, rng)
+        Xvs = [Xv] * K
+        own = [info["overlaps"]] * K
+
+        def cross(k, l, wk, wl):  # polarisation of the shared map's quadratic form
+            return (info["overlaps"](wk + wl)[1] - info["overlaps"](wk)[1] - info["overlaps"](wl)[1]) / 2.0
     y0 = ch.sample(z, rng)
     W, train, post_var = [], {}, {}
     for k, lr in enumerate(learner.learners):
+        Xv = Xvs[k]
+        A = Xv / np.sqrt(Xv.shape[1])
         y = ch.sample(z, rng) if (learner.labels == "resampled" and k > 0) else y0
         p = P[:, k]
         posterior = _posterior_model(problem, lr)
@@ -85,13 +99,13 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
     rho = info["rho"]
     moments = ch.label_moments(rho)
     out = {}
-    mq = [info["overlaps"](w) for w in W]
+    mq = [own[k](w) for k, w in enumerate(W)]
     Q = np.zeros((K, K))
     for k in range(K):
         Q[k, k] = mq[k][1]
     for k in range(K):
         for l in range(k + 1, K):
-            Q[k, l] = Q[l, k] = (info["overlaps"](W[k] + W[l])[1] - Q[k, k] - Q[l, l]) / 2.0
+            Q[k, l] = Q[l, k] = cross(k, l, W[k], W[l])
     for k, v in post_var.items():  # the posterior variance V_k of a Bayes or Gibbs estimator (GAMP's mean v)
         out[f"V_{k}"] = v
     for k in range(K):

@@ -14,7 +14,6 @@ from solvable.families.joint.gibbs import GibbsPosterior
 from solvable.families.joint.problem import FreshData, Full, JointERM, PairBootstrap, Subsampling
 
 
-
 def sample_joint(rng):
     classification = rng.random() < 0.5
     noise = 0.0 if rng.random() < 0.3 else _loguniform(rng, 1e-3, 10.0)
@@ -37,7 +36,15 @@ def sample_joint(rng):
         gibbs = GibbsPosterior(str(rng.choice(losses)), _loguniform(rng, 1e-2, 1e2), _loguniform(rng, 0.1, 100.0))
         learners = (gibbs,) + learners[1:]
         weights, labels = Full(), "shared"
-    return GLM(prior, channel, alpha=_loguniform(rng, 1e-2, 1e2)), JointERM(learners, weights, labels=labels), {}
+    data, features = None, "shared"
+    if rng.random() < 0.25 and not any(isinstance(x, BayesOptimal) for x in learners):
+        # random features, one map per estimator or one shared map
+        from solvable.blocks.data.kernels import RandomFeatures
+
+        data = RandomFeatures(str(rng.choice(["erf", "relu", "tanh"])), gamma=_loguniform(rng, 0.1, 10.0))
+        features = "independent" if rng.random() < 0.7 else "shared"
+    return (GLM(prior, channel, alpha=_loguniform(rng, 1e-2, 1e2), data=data),
+            JointERM(learners, weights, labels=labels, features=features), {})
 
 
 def invariants(problem, learner, pred) -> list[str]:

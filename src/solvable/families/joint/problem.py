@@ -127,6 +127,7 @@ class FreshData(SampleWeights):
 
 
 _LABELS = ("shared", "resampled")
+_FEATURES = ("shared", "independent")
 
 
 @dataclass(frozen=True)
@@ -141,12 +142,16 @@ class JointERM(Learner):
     :class:`~solvable.families.joint.gibbs.GibbsPosterior` (a mismatched posterior mean).
     ``labels="resampled"``: each estimator sees its own draw of the labels from the teacher's channel
     given the same inputs (label resampling; square loss only).
+    ``features="independent"``: on random-features data (``data=sv.data.RandomFeatures(...)``) each
+    estimator has its own feature map ``sigma(F_k x / sqrt d)``, the ``F_k`` independent (an ensemble
+    of random-features learners, Loureiro et al. 2022, sec. 5); ``"shared"`` (default): one map.
     """
 
     learners: Any = ()
     weights: SampleWeights = field(default_factory=Full)
     K: int | None = None
     labels: str = "shared"
+    features: str = "shared"
 
     def __post_init__(self):
         from solvable.families.joint.gibbs import GibbsPosterior
@@ -183,6 +188,11 @@ class JointERM(Learner):
                              f"weights=Full() and labels='shared', got weights={self.weights!r}, labels={self.labels!r}")
         if self.labels not in _LABELS:
             raise ValueError(f"JointERM: labels must be one of {_LABELS}, got labels={self.labels!r}")
+        if self.features not in _FEATURES:
+            raise ValueError(f"JointERM: features must be one of {_FEATURES}, got features={self.features!r}")
+        if self.features == "independent" and any(isinstance(x, BayesOptimal) for x in ls):
+            raise ValueError("JointERM: features='independent' is for ERM / GibbsPosterior estimators on random "
+                             "features (the BayesOptimal() estimator sees the inputs themselves)")
         object.__setattr__(self, "learners", ls)
         object.__setattr__(self, "K", len(ls))
 

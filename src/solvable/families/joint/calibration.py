@@ -189,11 +189,17 @@ def _fitted_fields(problem, lam, d, seed, n_test):
     from solvable.blocks.penalties import L2
     from solvable.families.erm.solvers import solve_erm
 
-    if problem.data is not None or not problem.channel.is_classification:
-        raise ValueError("simulate: isotropic data and a classification channel")
+    if not problem.channel.is_classification:
+        raise ValueError(f"simulate: calibration needs a classification channel, got {problem.channel!r}")
     ch, lr = problem.channel, ERM("logistic", L2(lam))
     n = int(round(float(problem.alpha) * d))
     rng = np.random.default_rng(seed)
+    if problem.data is not None:  # a data model (e.g. random features): training and test rows from one draw
+        Xv, z, _ = problem.data.sample(n + n_test, d, problem.prior, rng)
+        A = Xv / np.sqrt(Xv.shape[1])
+        y = ch.sample(z, rng)
+        w = solve_erm(lr.loss, lr.penalty, A[:n], y[:n])
+        return A[n:] @ w, y[n:]
     theta = problem.prior.sample_signal(d, rng)
     X = rng.standard_normal((n, d))
     w = solve_erm(lr.loss, lr.penalty, X / np.sqrt(d), ch.sample(X @ theta / np.sqrt(d), rng))

@@ -491,4 +491,25 @@ class JointERMTheory(SaddlePoint):
                 for l in range(k, K):
                     out[f"q_{k}_{l}"] = Q[:, k, l]
             out.update(ensemble_fields(m, Q, rho, ch, moments, self.learner.exchangeable))
+            out.update(self._parameter_norms(a, x))
+        return out
+
+    def _parameter_norms(self, a, x):
+        """Parameter-space second moments per parameter (``p`` of them): ``w_norm_k = |w_k|^2 / p`` of the
+        estimator and, for a posterior mean (Bayes, Gibbs), ``w_var_k = tr Cov_post(w) / p``.  In the
+        eigenbasis of the features the estimator is ``w_i = (mhat sqrt(om_i) c_i + sqrt(Qhat om_i) xi_i) /
+        (lam + Vhat om_i)`` and the posterior's precision ``lam + Vhat om_i`` (the L2 side's Gaussian
+        channel), so ``w_norm = sum_i w_i om_i (mhat^2 pw_i + Qhat) / (lam + Vhat om_i)^2``, ``w_var = sum_i
+        w_i / (lam + Vhat om_i)`` (null eigenvalues: the prior's ``1 / lam``); on isotropic inputs they are
+        ``q`` and ``V``.  ``E <|w|^2> / p = w_norm + w_var`` is what the evidence's integration along the
+        prior strength needs (:func:`~solvable.families.joint.gibbs.evidence`)."""
+        sp = self.spec
+        mh, qh, Vh = self._diag_hats(a, x)
+        inv = self._inv(Vh)
+        om, pw, wt = sp.omega[None, None, :], sp.power[None, None, :], sp.weight[None, None, :]
+        norm = np.sum(wt * om * (mh[:, :, None] ** 2 * pw + qh[:, :, None]) * inv * inv, axis=2)
+        out = {f"w_norm_{k}": norm[:, k] for k in range(self.K)}
+        for k, lr in enumerate(self.learner.learners):
+            if not self.has_train_loss[k]:  # a posterior mean
+                out[f"w_var_{k}"] = np.sum(sp.weight / (self.lams[k] + Vh[:, k, None] * sp.omega), axis=1)
         return out

@@ -11,8 +11,9 @@ logistic loss on the rows repeated ``p`` times (integer weights: the same object
 :func:`solvable.families.erm.solvers.solve_erm`.  Measured: ``m_k``, ``q_k_l`` (population overlaps,
 cross terms by polarisation of the data model's ``overlaps``, or, for independent feature maps, the
 exact cross kernel of :meth:`~solvable.data.RandomFeatures.sample_maps`), the exact test errors given the
-weights, the weighted training loss ``sum_mu p_mu loss(y_mu, omega_mu) / n``, the posterior variance
-``V_k`` of a Bayes or Gibbs estimator (GAMP's mean variance), and the ensemble's fields
+weights, the parameter norms ``w_norm_k = |w_k|^2 / p``, the weighted training loss ``sum_mu p_mu
+loss(y_mu, omega_mu) / n``, the posterior variance ``V_k`` (and ``w_var_k``) of a Bayes or Gibbs
+estimator (GAMP's mean variance), and the ensemble's fields
 (:func:`~solvable.families.joint.problem.ensemble_fields`, shared with the theory).
 """
 from __future__ import annotations
@@ -106,10 +107,12 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
     for k in range(K):
         for l in range(k + 1, K):
             Q[k, l] = Q[l, k] = cross(k, l, W[k], W[l])
-    for k, v in post_var.items():  # the posterior variance V_k of a Bayes or Gibbs estimator (GAMP's mean v)
-        out[f"V_{k}"] = v
+    for k, v in post_var.items():  # the posterior variance V_k of a Bayes or Gibbs estimator (GAMP's mean v; on
+        out[f"V_{k}"] = v            # i.i.d. inputs it is also the parameter-space w_var_k)
+        out[f"w_var_{k}"] = v
     for k in range(K):
         out[f"m_{k}"] = mq[k][0]
+        out[f"w_norm_{k}"] = float(W[k] @ W[k] / len(W[k]))
         out[f"test_error_{k}"] = float(ch.student_test_error(mq[k][0], Q[k, k], rho, moments=moments))
         if k in train:  # ERM estimators (a posterior mean has no training loss)
             out[f"train_loss_{k}"] = train[k]

@@ -117,14 +117,16 @@ def evidence(problem, learner: GibbsPosterior, *, n_per_piece: int = 8, tol: flo
     normalised), for every ``alpha`` of the problem.  At ``beta = 1`` it is the marginal likelihood that
     empirical Bayes maximises over ``lam``.
 
-    Thermodynamic integration along the prior strength (no free-entropy formula needed): with
-    ``phi = log Z / d``, ``d phi / d lam = 1 / (2 lam) - beta (q + V) / 2`` (the prior's normalisation
-    and ``E <|w|^2> / d = q + V``, both from the replica fixed point), and ``phi -> alpha E[log L(y, 0)]``
-    as ``lam -> infinity`` (``w -> 0``); so ``phi(lam) = phi(inf) - int_0^inf (1 - beta lam' (q + V)) / 2
-    ds``, ``lam' = lam e^s``, by a composite Gauss-Legendre rule in ``s`` (pieces ``[0, 1, 2, 4, 8, 12]``)
-    and the exact tail of the integrand's ``e^-s`` decay beyond.  Checked against the exact finite-d
-    evidence of ridge, its maximum at the true prior, and the rule's convergence (tests/test_joint.py)."""
-    _check_isotropic(problem, "evidence")
+    Thermodynamic integration along the prior strength (no free-entropy formula needed): with ``p``
+    parameters (``p = d`` on isotropic inputs, ``gamma d`` on random features) and ``phi = log Z / p``,
+    ``d phi / d lam = 1 / (2 lam) - beta E <|w|^2> / (2 p)`` (the prior's normalisation and the posterior's
+    second moment ``E <|w|^2> / p = w_norm + w_var``, both from the replica fixed point; ``q + V`` on
+    isotropic inputs), and ``phi -> (n / p) E[log L(y, 0)]`` as ``lam -> infinity`` (``w -> 0``); so
+    ``phi(lam) = phi(inf) - int_0^inf (1 - beta lam' E <|w|^2> / p) / 2 ds``, ``lam' = lam e^s``, by a
+    composite Gauss-Legendre rule in ``s`` (pieces ``[0, 1, 2, 4, 8, 12]``) and the exact tail of the
+    integrand's ``e^-s`` decay beyond; the evidence per sample is ``(p / n) phi``.  Checked against the
+    exact finite-d evidence of ridge (isotropic and random features), its maximum at the true prior, and
+    the rule's convergence (tests/test_joint.py)."""
     edges = np.array([0.0, 1.0, 2.0, 4.0, 8.0, S_MAX])
     x, w = legendre_rule(n_per_piece)
     # the tail beyond S_MAX: the integrand is A e^-s there (w is then tiny and linear in the data), so
@@ -137,8 +139,8 @@ def evidence(problem, learner: GibbsPosterior, *, n_per_piece: int = 8, tol: flo
 
 
 def _path_integrand(problem, loss, beta, lam, s, tol):
-    """``(1 - beta lam' (q + V)) / 2`` at ``lam' = lam e^s`` (the integrand of :func:`evidence`), rows of s
-    by points of the problem's alpha: ``(len(s), N)``."""
+    """``(1 - beta lam' E <|w|^2> / p) / 2`` at ``lam' = lam e^s`` (the integrand of :func:`evidence`), rows
+    of s by points of the problem's alpha: ``(len(s), N)``."""
     from solvable.core.registry import predict
     from solvable.families.joint.problem import JointERM
 
@@ -146,20 +148,16 @@ def _path_integrand(problem, loss, beta, lam, s, tol):
     for si in s:
         li = lam * np.exp(si)
         r = predict(problem, JointERM(GibbsPosterior(loss, li, beta), K=1), tol=tol, on_fail="raise")
-        vals.append(0.5 * (1.0 - beta * li * (np.atleast_1d(r.q_0_0) + np.atleast_1d(r.V_0))))
+        vals.append(0.5 * (1.0 - beta * li * (np.atleast_1d(r.w_norm_0) + np.atleast_1d(r.w_var_0))))
     return np.array(vals)
-
-
-def _check_isotropic(problem, name):
-    if problem.data is not None:
-        raise ValueError(f"{name}: implemented for isotropic inputs (data=None): the integration along lam uses "
-                         f"E <|w|^2> / d = q + V, which on a covariance spectrum or random features is another "
-                         f"sum over the spectrum; got data={problem.data!r}")
 
 
 def _from_integral(problem, loss, beta, integral):
     """The evidence per sample from ``int_{s(lam)}^inf`` of the integrand (see :func:`evidence`)."""
-    alpha = np.asarray(problem.alpha, float)
+    from solvable.blocks.data.spectra import Isotropic
+
+    # n / p: samples per parameter
+    alpha = np.asarray(problem.alpha, float) / (problem.data or Isotropic()).spectrum(problem.prior).ratio
     if loss.name == "logistic":
         phi_inf, norm = -alpha * beta * np.log(2.0), 0.0
     else:  # square: E[-beta y^2 / 2] and the Gaussian likelihood's normalisation (1/2) log(beta / 2 pi)
@@ -177,7 +175,6 @@ def empirical_bayes(problem, loss="logistic", beta: float = 1.0, lam_range=(1e-3
     from ``s(lam)``, maximised by a bounded scalar search on the spline (to about 1e-4 relative in lam)."""
     from scipy.interpolate import CubicSpline
 
-    _check_isotropic(problem, "empirical_bayes")
     lo, hi = (float(v) for v in lam_range)
     if not (0 < lo < hi < np.inf):
         raise ValueError(f"empirical_bayes: lam_range must be 0 < lo < hi < inf, got {lam_range!r}")

@@ -180,8 +180,9 @@ class JointERMTheory(SaddlePoint):
         return {"uninformative": np.tile(np.array(row), (N, 1))}
 
     # ------------------------------------------------------------------ loss side
-    def _diagonal(self, k, m, q, V, a, metrics=False):
-        """(mhat, Qhat_kk, Vhat[, train loss]) of estimator k for rows (m, q, V), alpha-scaled ``a``."""
+    def _diagonal(self, k, m, q, V, a, metrics=False, stability=False):
+        """(mhat, Qhat_kk, Vhat[, train loss]) of estimator k for rows (m, q, V), alpha-scaled ``a``;
+        ``stability=True``: (mhat, Qhat_kk, Vhat, a E[(d_omega f)^2]) instead (the jackknife's resolvent)."""
         pv, pp = self.pv[self.pv > 0], self.pp[self.pv > 0]
         loss = self.losses[k]
         if loss.name == "square" and not self.bayes[k]:
@@ -191,6 +192,8 @@ class JointERMTheory(SaddlePoint):
             Vh = a * np.sum(pp * g, 1)
             mh = Vh * self.Ezy / self.rho
             qh = a * Ery2 * np.sum(pp * g * g, 1)
+            if stability:  # d_omega f = -g
+                return mh, qh, Vh, a * np.sum(pp * g * g, 1)
             if metrics:  # sum_p P(p) p E (y - prox)^2 / 2, prox residual (y - omega) / (1 + V p)
                 return mh, qh, Vh, 0.5 * Ery2 * np.sum(pp * pv / (1.0 + V[:, None] * pv) ** 2, 1)
             return mh, qh, Vh
@@ -210,6 +213,8 @@ class JointERMTheory(SaddlePoint):
         Vh = -a * np.sum(P * Wz * df, axis=(1, 2, 3))
         qh = a * np.sum(P * Wz * f * f, axis=(1, 2, 3))
         mh = a * np.sum(P * Wz * g0[:, None] * f, axis=(1, 2, 3))
+        if stability:
+            return mh, qh, Vh, a * np.sum(P * Wz * df * df, axis=(1, 2, 3))
         if metrics:  # no training loss for the posterior mean
             tl = np.full(len(m), np.nan) if not self.has_train_loss[k] else np.sum(
                 P * pv[None, :, None, None] * Wz * loss.value(y, pr), axis=(1, 2, 3))

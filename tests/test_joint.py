@@ -468,14 +468,22 @@ def test_jackknife_errors():
         simulate_jackknife(pc.at(alpha=0.01), sv.ERM("logistic", L2(0.1)), d=50, seeds=[0])
 
 
-def test_gibbs_posterior_simulation_needs_iid_inputs():
-    """GAMP is the Gibbs posterior's simulation only on i.i.d. Gaussian inputs: other data models are a
-    clear error (their theory runs)."""
-    pb = sv.GLM(G, sv.channels.Sign(), alpha=1.0, data=sv.data.RandomFeatures("erf", gamma=1.5))
-    lr = JointERM(GibbsPosterior("logistic", 0.5, 1.0), K=1)
-    assert np.isfinite(sv.predict(pb, lr).q_0_0)
-    with pytest.raises(ValueError, match="needs i.i.d. Gaussian inputs"):
-        sv.simulate(pb, lr, d=40, seeds=1)
+@pytest.mark.parametrize("d, seeds", [(80, 4), pytest.param(200, 8, marks=pytest.mark.slow)])
+def test_gibbs_posterior_on_random_features_against_hmc(d, seeds):
+    """Off i.i.d. inputs the Gibbs posterior is simulated by Hamiltonian Monte Carlo (GAMP's fixed point is
+    its mean on i.i.d. inputs only): Bayesian logistic regression (lam = 0.5, beta = 1) beside logistic ERM
+    on erf random features (gamma = 1.5, probit teacher with noise 0.1, alpha = 2).  d = 80, 8 seeds: every
+    field within 0.9 se (V_0 0.48491 against 0.48345 +- 0.00224, w_var_0 1.7505 against 1.7538 +- 0.0037)
+    except ``variance``, the tiny spread 1.4e-4 between the two estimators, which the Monte-Carlo error of
+    the posterior mean inflates by about V / ESS / 2 = 1.2e-4 (measured 2.8e-4), and V_1 (ERM's V, not a
+    posterior variance, is not measured); at d = 40 the finite-size bias is 4.5 se on q."""
+    pb = sv.GLM(G, sv.channels.Probit(0.1), alpha=2.0, data=sv.data.RandomFeatures("erf", gamma=1.5))
+    lr = JointERM((GibbsPosterior("logistic", 0.5, 1.0), sv.ERM("logistic", L2(0.5))))
+    th, sim = sv.predict(pb, lr), sv.simulate(pb, lr, d=d, seeds=range(seeds))
+    z = {f: (float(sim[f]) - float(th[f])) / float(sim.se(f)) for f in th if f not in ("alpha", "variance", "V_1")}
+    worst = max(z, key=lambda f: abs(z[f]))
+    assert abs(z[worst]) < 4.0, (worst, z[worst])
+    assert float(sim.variance) > float(th.variance)  # the Monte-Carlo error only adds to it
 
 
 def test_empirical_bayes():

@@ -6,7 +6,8 @@ GLM's data model, labels from the channel (a fresh draw per estimator for ``labe
 the weights from the law (:meth:`SampleWeights.draw`: real bootstrap resamples, real subsamples,
 disjoint data sets), and fit every estimator exactly (the posterior mean of ``BayesOptimal()`` by GAMP,
 :func:`solvable.families.glm_bayes.gamp.gamp`, run to convergence; a ``GibbsPosterior``'s by GAMP on its
-tilted channel with the prior ``N(0, 1 / (beta lam))``): the square loss on ``sqrt(p)``-scaled rows, the
+tilted channel with the prior ``N(0, 1 / (beta lam))``, or on a data model that is not i.i.d. inputs by
+Hamiltonian Monte Carlo, :mod:`~solvable.families.joint.mcmc`): the square loss on ``sqrt(p)``-scaled rows, the
 logistic loss on the rows repeated ``p`` times (integer weights: the same objective), both by
 :func:`solvable.families.erm.solvers.solve_erm`.  Measured: ``m_k``, ``q_k_l`` (population overlaps,
 cross terms by polarisation of the data model's ``overlaps``, or, for independent feature maps, the
@@ -31,13 +32,14 @@ __all__ = ["simulate_joint_once"]
 def _posterior_model(problem, lr):
     """``(prior, channel, GAMP options, name)`` whose GAMP fixed point is the estimator ``lr``'s posterior
     mean (the Bayes-optimal one, or a Gibbs posterior's on its tilted channel with the prior ``N(0, 1 /
-    (beta lam))``), or None for an ERM estimator."""
+    (beta lam))``), ``"hmc"`` for a Gibbs posterior on a data model other than i.i.d. inputs (sampled by
+    Hamiltonian Monte Carlo: GAMP's fixed point is its posterior mean on i.i.d. inputs only), or None for an
+    ERM estimator."""
     if _is_bayes(lr):  # Gaussian prior and isotropic data: check_joint
         return problem.prior, problem.channel, {"max_iter": 1000}, "BayesOptimal() estimator"
     if isinstance(lr, GibbsPosterior):
-        if problem.data is not None:
-            raise ValueError("simulate: the Gibbs posterior is simulated by GAMP, which needs i.i.d. Gaussian "
-                             f"inputs (data=None), got data={problem.data!r}; its theory covers that data model")
+        if problem.data is not None:  # not i.i.d. inputs: sampled by Hamiltonian Monte Carlo instead
+            return "hmc"
         from solvable.blocks.priors import Gaussian
 
         return (Gaussian(var=1.0 / (lr.beta * lr.lam)), TiltedChannel(lr.loss, lr.beta),
@@ -45,8 +47,9 @@ def _posterior_model(problem, lr):
     return None
 
 
-def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -> dict:
-    """One seed at dimension d (module docstring)."""
+def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator, n_hmc: int = 2000) -> dict:
+    """One seed at dimension d (module docstring); ``n_hmc``: posterior samples of a Gibbs posterior on a
+    data model (Hamiltonian Monte Carlo, :func:`~solvable.families.joint.mcmc.gibbs_posterior_moments`)."""
     from solvable.families.erm.solvers import solve_erm
 
     if np.ndim(problem.alpha) > 0:
@@ -72,13 +75,24 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
         def cross(k, l, wk, wl):  # polarisation of the shared map's quadratic form
             return (info["overlaps"](wk + wl)[1] - info["overlaps"](wk)[1] - info["overlaps"](wl)[1]) / 2.0
     y0 = ch.sample(z, rng)
-    W, train, post_var = [], {}, {}
+    W, train, post_var, post_wvar = [], {}, {}, {}
     for k, lr in enumerate(learner.learners):
         Xv = Xvs[k]
         A = Xv / np.sqrt(Xv.shape[1])
         y = ch.sample(z, rng) if (learner.labels == "resampled" and k > 0) else y0
         p = P[:, k]
         posterior = _posterior_model(problem, lr)
+        if posterior == "hmc":  # a Gibbs posterior on a data model (random features, a spectrum)
+            from solvable.families.joint.mcmc import gibbs_posterior_moments
+
+            mc = gibbs_posterior_moments(A, y, lr.loss.name, lr.lam, lr.beta, rng, n_samples=n_hmc)
+            W.append(mc["mean"])
+            ev, U = np.linalg.eigh(mc["cov"])
+            # prediction-space posterior variance E_x Var_post(w . v / sqrt(p)) = tr(K Cov) / p (K the features'
+            # population kernel), parameter-space tr(Cov) / p
+            post_var[k] = float(sum(max(e, 0.0) * own[k](U[:, j])[1] for j, e in enumerate(ev)))
+            post_wvar[k] = float(np.mean(np.diag(mc["cov"])))
+            continue
         if posterior is not None:  # a posterior mean, by GAMP run to convergence
             from solvable.families.glm_bayes.gamp import gamp
 
@@ -87,7 +101,7 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
             if not res.converged:
                 raise RuntimeError(f"simulate: GAMP did not converge for the {what} at d = {d}")
             W.append(res.x_hat)
-            post_var[k] = float(np.mean(res.v_hat))
+            post_var[k] = post_wvar[k] = float(np.mean(res.v_hat))  # on i.i.d. inputs the two coincide
             continue
         if lr.loss.name == "square":
             s = np.sqrt(p)
@@ -107,9 +121,9 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator) -
     for k in range(K):
         for l in range(k + 1, K):
             Q[k, l] = Q[l, k] = cross(k, l, W[k], W[l])
-    for k, v in post_var.items():  # the posterior variance V_k of a Bayes or Gibbs estimator (GAMP's mean v; on
-        out[f"V_{k}"] = v            # i.i.d. inputs it is also the parameter-space w_var_k)
-        out[f"w_var_{k}"] = v
+    for k, v in post_var.items():  # the posterior variance V_k of a Bayes or Gibbs estimator, and w_var_k
+        out[f"V_{k}"] = v
+        out[f"w_var_{k}"] = post_wvar[k]
     for k in range(K):
         out[f"m_{k}"] = mq[k][0]
         out[f"w_norm_{k}"] = float(W[k] @ W[k] / len(W[k]))

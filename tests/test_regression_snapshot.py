@@ -12,6 +12,10 @@ import snapshot  # noqa: E402
 
 REFERENCE = json.loads(snapshot.SNAPSHOT.read_text())
 
+# one worker computes the snapshot (a module fixture is per process: under xdist's default load
+# distribution two or more workers each spent ~15 s recomputing it)
+pytestmark = pytest.mark.xdist_group("regression-snapshot")
+
 
 @pytest.fixture(scope="module")
 def recomputed():

@@ -5,9 +5,10 @@ from solvable.families.joint.calibration import (calibration, conditional_confid
 from solvable.families.joint.gibbs import GibbsPosterior, empirical_bayes, evidence
 from solvable.families.joint.residual import (jackknife_variance, residual_bootstrap_variance, simulate_jackknife,
                                               simulate_residual_bootstrap)
-from solvable.families.joint.problem import FreshData, Full, JointERM, PairBootstrap, SampleWeights, Subsampling
+from solvable.families.joint.problem import (FreshData, Full, JointERM, PairBootstrap, SampleWeights, Subsampling,
+                                             WeightLaw)
 
-__all__ = ["JointERM", "GibbsPosterior", "evidence", "empirical_bayes", "SampleWeights", "Full", "PairBootstrap", "Subsampling", "FreshData", "calibration",
+__all__ = ["JointERM", "GibbsPosterior", "evidence", "empirical_bayes", "SampleWeights", "Full", "PairBootstrap", "Subsampling", "FreshData", "WeightLaw", "calibration",
            "conditional_confidence", "temperature_scaling", "expectation_consistency", "simulate_calibration",
            "simulate_temperatures", "residual_bootstrap_variance", "simulate_residual_bootstrap",
            "jackknife_variance", "simulate_jackknife"]

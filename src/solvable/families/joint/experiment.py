@@ -107,7 +107,10 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator, n
             s = np.sqrt(p)
             w = solve_erm(lr.loss, lr.penalty, A * s[:, None], y * s)
         else:
-            idx = np.repeat(np.arange(len(p)), p)
+            if not np.all(p == np.round(p)):
+                raise ValueError(f"simulate: the logistic loss is fitted on rows repeated by their weights, which "
+                                 f"must be integers; the law {learner.weights!r} has non-integer weights")
+            idx = np.repeat(np.arange(len(p)), p.astype(int))
             w = solve_erm(lr.loss, lr.penalty, A[idx], y[idx])
         W.append(w)
         train[k] = float(np.sum(p * lr.loss.value(y, A @ w)) / n)

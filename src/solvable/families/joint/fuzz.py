@@ -11,7 +11,7 @@ from solvable.blocks.learners import ERM, BayesOptimal
 from solvable.blocks.problems import GLM
 from solvable.core.fuzz import loguniform as _loguniform
 from solvable.families.joint.gibbs import GibbsPosterior
-from solvable.families.joint.problem import FreshData, Full, JointERM, PairBootstrap, Subsampling
+from solvable.families.joint.problem import FreshData, Full, JointERM, PairBootstrap, Subsampling, WeightLaw
 
 
 def sample_joint(rng):
@@ -25,8 +25,9 @@ def sample_joint(rng):
         losses = ["square"]
     K = int(rng.integers(1, 4))
     learners = tuple(ERM(str(rng.choice(losses)), Pe.L2(_loguniform(rng, 1e-3, 1e2))) for _ in range(K))
-    weights = [Full(), PairBootstrap(int(rng.integers(3, 9))), Subsampling(float(rng.uniform(0.05, 1.0))),
-               FreshData()][rng.integers(4 if K >= 2 else 3)]
+    law = WeightLaw((0.0, 1.0, 3.0), tuple(rng.dirichlet(np.ones(3))))  # integer weights: logistic simulates
+    weights = [Full(), PairBootstrap(int(rng.integers(3, 9))), Subsampling(float(rng.uniform(0.05, 1.0))), law,
+               FreshData()][rng.integers(5 if K >= 2 else 4)]
     labels = "resampled" if (not classification and rng.random() < 0.3) else "shared"
     prior = P.Gaussian(var=float(rng.uniform(0.3, 2.0)))
     if rng.random() < 0.25 and (classification or noise > 0):  # the posterior mean beside the ERM estimators

@@ -20,7 +20,8 @@ from scipy.special import gammaln
 
 from solvable.blocks.learners import ERM, BayesOptimal, Learner
 
-__all__ = ["SampleWeights", "Full", "PairBootstrap", "Subsampling", "FreshData", "JointERM", "ensemble_fields"]
+__all__ = ["SampleWeights", "Full", "PairBootstrap", "Subsampling", "FreshData", "WeightLaw", "JointERM",
+           "ensemble_fields"]
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,42 @@ class FreshData(SampleWeights):
         return out
 
 
+@dataclass(frozen=True)
+class WeightLaw(SampleWeights):
+    """Any law of i.i.d. sample weights, independent across estimators: ``values`` (>= 0) taken with
+    probabilities ``probs`` (a distribution: >= 0, summing to 1).  E.g. ``WeightLaw((0, 1, 2), (0.25, 0.5,
+    0.25))``.  The simulation draws the weights i.i.d. from it (the logistic loss needs integer values
+    there: it repeats rows)."""
+
+    values: tuple = (1.0,)
+    probs: tuple = (1.0,)
+
+    def __post_init__(self):
+        v = np.atleast_1d(np.asarray(self.values, float))
+        p = np.atleast_1d(np.asarray(self.probs, float))
+        if v.ndim != 1 or p.shape != v.shape:
+            raise ValueError(f"WeightLaw: values and probs must be 1D of the same length, got values={self.values!r}, "
+                             f"probs={self.probs!r}")
+        if not np.all(np.isfinite(v)) or np.any(v < 0):
+            raise ValueError(f"WeightLaw: weights must be finite and >= 0, got values={self.values!r}")
+        if not np.all(np.isfinite(p)) or np.any(p < 0) or abs(p.sum() - 1.0) > 1e-9:
+            raise ValueError(f"WeightLaw: probs must be a distribution (>= 0, summing to 1), got probs={self.probs!r} "
+                             f"(sum {p.sum()!r})")
+        if not np.any((v > 0) & (p > 0)):
+            raise ValueError(f"WeightLaw: every sample would have weight 0, got values={self.values!r}, "
+                             f"probs={self.probs!r}")
+        object.__setattr__(self, "values", tuple(float(x) for x in v))
+        object.__setattr__(self, "probs", tuple(float(x) for x in p))
+
+    def marginal(self, K):
+        return np.array(self.values), np.array(self.probs)
+
+    def draw(self, n, K, rng):
+        v = np.array(self.values)
+        out = rng.choice(v, size=(n, K), p=np.array(self.probs))
+        return out.astype(int) if np.all(v == np.round(v)) else out
+
+
 _LABELS = ("shared", "resampled")
 _FEATURES = ("shared", "independent")
 
@@ -179,7 +216,7 @@ class JointERM(Learner):
                 raise ValueError("JointERM: bias=True is not supported (the teacher-student GLM fits no intercept)")
         if not isinstance(self.weights, SampleWeights):
             raise ValueError(f"JointERM: weights must be a SampleWeights law (Full(), PairBootstrap(), Subsampling(r), "
-                             f"FreshData()), got {self.weights!r}")
+                             f"FreshData(), WeightLaw(values, probs)), got {self.weights!r}")
         if isinstance(self.weights, FreshData) and len(ls) < 2:
             raise ValueError("JointERM: FreshData needs K >= 2 estimators")
         if any(isinstance(x, (BayesOptimal, GibbsPosterior)) for x in ls) and (

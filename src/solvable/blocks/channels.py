@@ -23,6 +23,8 @@ Probit      y = sign(z + sqrt(Delta) xi), Delta=1   classification
 ReLU        y = max(0, z) + sqrt(Delta) xi          regression
 Abs         y = |z| + sqrt(Delta) xi                regression
 Square      y = z^2 + sqrt(Delta) xi                regression (phase retrieval)
+Outliers    y = z + sqrt(Delta_in) xi, or with      regression (robust
+            probability eps beta z + sqrt(Delta_out) xi  regression)
 ========== ====================================== =====================
 
 For noiseless regression channels the likelihood is a density with respect to the
@@ -39,7 +41,7 @@ from solvable.core.validate import check_interval, check_positive
 from solvable.numerics.gauss import composite_legendre_nodes, gauss_expect, hermite_rule, kinked_gauss_expect
 from solvable.numerics.special import LOG_SQRT2PI, log_Phi, log_phi, truncnorm_moments
 
-__all__ = ["Channel", "Linear", "Sign", "Probit", "ReLU", "Abs", "Square"]
+__all__ = ["Channel", "Linear", "Sign", "Probit", "ReLU", "Abs", "Square", "Outliers"]
 
 
 def _rng(rng):
@@ -154,6 +156,20 @@ class Channel:
         (unused here; classification channels may use it)."""
         Ezy, Ey2 = self.label_moments(rho) if moments is None else moments
         return Ey2 - 2.0 * m / rho * Ezy + q
+
+    def metrics(self, m, q, rho) -> dict:
+        """Channel-specific fields of a linear student with overlaps ``(m, q)`` (none by default; e.g.
+        :class:`Outliers` adds its excess error)."""
+        return {}
+
+    def bayes_metrics(self, q, rho) -> dict:
+        """Channel-specific fields of the Bayes-optimal predictor at overlap ``q`` (none by default)."""
+        return {}
+
+    def output_entropy(self, rho) -> float | None:
+        """``-E_z E_{y|z} log P(y | z)`` where the Bayes engine's closed forms do not apply (additive
+        Gaussian output noise, discrete labels); None: use them."""
+        return None
 
     def _from_posterior(self, logZ, mz, vz, omega, V):
         g = (mz - omega) / V
@@ -486,3 +502,124 @@ class Square(_AdditiveNoise):
         m2 = np.sum(z * z * f0 * wt, axis=-1) / Z
         logZ = np.log(Z) + shift
         return self._from_posterior(logZ, m1, np.maximum(m2 - m1 * m1, 0.0), omega, V)
+
+
+@dataclass(frozen=True)
+class GaussianComponent:
+    """``y = slope z + sqrt(noise) xi``: one Gaussian component of a mixture channel (:class:`Outliers`)."""
+
+    slope: float
+    noise: float
+
+
+@dataclass(frozen=True)
+class Outliers(Channel):
+    """Linear labels with outliers (Vilucchio, Troiani, Erba, Krzakala 2024, "Asymptotic characterisation of
+    robust empirical risk minimisation performance in the presence of outliers", eq. (2)):
+
+        y = z + sqrt(delta_in) xi         with probability 1 - eps,
+        y = beta z + sqrt(delta_out) xi   with probability eps          (xi ~ N(0, 1)).
+
+    ``Z_out`` is the mixture of the two Gaussians ``N(y; omega, V + delta_in)`` and ``N(y; beta omega, beta^2 V
+    + delta_out)``.  The best linear predictor of a fresh label is ``b z``, ``b = 1 - eps + eps beta``
+    (``E[y | z]``); a student's ``excess_error = E (b z - omega)^2 = q - 2 b m + b^2 rho`` is its test error
+    minus the irreducible part, the paper's excess generalisation error (:meth:`metrics`).
+    """
+
+    delta_in: float = 1.0
+    delta_out: float = 1.0
+    eps: float = 0.1
+    beta: float = 0.0
+    name = "outliers"
+
+    def __post_init__(self):
+        check_positive("delta_in", self.delta_in, owner="Outliers channel", allow_zero=True)
+        check_positive("delta_out", self.delta_out, owner="Outliers channel", allow_zero=True)
+        e = self.eps
+        if isinstance(e, bool) or not isinstance(e, (int, float, np.integer, np.floating)) or not (0.0 <= e < 1.0):
+            raise ValueError(f"Outliers channel: the fraction of outliers must be in [0, 1), got eps={e!r}")
+        if not np.isfinite(self.beta):
+            raise ValueError(f"Outliers channel: beta must be finite, got beta={self.beta!r}")
+        for k in ("delta_in", "delta_out", "eps", "beta"):
+            object.__setattr__(self, k, float(getattr(self, k)))
+
+    @property
+    def components(self) -> tuple:
+        """``((weight, GaussianComponent), ...)``: the inliers and the outliers."""
+        return ((1.0 - self.eps, GaussianComponent(1.0, self.delta_in)),
+                (self.eps, GaussianComponent(self.beta, self.delta_out)))
+
+    @property
+    def noise(self) -> float:  # the mean output-noise variance (quadrature scales only)
+        return (1.0 - self.eps) * self.delta_in + self.eps * self.delta_out
+
+    @property
+    def slope(self) -> float:
+        """``b = E[y | z] / z = 1 - eps + eps beta``."""
+        return 1.0 - self.eps + self.eps * self.beta
+
+    def phi(self, z):
+        """The conditional mean ``E[y | z] = b z``."""
+        return self.slope * np.asarray(z, float)
+
+    def sample(self, z, rng=None):
+        z = np.asarray(z, float)
+        rng = _rng(rng)
+        out = rng.random(z.shape) < self.eps
+        xi = rng.standard_normal(z.shape)
+        return np.where(out, self.beta * z + np.sqrt(self.delta_out) * xi, z + np.sqrt(self.delta_in) * xi)
+
+    def y_given_z(self, z, *, n=40):
+        z = np.asarray(z, float)
+        xi, w = hermite_rule(n)
+        ys, ws = [], []
+        for p, c in self.components:
+            ys.append(c.slope * z[..., None] + np.sqrt(c.noise) * xi)
+            ws.append(np.broadcast_to(p * w, z.shape + (n,)))
+        return np.concatenate(ys, -1), np.concatenate(ws, -1)
+
+    def label_moments(self, rho):
+        """Closed form: ``E[z y] = b rho``, ``E y^2 = (1 - eps)(rho + delta_in) + eps (beta^2 rho + delta_out)``."""
+        rho = float(rho)
+        Ey2 = sum(p * (c.slope ** 2 * rho + c.noise) for p, c in self.components)
+        return self.slope * rho, float(Ey2)
+
+    def output_moments(self, y, omega, V):
+        y, omega = np.asarray(y, float), np.asarray(omega, float)
+        V = _check_V(V)
+        logs, gs, dgs = [], [], []
+        for p, c in self.components:
+            s2 = c.slope ** 2 * V + c.noise
+            if np.any(s2 <= 0):
+                raise ValueError("Outliers channel: a component with beta = 0 and delta_out = 0 puts an atom at y = 0 "
+                                 "(no likelihood density); give delta_out > 0")
+            with np.errstate(divide="ignore"):  # eps = 0: the outliers' weight log 0
+                logs.append(np.log(p) + _log_normal(y, c.slope * omega, s2))
+            gs.append(c.slope * (y - c.slope * omega) / s2)
+            dgs.append(-c.slope ** 2 / s2)
+        logZ = np.logaddexp(logs[0], logs[1])
+        r = [np.exp(lg - logZ) for lg in logs]  # the components' posterior weights
+        g = r[0] * gs[0] + r[1] * gs[1]
+        dg = r[0] * (dgs[0] + gs[0] ** 2) + r[1] * (dgs[1] + gs[1] ** 2) - g * g
+        return logZ, g, dg
+
+    def metrics(self, m, q, rho) -> dict:
+        """``excess_error = E (b z - omega)^2 = q - 2 b m + b^2 rho``: the test error less its irreducible part
+        ``E y^2 - b^2 rho`` (Vilucchio et al. 2024's excess generalisation error)."""
+        b = self.slope
+        return {"excess_error": np.asarray(q) - 2.0 * b * np.asarray(m) + b * b * rho}
+
+    def bayes_metrics(self, q, rho) -> dict:
+        """The Bayes-optimal predictor of a label is ``E[y | x, data] = b omega_hat`` (overlaps ``m = q``):
+        ``excess_error = b^2 (rho - q)``, the lower bound on every estimator's."""
+        return {"excess_error": self.slope ** 2 * (rho - np.asarray(q))}
+
+    def output_entropy(self, rho):
+        """``-E_z E_{y|z} log P(y | z)`` of the two-Gaussian mixture: Gauss-Hermite in z, and in y per
+        component (the log of the mixture density is smooth)."""
+        u, wu = hermite_rule(60)
+        z = np.sqrt(rho) * u
+        ys, wy = self.y_given_z(z, n=60)
+        logs = [np.log(p) + _log_normal(ys, c.slope * z[:, None], c.noise) for p, c in self.components if p > 0]
+        logP = logs[0] if len(logs) == 1 else np.logaddexp(logs[0], logs[1])
+        return float(-np.sum(wu[:, None] * wy * logP))

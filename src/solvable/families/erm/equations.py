@@ -106,6 +106,8 @@ class _LossSide:
             self.kind = "classification"
         elif channel.is_linear:
             self.kind = "linear"
+        elif hasattr(channel, "components"):  # a mixture of Gaussian channels y = s z + sqrt(D) xi (Outliers)
+            self.kind = "mixture"
         else:
             self.kind = "regression"
 
@@ -147,18 +149,30 @@ class _LossSide:
         Zw = np.exp(logZ) * ws[:, None, :]
         return _conjugates(loss, y, om, V[:, None, None], Zw, g0, a, metrics)
 
-    def _linear(self, m, q, V, a, metrics):
-        """(omega, r = y - omega) jointly Gaussian; prox kinks are fixed in r."""
-        loss, rho, D = self.loss, self.rho, self.channel.noise
+    def _mixture(self, m, q, V, a, metrics):
+        """A mixture of Gaussian channels: every conjugate (and the training loss) is an expectation over
+        the joint law of (y, omega), so it is the mixture of the components' (for mhat too: ``Z0 d log Z0 =
+        sum_c p_c d Z_c``)."""
+        out = None
+        for p, c in self.channel.components:
+            if p > 0:
+                part = self._linear(m, q, V, a, metrics, slope=c.slope, D=c.noise)
+                out = [p * x for x in part] if out is None else [o + p * x for o, x in zip(out, part)]
+        return tuple(out)
+
+    def _linear(self, m, q, V, a, metrics, slope=1.0, D=None):
+        """(omega, r = y - omega) jointly Gaussian for ``y = slope z + sqrt(D) xi``; prox kinks are fixed in r."""
+        loss, rho = self.loss, self.rho
+        D = self.channel.noise if D is None else D
         N = len(V)
         sq = np.sqrt(q)
         u, wu = composite_legendre_nodes(np.zeros(N), sq, None, self.n, 10.0)  # omega = sq u
         om = sq[:, None] * u  # (N, Mo)
-        var_r = np.maximum(rho + D - 2 * m + q, 0.0)
-        cov = m - q
-        slope = cov / q
-        cvar = np.maximum(var_r - slope * cov, 1e-14 * np.maximum(var_r, 1e-300))
-        rc = slope[:, None] * om  # conditional mean of r
+        var_r = np.maximum(slope * slope * rho + D - 2 * slope * m + q, 0.0)
+        cov = slope * m - q
+        reg = cov / q  # the regression coefficient of r on omega
+        cvar = np.maximum(var_r - reg * cov, 1e-14 * np.maximum(var_r, 1e-300))
+        rc = reg[:, None] * om  # conditional mean of r
         kin = loss.prox_kinks(np.zeros(N), V)  # kinks for y = 0: omega = -c, +c  ->  r = +-c
         bp = np.broadcast_to((-kin)[:, None, :], (N, om.shape[1], kin.shape[-1]))
         sd = np.broadcast_to(np.sqrt(cvar)[:, None], rc.shape)
@@ -167,8 +181,8 @@ class _LossSide:
         omb = om[..., None]
         y = omb + r
         W = wu[..., None] * wv
-        s2 = np.maximum(rho - m * m / q, 0.0) + D
-        g0 = (y - (m / q)[:, None, None] * omb) / np.maximum(s2, _TINY)[:, None, None]
+        s2 = slope * slope * np.maximum(rho - m * m / q, 0.0) + D
+        g0 = slope * (y - slope * (m / q)[:, None, None] * omb) / np.maximum(s2, _TINY)[:, None, None]
         return _conjugates(loss, y, omb, V[:, None, None], W, g0, a, metrics)
 
     def _regression(self, m, q, V, a, metrics):
@@ -644,6 +658,8 @@ def _package(values: dict, bad: np.ndarray, problem, learner, lam_in, lams, info
     """The Prediction: scalar fields (and scalar ``extras`` in info) for a scalar (alpha, lam), the
     ``lam`` column for a lam grid."""
     converged: Any
+    if "rho" in info:  # channel-specific fields (e.g. the excess error under outliers), NaN where blanked
+        values.update(problem.channel.metrics(values["m"], values["q"], info["rho"]))
     if np.ndim(problem.alpha) == 0 and np.ndim(lam_in) == 0:
         values = {k: float(v[0]) for k, v in values.items()}
         info.update({k: float(v[0]) for k, v in (extras or {}).items()})

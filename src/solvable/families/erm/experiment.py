@@ -59,6 +59,7 @@ def simulate_erm_once(problem: GLM, learner: ERM, *, d: int, rng: np.random.Gene
         "train_loss": float(np.mean(loss.value(y, A @ w))),
         "mse": rho - 2 * m + q,
     }
+    out.update({k: float(v) for k, v in ch.metrics(m, q, rho).items()})
     if "evaluate" in info:  # data models whose population metrics are measured otherwise (e.g. real features)
         out.update(info["evaluate"](w, ch))
     return out

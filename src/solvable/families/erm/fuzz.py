@@ -13,7 +13,6 @@ from solvable.blocks.problems import GLM
 from solvable.core.fuzz import loguniform as _loguniform
 
 
-
 def sample_erm(rng):
     classification = rng.random() < 0.5
     noise = 0.0 if rng.random() < 0.3 else _loguniform(rng, 1e-3, 10.0)
@@ -22,7 +21,9 @@ def sample_erm(rng):
         channel = [C.Sign(noise=noise), C.Probit(noise=max(noise, 1e-3))][rng.integers(2)]
     else:
         loss = [Lo.Square(), Lo.Huber(_loguniform(rng, 0.1, 10.0)), Lo.Absolute()][rng.integers(3)]
-        channel = [C.Linear(noise), C.ReLU(noise), C.Abs(noise), C.Square(noise)][rng.integers(4)]
+        outliers = C.Outliers(max(noise, 1e-3), _loguniform(rng, 1e-2, 10.0), float(rng.uniform(0.0, 0.9)),
+                              float(rng.uniform(-1.0, 2.0)))
+        channel = [C.Linear(noise), C.ReLU(noise), C.Abs(noise), C.Square(noise), outliers][rng.integers(5)]
     lam = _loguniform(rng, 1e-8, 1e3)
     pen = [Pe.L2(lam), Pe.L1(lam), Pe.ElasticNet(lam, float(rng.uniform(0.1, 0.9)))][rng.choice(3, p=[0.6, 0.25, 0.15])]
     prior = [P.Gaussian(), P.Rademacher(), P.GaussBernoulli(rho=float(rng.uniform(0.05, 1.0)))][rng.integers(3)]

@@ -658,6 +658,9 @@ class GLMEquations:
 
             sn = np.sqrt(self.noise)
             return float(gauss_expect(h, 0.0, self.rho, method="legendre", breakpoints=sn * _CS, n=30))
+        ent = self.channel.output_entropy(self.rho)
+        if ent is not None:  # a channel with its own conditional entropy (a noise mixture: Outliers)
+            return -ent
         if self.noise == 0:
             return np.inf
         return float(-0.5 * np.log(2 * np.pi * np.e * self.noise))
@@ -673,7 +676,10 @@ class GLMEquations:
         ch = self.channel
         kinks = np.array(ch.kinks, dtype=float)
         V = E
-        Ey2 = kinked_gauss_expect(lambda z: ch.phi(z) ** 2, 0.0, self.rho, kinks, n=30)
+        if hasattr(ch, "components"):  # y is not phi(z) + noise: E y^2 of the mixture (closed form)
+            Ey2 = ch.label_moments(self.rho)[1] - self.noise
+        else:
+            Ey2 = kinked_gauss_expect(lambda z: ch.phi(z) ** 2, 0.0, self.rho, kinks, n=30)
         s = np.sqrt(V)
         bp = np.concatenate([np.broadcast_to(kinks, q.shape + kinks.shape), s[..., None] * _CS,
                              np.sqrt(q)[..., None] * _FIX], axis=-1)
@@ -770,6 +776,7 @@ def _fields(eq: GLMEquations, alpha, E, phi=None) -> dict:
     return {
         "alpha": alpha, "rho": eq.rho, "q": q, "m": q, "mse": E, "qhat": qhat,
         "test_error": eq.test_error(E), "free_entropy": phi, "mutual_information": mi,
+        **eq.channel.bayes_metrics(q, eq.rho),
     }
 
 

@@ -149,7 +149,7 @@ def uncertainty_double_descent(quick: bool = False, out: Path | None = None, **r
         op = optimal_penalty(pb, sv.ERM("logistic", sv.penalties.L2(1.0)), lam_range=(1e-4, 1e2))
         lam_opt[g] = float(op.lam)
         erm = sv.predict(pb, sv.ERM("logistic", sv.penalties.L2(lam_opt[g])))
-        lam_eb, _ = empirical_bayes(pb, "logistic", 1.0, (1e-3, 10.0), n_grid=32 if quick else 48)
+        lam_eb, _ = empirical_bayes(pb, "logistic", 1.0, (3e-3, 1.0) if quick else (1e-3, 10.0), n_grid=20 if quick else 48)
         eb = sv.predict(pb, JointERM(GibbsPosterior("logistic", lam_eb, 1.0), K=1))
         x = float(g / RF_ALPHA)
         rows += [{"kind": "theory", "learner": "logistic ERM, optimal lam", "p/n": x, "lam": lam_opt[g],

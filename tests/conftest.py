@@ -34,7 +34,7 @@ def rng():
 #: with short tests (collected in file order they could start last and leave a worker idle)
 _LONG_FIRST = ("test_experiments_gallery.py::test_recipe_quick", "test_fuzz.py::test_fuzz_fast",
                "test_fuzz.py::test_fuzz_simulation_small_d", "test_regression_snapshot.py::test_snapshot_cases",
-               "test_sgd_sim.py::test_single_index_he3", "test_mixtures.py::test_theory_matches_simulation",
+               "test_mixtures.py::test_theory_matches_simulation", "test_sgd_sim.py::test_single_index_he3_simulation",
                "test_glm_bayes.py::test_noiseless_cs", "test_erm.py::test_regression_loss_side_on_a_curved")
 
 

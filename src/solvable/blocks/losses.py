@@ -19,7 +19,8 @@ from scipy.special import expit
 
 from solvable.core.validate import check_positive
 
-__all__ = ["Loss", "Square", "Logistic", "Hinge", "HardMargin", "Huber", "Absolute", "get_loss", "register_loss"]
+__all__ = ["Loss", "Square", "Logistic", "Hinge", "HardMargin", "Huber", "Absolute", "Tukey", "get_loss",
+           "register_loss"]
 
 
 def _bcast(y, omega, V):
@@ -357,7 +358,197 @@ class Absolute(Loss):
         return np.stack([y - V, y + V], axis=-1)
 
 
-_LOSSES = {"square": Square, "logistic": Logistic, "hinge": Hinge, "huber": Huber, "absolute": Absolute,
+#: the iterations of Tukey's scalar root searches (safeguarded Newton: quadratic once close, and never
+#: slower than bisection, whose 64 halvings shrink a bracket of width tau to tau 2^-64)
+_TUKEY_STEPS = 64
+
+
+def _root_increasing(h, dh, lo, hi, x0=None, steps=_TUKEY_STEPS):
+    """The root of an increasing ``h`` on ``[lo, hi]`` (arrays), given ``h(lo) <= 0 <= h(hi)``: Newton steps
+    from ``x0`` (default the midpoint), a bisection wherever a step leaves the bracket; stops when every
+    ``|h| <= 2e-15`` (relative to the bracket's scale) or the bracket has shrunk to round-off."""
+    x = 0.5 * (lo + hi) if x0 is None else np.clip(x0, lo, hi)
+    scale = np.maximum(np.abs(hi), 1e-300)
+    for _ in range(steps):
+        hx = h(x)
+        up = hx > 0
+        hi = np.where(up, x, hi)
+        lo = np.where(up, lo, x)
+        d = dh(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xn = x - hx / d
+        bad = ~(d > 0) | ~(xn > lo) | ~(xn < hi)
+        xn = np.where(bad, 0.5 * (lo + hi), xn)
+        done = (np.abs(hx) <= 2e-15 * scale) | (hi - lo <= 4e-16 * scale)
+        x = np.where(done, x, xn)
+        if np.all(done):
+            break
+    return x
+
+
+@dataclass(frozen=True)
+class Tukey(Loss):
+    """Tukey's biweight of the residual ``r = y - z`` (Vilucchio, Troiani, Erba, Krzakala 2024, sec. 4):
+
+        rho(r) = tau^2 / 6 [1 - (1 - (r / tau)^2)^3]   for |r| <= tau,   tau^2 / 6 beyond,
+
+    bounded and non-convex: ``rho''(r) = (1 - u)(1 - 5 u)``, ``u = (r / tau)^2``, whose minimum is ``-4/5`` at
+    ``|r| = tau sqrt(3/5)``.  The proximal step ``prox = y - r*``, ``r* = argmin_r rho(r) + (r - r0)^2 / (2 V)``,
+    ``r0 = y - omega``, is the global minimiser of that scalar problem: it is unique and continuous for ``V <
+    5/4`` (the problem is then strictly convex, ``rho'' + 1 / V > 0``); for ``V >= 5/4`` the stationarity
+    function ``h(r) = r + V rho'(r) - r0`` has two turning points ``|r| = tau sqrt(u_+-)``, ``u_+- = (3 +- sqrt(4 -
+    5 / V)) / 5``, the scalar problem two local minima, and ``r*`` jumps where their values cross (a Maxwell
+    construction, located by bisection: :meth:`jump`); :meth:`prox_kinks` gives the jumps and the ends ``|r0| =
+    tau`` of the loss's flat part to the quadrature.  Every root is found by bisection on a piece where ``h``
+    is monotone (64 halvings), and the candidates compared by their objective.
+    """
+
+    tau: float = 1.0
+    name = "tukey"
+    solver = "nonconvex"
+    grad_lipschitz = 1.0
+    #: the proximal step can be discontinuous in omega (:meth:`prox_jumps`)
+    can_jump = True
+
+    def prox_jumps(self, V):
+        """Where the proximal step jumps (``V >= 5/4``)."""
+        return np.asarray(V, float) >= 1.25
+
+    def __post_init__(self):
+        t = self.tau
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) or not (np.isfinite(t) and t > 0):
+            raise ValueError(f"Tukey loss: tau must be finite and > 0, got tau={t!r}")
+        object.__setattr__(self, "tau", float(t))
+
+    # ------------------------------------------------------------ the loss of the residual
+    def _rho(self, r):
+        u = np.minimum((r / self.tau) ** 2, 1.0)
+        return self.tau ** 2 / 6.0 * (1.0 - (1.0 - u) ** 3)
+
+    def _drho(self, r):
+        u = (r / self.tau) ** 2
+        return np.where(u < 1.0, r * (1.0 - u) ** 2, 0.0)
+
+    def _d2rho(self, r):
+        u = (r / self.tau) ** 2
+        return np.where(u < 1.0, (1.0 - u) * (1.0 - 5.0 * u), 0.0)
+
+    def value(self, y, z):
+        return self._rho(np.asarray(y, float) - z)
+
+    def grad(self, y, z):
+        return -self._drho(np.asarray(y, float) - z)
+
+    def hess(self, y, z):
+        return self._d2rho(np.asarray(y, float) - z)
+
+    # ------------------------------------------------------------ the proximal step
+    def _turning(self, V):
+        """``(r1, r2)``: the turning points of ``h`` on ``[0, tau]`` (``r1 = r2 = tau`` where ``V < 5/4``)."""
+        disc = np.sqrt(np.maximum(4.0 - 5.0 / V, 0.0))
+        nonconvex = V >= 1.25
+        r1 = np.where(nonconvex, self.tau * np.sqrt((3.0 - disc) / 5.0), self.tau)
+        r2 = np.where(nonconvex, self.tau * np.sqrt((3.0 + disc) / 5.0), self.tau)
+        return r1, r2
+
+    def _local_minima(self, a, V):
+        """For ``r0 = a >= 0``: the near local minimiser on ``[0, r1]`` (NaN where none) and the far one (on
+        ``[r2, tau]``, or ``a`` itself where ``a >= tau``; NaN where none)."""
+        a, V = np.broadcast_arrays(np.asarray(a, float), np.asarray(V, float))
+        r1, r2 = self._turning(V)
+        tau = np.full(a.shape, self.tau)
+
+        def h(r, aa, VV):
+            return r + VV * self._drho(r) - aa
+
+        def root(mask, lo, hi, x0=None):  # on the entries where h changes sign on [lo, hi] only
+            out = np.full(a.shape, np.nan)
+            if np.any(mask):
+                aa, VV = a[mask], V[mask]
+                out[mask] = _root_increasing(lambda r: h(r, aa, VV), lambda r: 1.0 + VV * self._d2rho(r),
+                                             lo[mask], hi[mask], None if x0 is None else x0[mask])
+            return out
+
+        near = root(h(r1, a, V) >= 0, np.zeros(a.shape), np.minimum(r1, a), a / (1.0 + V))  # h(0) = -a <= 0
+        far_in = (h(r2, a, V) <= 0) & (h(tau, a, V) >= 0) & (r2 < self.tau)
+        far = np.where(far_in, root(far_in, r2, tau), np.where(a >= self.tau, a, np.nan))
+        return near, far
+
+    def _objective(self, r, a, V):
+        return self._rho(r) + (r - a) ** 2 / (2.0 * V)
+
+    def _r_star(self, r0, V):
+        """The global minimiser ``r*`` (signed like ``r0``)."""
+        a = np.abs(r0)
+        near, far = self._local_minima(a, V)
+        with np.errstate(invalid="ignore"):
+            take_far = np.isnan(near) | (~np.isnan(far) & (self._objective(far, a, V) < self._objective(near, a, V)))
+        return np.sign(r0) * np.where(take_far, far, near)
+
+    def prox(self, y, omega, V):
+        y, omega, V = _bcast(y, omega, V)
+        return y - self._r_star(y - omega, V)
+
+    def dprox(self, y, omega, V):
+        return self.prox_and_derivative(y, omega, V)[1]
+
+    def prox_and_derivative(self, y, omega, V):
+        """``dprox = 1 / (1 + V rho''(r*))`` (1 on the flat part; the jumps have measure zero)."""
+        y, omega, V = _bcast(y, omega, V)
+        r = self._r_star(y - omega, V)
+        return y - r, 1.0 / (1.0 + V * self._d2rho(r))
+
+    def jump(self, V):
+        """``|r0|`` where the prox jumps (``V >= 5/4``; NaN below): the near and far local minima have equal
+        objective there (bisection between the ends of their coexistence, ``a_lo = h-turning value at r2``,
+        ``a_hi`` at ``r1``)."""
+        V = np.asarray(V, float)
+        r1, r2 = self._turning(V)
+        a_lo = r2 + V * self._drho(r2)
+        a_hi = r1 + V * self._drho(r1)
+
+        def D(a):  # far minus near: decreasing in a (the far minimum gains as r0 grows)
+            near, far = self._local_minima(a, V)
+            return self._objective(far, a, V) - self._objective(near, a, V)
+
+        lo, hi = np.minimum(a_lo, a_hi), np.maximum(a_lo, a_hi)
+        # Illinois regula falsi on the decreasing D (D(lo) >= 0 >= D(hi) where both minima exist)
+        with np.errstate(invalid="ignore"):
+            dlo, dhi = D(lo), D(hi)
+        ok = np.isfinite(dlo) & np.isfinite(dhi) & (dlo > dhi)
+        x = 0.5 * (lo + hi)
+        side = np.zeros(np.shape(lo), int)
+        for _ in range(_TUKEY_STEPS):
+            x = np.where(ok, lo + dlo * (hi - lo) / np.where(ok, dlo - dhi, 1.0), 0.5 * (lo + hi))
+            with np.errstate(invalid="ignore"):
+                dx = D(x)
+            pos = dx > 0  # near still wins: the jump lies above x
+            lo, dlo, dhi = np.where(pos, x, lo), np.where(pos, dx, dlo), np.where(pos & (side == 1), 0.5 * dhi, dhi)
+            hi, dhi, dlo = np.where(pos, hi, x), np.where(pos, dhi, dx), np.where(~pos & (side == -1), 0.5 * dlo, dlo)
+            side = np.where(pos, 1, -1)
+            if np.all((hi - lo <= 4e-16 * np.maximum(hi, 1e-300)) | (np.abs(dx) <= 1e-15 * np.maximum(hi, 1e-300) ** 2)
+                      | ~ok):
+                break
+        lo, hi = x, x
+        return np.where(V >= 1.25, 0.5 * (lo + hi), np.nan)
+
+    def kinks(self, y):
+        y = np.asarray(y, float)
+        return np.stack([y - self.tau, y + self.tau], axis=-1)
+
+    def prox_kinks(self, y, V):
+        """``|y - omega| = tau`` (the flat part's ends) and, for ``V >= 5/4``, the jumps ``|y - omega| =``
+        :meth:`jump`; below ``5/4`` instead the peak of the prox's slope (``r* = tau sqrt(3/5)``)."""
+        y, V = np.broadcast_arrays(np.asarray(y, float), np.asarray(V, float))
+        rc = self.tau * np.sqrt(0.6)  # below 5/4 the prox's slope peaks where r* = tau sqrt(3/5): r0 = rc + V rho'(rc)
+        j = rc + V * self._drho(np.full(V.shape, rc))
+        jumps = V >= 1.25
+        if np.any(jumps):
+            j[jumps] = self.jump(V[jumps])
+        return np.stack([y - self.tau, y + self.tau, y - j, y + j], axis=-1)
+
+
+_LOSSES = {"square": Square, "logistic": Logistic, "hinge": Hinge, "huber": Huber, "absolute": Absolute, "tukey": Tukey,
            "hard_margin": HardMargin, "max_margin": HardMargin}
 
 
@@ -371,7 +562,7 @@ def register_loss(cls: type, *names: str) -> None:
 
 
 def get_loss(name: str | Loss, **kwargs) -> Loss:
-    """A loss by name ('square', 'logistic', 'hinge', 'huber', 'absolute', 'hard_margin' = 'max_margin')."""
+    """A loss by name ('square', 'logistic', 'hinge', 'huber', 'absolute', 'tukey', 'hard_margin' = 'max_margin')."""
     if isinstance(name, Loss):
         return name
     key = str(name).lower()

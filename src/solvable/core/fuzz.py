@@ -87,7 +87,9 @@ def generic_invariants(problem, learner, pred) -> list[str]:
         rows = a if a.ndim == 0 or conv.ndim == 0 or a.shape[:1] != conv.shape else a[conv]
         if conv.ndim == 0 and not conv:
             continue
-        if k in ("free_entropy", "mutual_information", "free_energy") and np.isinf(rows).any():
+        # fields where +-inf is a result: an infinite free entropy (perfect recovery), an infinite replicon (a
+        # proximal step that jumps: replica symmetry broken)
+        if k in ("free_entropy", "mutual_information", "free_energy", "replicon") and np.isinf(rows).any():
             rows = rows[np.isfinite(rows)] if rows.ndim else (rows if np.isfinite(rows) else np.array([]))
         if np.any(~np.isfinite(rows)) and k not in ("susceptibility",):
             bad.append(f"{k} is not finite at a converged point: {np.asarray(v)!r}")

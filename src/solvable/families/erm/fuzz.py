@@ -20,7 +20,8 @@ def sample_erm(rng):
         loss = [Lo.Logistic(), Lo.Hinge(), Lo.Square()][rng.integers(3)]
         channel = [C.Sign(noise=noise), C.Probit(noise=max(noise, 1e-3))][rng.integers(2)]
     else:
-        loss = [Lo.Square(), Lo.Huber(_loguniform(rng, 0.1, 10.0)), Lo.Absolute()][rng.integers(3)]
+        loss = [Lo.Square(), Lo.Huber(_loguniform(rng, 0.1, 10.0)), Lo.Absolute(), Lo.Tukey(_loguniform(rng, 0.3, 10.0))][
+            rng.integers(4)]
         outliers = C.Outliers(max(noise, 1e-3), _loguniform(rng, 1e-2, 10.0), float(rng.uniform(0.0, 0.9)),
                               float(rng.uniform(-1.0, 2.0)))
         channel = [C.Linear(noise), C.ReLU(noise), C.Abs(noise), C.Square(noise), outliers][rng.integers(5)]

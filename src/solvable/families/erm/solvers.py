@@ -392,7 +392,33 @@ def solve_erm(loss: Loss, penalty: Penalty, A: np.ndarray, y: np.ndarray) -> np.
         return _newton_polish(loss, A, y, lam, w)
     if loss.solver in ("hinge", "absolute"):
         return _solve_piecewise(loss, A, y, lam)
+    if loss.solver == "nonconvex":
+        return _solve_nonconvex(loss, A, y, lam)
     raise ValueError(f"no finite-size solver for the loss {loss!r}")
+
+
+def _solve_nonconvex(loss: Loss, A, y, lam, *, n_random: int = 4, seed: int = 0):
+    """A non-convex loss (Tukey): a global search by L-BFGS from several starts (0, ridge, the Huber fit
+    with ``delta = tau``, and ``n_random`` random directions at ridge's norm), each polished to ``gtol =
+    1e-10``; the lowest objective wins (the replica theory describes the global minimiser)."""
+    from solvable.blocks.losses import Huber
+
+    fun = _objective(loss, A, y, lam)
+    w_r = ridge(A, y, max(lam, 1e-8))
+    hub = Huber(getattr(loss, "tau", 1.0))
+    w_h = _newton_polish(hub, A, y, max(lam, 1e-8), _lbfgs(_objective(hub, A, y, max(lam, 1e-8)), w_r, gtol=1e-8))
+    rng = np.random.default_rng(seed)
+    starts = [np.zeros(A.shape[1]), w_r, w_h]
+    for _ in range(n_random):
+        v = rng.standard_normal(A.shape[1])
+        starts.append(v * np.linalg.norm(w_r) / max(np.linalg.norm(v), 1e-300))
+    best, best_f = None, np.inf
+    for w0 in starts:
+        w = _lbfgs(fun, w0, gtol=1e-10, maxiter=20000)
+        f = fun(w)[0]
+        if best is None or f < best_f - 1e-12 * max(1.0, abs(best_f)):
+            best, best_f = w, f
+    return best
 
 
 def kkt_residual(loss: Loss, penalty: Penalty, A, y, w, *, tol: float = 1e-7) -> float:

@@ -233,8 +233,8 @@ def test_erm_learner():
     assert e.penalty.lam == 0.3
     assert isinstance(ERM().loss, Square)
     assert e.at(penalty=L2(1.0)).penalty == L2(1.0)
-    with pytest.raises(ValueError, match="unknown loss 'tukey'"):
-        ERM("tukey")
+    with pytest.raises(ValueError, match="unknown loss 'cauchy'"):
+        ERM("cauchy")
     with pytest.raises(ValueError, match="unknown penalty"):
         ERM("square", "l0")
 

@@ -269,8 +269,8 @@ def test_errors():
     pb = sv.GLM(G, sv.channels.Linear(0.1), alpha=2.0)
     with pytest.raises(ValueError, match="unknown loss"):
         sv.ERM("cauchy")
-    with pytest.raises(ValueError, match="lam"):
-        sv.penalties.L2(-1.0)
+    with pytest.raises(ValueError, match="lam=-1.0 at alpha=2.0 is at or below the convexity bound"):
+        sv.predict(pb, sv.ERM("square", sv.penalties.L2(-1.0)))
     with pytest.raises(ValueError, match="lam"):
         erm_theory(pb, sv.ERM("square", sv.penalties.L2(0.1)), lam=-0.5)
     with pytest.raises(ValueError, match="regression channel"):

@@ -174,7 +174,7 @@ def test_clear_errors():
     with pytest.raises(ValueError, match="'hinge' loss is for binary"):
         sv.simulate(sv.GaussianMixture(Mixture(np.eye(3)), alpha=2.0), sv.ERM("hinge", L2(0.1)), d=20, seeds=1)
     with pytest.raises(ValueError, match="lam.*-0.1"):
-        sv.ERM("cross_entropy", L2(-0.1))
+        sv.predict(sv.GaussianMixture(Mixture(np.eye(3)), alpha=2.0), sv.ERM("cross_entropy", L2(-0.1)))
     with pytest.raises(ValueError, match="lam = 0 is not implemented"):
         sv.predict(sv.GaussianMixture(Mixture(np.eye(3)), alpha=2.0), sv.ERM("cross_entropy", L2(0.0)))
     with pytest.raises(ValueError, match="flip=0, got flip=0.1"):

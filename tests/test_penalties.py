@@ -54,7 +54,7 @@ def test_values_and_parts():
 @pytest.mark.parametrize(
     "make,match",
     [
-        (lambda: Pn.L2(-0.1), "lam"),
+        (lambda: Pn.L2(float("inf")), "lam"),
         (lambda: Pn.L1(-1.0), "lam"),
         (lambda: Pn.L2(float("nan")), "lam"),
         (lambda: Pn.ElasticNet(-1.0), "lam"),
@@ -66,6 +66,12 @@ def test_values_and_parts():
 def test_validation(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_l2_takes_a_negative_strength():
+    """L2(lam < 0) is a valid penalty (ridge below zero); the engines that cannot take it raise (tests in
+    test_outliers.py, test_erm.py)."""
+    assert Pn.L2(-0.1).lam == -0.1
 
 
 def test_get_penalty():

@@ -54,15 +54,19 @@ def _soft(x, t):
 
 @dataclass(frozen=True)
 class L2(Penalty):
-    """lam/2 |w|^2;  prox = x / (1 + gamma lam)."""
+    """lam/2 |w|^2;  prox = x / (1 + gamma lam).  ``lam`` may be negative (ridge below zero, down to the
+    convexity bound of the problem: the ERM engine takes it for the square loss on isotropic data, with
+    ``lam > -(sqrt(alpha) - 1)^2``; engines that cannot take it raise)."""
 
     lam: float = 0.0
     name = "l2"
     l1_ratio = 0.0
 
     def __post_init__(self):
-        check_positive("lam", self.lam, owner="L2 penalty", allow_zero=True)
-        object.__setattr__(self, "lam", float(self.lam))
+        lam = self.lam
+        if isinstance(lam, bool) or not isinstance(lam, (int, float, np.integer, np.floating)) or not np.isfinite(lam):
+            raise ValueError(f"L2 penalty: lam must be a finite number, got lam={lam!r}")
+        object.__setattr__(self, "lam", float(lam))
 
     def value(self, w):
         w = np.asarray(w, float)

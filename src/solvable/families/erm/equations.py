@@ -81,6 +81,22 @@ def _check_pair(loss: Loss, penalty: Penalty, channel: Channel) -> None:
         )
 
 
+def _check_negative_ridge(loss: Loss, penalty: Penalty, spec: Spectrum, a, lams) -> None:
+    """A negative L2 strength: the square loss on isotropic inputs, above the convexity bound ``-(sqrt(alpha)
+    - 1)^2`` (the lower edge of the Marchenko-Pastur law of ``A^T A``, ``A = X / sqrt(d)``; none for ``alpha <=
+    1``, where ``A^T A`` has a null space and the objective is unbounded below)."""
+    if not (loss.is_square and penalty.l1_ratio == 0.0 and spec.is_isotropic):
+        raise ValueError(f"ERM: a negative lam is implemented for the square loss with an L2 penalty on isotropic "
+                         f"inputs (data=None), got loss={loss.name!r}, penalty={penalty!r}")
+    bound = -np.where(a > 1.0, (np.sqrt(a) - 1.0) ** 2, 0.0)
+    bad = lams <= bound
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"ERM: lam={float(lams[i])!r} at alpha={float(a[i])!r} is at or below the convexity bound "
+                         f"-(sqrt(alpha) - 1)^2 = {float(bound[i]):.6g} (0 for alpha <= 1): the objective is unbounded "
+                         f"below")
+
+
 def _check_no_bias(learner: ERM) -> None:
     if learner.bias:
         raise ValueError("ERM on a GLM: bias=True is not supported (the teacher-student GLM engine fits no "
@@ -416,13 +432,18 @@ def _square_l2(spec: Spectrum, a, lam, b: float, noise_eff: float):
             if np.all(hi - lo < 1e-15 * np.maximum(1.0, np.abs(hi))):
                 break
         kappa[live] = np.exp(0.5 * (lo + hi))
+    neg = lam < 0
+    if neg.any():  # isotropic (checked): a kappa^2 + (a - lam - 1) kappa - lam = 0, the root on the branch of lam -> 0
+        an, ln = a[neg], lam[neg]
+        kappa[neg] = (-(an - ln - 1.0) + np.sqrt(np.maximum((an - ln - 1.0) ** 2 + 4.0 * an * ln, 0.0))) / (2.0 * an)
     kb = kappa[:, None]
     den = np.where(pos, kb + om, 1.0)
     g = np.where(pos, om / den, 0.0)
     one_g = np.where(pos, kb / den, 1.0)
     s1 = np.sum(wt * g, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        Vhat = np.where(live, lam / np.where(live, kappa, 1.0), a - s1)  # lam = 0: kappa = 0, a > 1
+        nz = lam != 0
+        Vhat = np.where(nz, lam / np.where(nz, kappa, 1.0), a - s1)  # lam = 0: kappa = 0, a > 1
     V = s1 / Vhat
     unexpl = max(spec.rho - float(np.sum(spec.weight * spec.power)), 0.0)
     bias = b * b * (unexpl + np.sum(wt * pw * one_g ** 2, axis=1))
@@ -537,11 +558,13 @@ def erm_theory(
     spec = _spectrum(problem)
     rho = spec.rho
     lam_in = pen.lam if lam is None else lam
-    if np.any(np.asarray(lam_in, float) < 0) or not np.all(np.isfinite(lam_in)):
-        raise ValueError(f"ERM: lam must be finite and >= 0, got lam={lam_in!r}")
+    if not np.all(np.isfinite(lam_in)):
+        raise ValueError(f"ERM: lam must be finite, got lam={lam_in!r}")
     alpha, lams = _rows(problem.alpha, lam_in)
     a = alpha / spec.ratio
     is_l2 = pen.l1_ratio == 0.0
+    if np.any(lams < 0):
+        _check_negative_ridge(loss, pen, spec, a, lams)
     if not is_l2 and not spec.is_isotropic:
         raise ValueError("ERM theory: L1 / ElasticNet penalties are supported on isotropic data only (data=None)")
     l2_frac = 1.0 - pen.l1_ratio

@@ -378,6 +378,13 @@ def solve_erm(loss: Loss, penalty: Penalty, A: np.ndarray, y: np.ndarray) -> np.
             raise ValueError(f"no finite-size solver for the {loss.name} loss with an L1 penalty")
         return _fista(loss, A, y, l1, l2)
     lam = l2
+    if lam < 0:  # ridge below zero: the objective is bounded below iff A^T A + lam is positive definite
+        if not (loss.is_square and l1 == 0):
+            raise ValueError(f"no finite-size solver for a negative lam with the {loss.name} loss (square loss only)")
+        low = float(linalg.eigvalsh(A.T @ A, subset_by_index=[0, 0])[0]) if A.shape[0] >= A.shape[1] else 0.0
+        if low + lam <= 0:
+            raise ValueError(f"lam={lam!r} with the smallest eigenvalue {low!r} of A^T A: the objective is unbounded "
+                             f"below at this finite size (A^T A + lam is not positive definite)")
     if lam == 0 and loss.is_classification and loss.solver != "max_margin" and linearly_separable(A, y):
         raise ValueError(
             f"the sampled data are linearly separable (n={A.shape[0]}, d={A.shape[1]}): with the {loss.name} "

@@ -90,7 +90,7 @@ def test_usage_errors_exit_2_without_traceback(capsys, argv, msg):
      "problem.channel.nosie", "Sign has no field 'nosie'; fields: noise, flip"),
     ("problem: {type: GLM, prior: Gaussian, channel: Sign, alpha: -1}\nlearner: {type: ERM}", "problem",
      "alpha must be > 0, got alpha=-1"),
-    ("problem: {type: GLM, prior: Gaussian, channel: Sign}\nlearner: {type: ERM, penalty: {type: L2, lam: -1}}",
+    ("problem: {type: GLM, prior: Gaussian, channel: Sign}\nlearner: {type: ERM, penalty: {type: L1, lam: -1}}",
      "learner.penalty", "lam must be >= 0"),
     ("problem: {type: GLM, prior: Gaussian, channel: Sign}\nlearner: {type: ERM}\nover: {alpha: {linspace: [1, 2]}}",
      "over.alpha.linspace", "expected [start, stop, count]"),

@@ -153,3 +153,76 @@ def tukey_vs_huber(quick: bool = False, out: Path | None = None, **run) -> Recip
                          r"Far outliers: $\Delta_{out} = 50$, $\epsilon = 0.3$ (optimal $\lambda$ each; all Tukey "
                          r"points RS-stable)", out, "tukey-vs-huber")
     return RecipeResult("tukey-vs-huber", table, checks, fig, [fig] if fig else [])
+
+
+@recipe(
+    "negative-ridge",
+    "Ridge below zero: the test error and the replicon from the convexity bound -(sqrt(alpha) - 1)^2 upwards",
+    "Vilucchio, Troiani, Erba, Krzakala 2024 (negative regularisation); Marchenko-Pastur lower edge",
+    requires=(("GLM", "ERM", "theory"), ("GLM", "ERM", "simulation")),
+)
+def negative_ridge(quick: bool = False, out: Path | None = None, **run) -> RecipeResult:
+    """Outlier channel (1, 5, 0.3, 0), ridge at alpha = 2 and 4 with lam from just above the convexity bound
+    to 6: the excess error diverges at the bound (the variance along the smallest directions of A^T A + lam),
+    where the replicon reaches 1; on isotropic inputs the optimum is the positive lam* = (E y^2 - b^2 rho) /
+    (b^2 rho) = 4.918; simulations at negative lam."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    import solvable as sv
+
+    ch = sv.channels.Outliers(*CHANNEL)
+    alphas = (2.0, 4.0)
+    d, seeds = (150, 6) if quick else (400, 12)
+    rows, checks = [], []
+    src = "Marchenko-Pastur; Vilucchio et al. 2024"
+    b = ch.slope
+    lam_star = (ch.label_moments(1.0)[1] - b * b) / (b * b)
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.0))
+    for a, c in zip(alphas, ("C0", "C1")):
+        bound = -(np.sqrt(a) - 1.0) ** 2
+        lams = bound + (6.0 - bound) * np.geomspace(1e-3, 1.0, 12 if quick else 60)
+        pb = sv.GLM(sv.priors.Gaussian(), ch, alpha=a)
+        r = [sv.predict(pb, sv.ERM("square", sv.penalties.L2(float(l)))) for l in lams]
+        ex = np.array([float(x.excess_error) for x in r])
+        rep = np.array([float(x.replicon) for x in r])
+        rows += [{"kind": "theory", "alpha": a, "lam": float(l), "excess_error": e, "replicon": p}
+                 for l, e, p in zip(lams, ex, rep)]
+        l_sim = 0.5 * bound
+        s = sv.simulate(pb, sv.ERM("square", sv.penalties.L2(l_sim)), d=d, seeds=seeds)
+        th = float(sv.predict(pb, sv.ERM("square", sv.penalties.L2(l_sim))).excess_error)
+        rows.append({"kind": "theory", "alpha": a, "lam": l_sim, "excess_error": th})
+        rows += [{"kind": "simulation", "alpha": a, "lam": l_sim, "excess_error": v, "d": d, "seed": i}
+                 for i, v in enumerate(s.samples["excess_error"].to_numpy(float))]
+        edge = float(sv.predict(pb, sv.ERM("square", sv.penalties.L2(bound * (1 - 1e-6)))).replicon)
+        checks.append(Check(f"replicon at lam = (1 - 1e-6) x the bound (alpha = {a:g}; -> 1 at the bound)", edge, 1.0,
+                            0.01, src))
+        step = float(np.max(np.diff(rep)))
+        checks.append(Check(f"largest step of the replicon along increasing lam (alpha = {a:g}; < 0: it falls)", step,
+                            min(step, 0.0), 0.0, src))
+        ex0 = float(sv.predict(pb, sv.ERM("square", sv.penalties.L2(0.0))).excess_error)
+        checks.append(Check(f"excess error near the bound over its value at lam = 0 (alpha = {a:g}; diverges, > 2)",
+                            float(ex[0] / ex0), max(float(ex[0] / ex0), 2.0), 0.0, src))
+        best = float(sv.predict(pb, sv.ERM("square", sv.penalties.L2(lam_star))).excess_error)
+        gap = float(np.min(ex) - best)
+        checks.append(Check(f"min over the lam grid less the excess error at lam* = {lam_star:.4g} (alpha = {a:g}; >= 0: "
+                            f"on isotropic inputs no negative lam helps)", gap, max(gap, 0.0), 0.0, src))
+        axes[0].plot(lams, ex, color=c, label=rf"$\alpha = {a:g}$")
+        axes[0].axvline(bound, color=c, ls=":", lw=0.8)
+        axes[1].plot(lams, rep, color=c, label=rf"$\alpha = {a:g}$")
+        sm = s.samples["excess_error"].to_numpy(float)
+        axes[0].errorbar([l_sim], [sm.mean()], yerr=[sm.std(ddof=1) / np.sqrt(len(sm))], fmt="o", color=c, ms=4)
+    table = pd.DataFrame(rows)
+    table.attrs["grid"] = ["alpha", "lam"]
+    checks = theory_vs_simulation(table, "excess_error", by=["alpha", "lam"], allowance=0.0, source=src) + checks
+    axes[0].axvline(lam_star, color="0.5", ls="--", lw=0.8)
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel(r"$\lambda$ (dotted: the convexity bound; dashed: the optimum $\lambda^*$)")
+    axes[0].set_ylabel(r"excess error $E(bz - \hat y)^2$")
+    axes[1].axhline(1.0, color="k", lw=0.6)
+    axes[1].set_xlabel(r"$\lambda$")
+    axes[1].set_ylabel("replicon (RS stable below 1)")
+    axes[0].legend(fontsize=8)
+    axes[0].set_title("Ridge below zero under outliers (eps = 0.3)", fontsize=9)
+    fig = _save(axes[0], out, "negative-ridge")
+    return RecipeResult("negative-ridge", table, checks, fig, [fig] if fig else [])

@@ -40,8 +40,9 @@ PRX 2, 021005 (2012): ``alpha_IT = rho`` for noiseless compressed sensing).
 Test errors (PNAS 2019, sec. "Generalization error"): the Bayes posterior of a new local
 field is ``z ~ N(omega, rho - q)`` with ``omega ~ N(0, q)``; the Bayes classifier predicts
 ``argmax_y Z_out(y, omega, rho - q)``, so ``test_error = 1 - E_omega max_y Z_out``; for
-regression the Bayes prediction is ``E[y | omega] = E_{z ~ N(omega, V)} phi(z)`` and
-``test_error = E phi(z)^2 + noise - E_omega (E[y | omega])^2``.
+regression the Bayes prediction is ``E[y | omega] = E_{z ~ N(omega, V)} phi(z)`` (``phi`` the conditional
+mean ``E[y | z]``) and ``test_error = E y^2 - E_omega (E[y | omega])^2`` (``E y^2`` from the channel's
+:meth:`~solvable.blocks.channels.Channel.label_moments`: ``E phi(z)^2 + noise`` for additive noise).
 """
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ import pandas as pd
 from solvable.blocks.channels import Channel
 from solvable.blocks.learners import AMP, BayesOptimal
 from solvable.numerics.fixed_point import ConvergenceWarning, solve_fixed_point
-from solvable.numerics.gauss import composite_legendre_nodes, gauss_expect, hermite_rule, kinked_gauss_expect, legendre_rule
+from solvable.numerics.gauss import composite_legendre_nodes, gauss_expect, hermite_rule, legendre_rule
 from solvable.numerics.interpolate import ChebyshevPanels
 from solvable.numerics.special import log_Phi
 from solvable.blocks.priors import Prior
@@ -676,10 +677,7 @@ class GLMEquations:
         ch = self.channel
         kinks = np.array(ch.kinks, dtype=float)
         V = E
-        if hasattr(ch, "components"):  # y is not phi(z) + noise: E y^2 of the mixture (closed form)
-            Ey2 = ch.label_moments(self.rho)[1] - self.noise
-        else:
-            Ey2 = kinked_gauss_expect(lambda z: ch.phi(z) ** 2, 0.0, self.rho, kinks, n=30)
+        Ey2 = ch.label_moments(self.rho)[1]  # E y^2 (noise included; any channel, the Outliers mixture too)
         s = np.sqrt(V)
         bp = np.concatenate([np.broadcast_to(kinks, q.shape + kinks.shape), s[..., None] * _CS,
                              np.sqrt(q)[..., None] * _FIX], axis=-1)
@@ -690,7 +688,7 @@ class GLMEquations:
             return m * m
 
         Em2 = gauss_expect(outer, 0.0, q, method="legendre", breakpoints=bp, n=16)
-        return np.maximum(Ey2 + self.noise - Em2, 0.0)
+        return np.maximum(Ey2 - Em2, 0.0)
 
     def q_zero_is_fixed(self) -> bool:
         """Whether q = 0 is a fixed point of state evolution (zero-mean prior, E gout^2 = 0 at q = 0)."""

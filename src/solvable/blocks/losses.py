@@ -18,6 +18,7 @@ import numpy as np
 from scipy.special import expit
 
 from solvable.core.validate import check_positive
+from solvable.numerics.roots import illinois_root
 
 __all__ = ["Loss", "Square", "Logistic", "Hinge", "HardMargin", "Huber", "Absolute", "Tukey", "get_loss",
            "register_loss"]
@@ -503,8 +504,8 @@ class Tukey(Loss):
 
     def jump(self, V):
         """``|r0|`` where the prox jumps (``V >= 5/4``; NaN below): the near and far local minima have equal
-        objective there (bisection between the ends of their coexistence, ``a_lo = h-turning value at r2``,
-        ``a_hi`` at ``r1``)."""
+        objective there (the Illinois root of their difference between the ends of their coexistence, ``a_lo =
+        r2 + V rho'(r2)`` and ``a_hi = r1 + V rho'(r1)``)."""
         V = np.asarray(V, float)
         r1, r2 = self._turning(V)
         a_lo = r2 + V * self._drho(r2)
@@ -514,26 +515,10 @@ class Tukey(Loss):
             near, far = self._local_minima(a, V)
             return self._objective(far, a, V) - self._objective(near, a, V)
 
-        lo, hi = np.minimum(a_lo, a_hi), np.maximum(a_lo, a_hi)
-        # Illinois regula falsi on the decreasing D (D(lo) >= 0 >= D(hi) where both minima exist)
-        with np.errstate(invalid="ignore"):
-            dlo, dhi = D(lo), D(hi)
-        ok = np.isfinite(dlo) & np.isfinite(dhi) & (dlo > dhi)
-        x = 0.5 * (lo + hi)
-        side = np.zeros(np.shape(lo), int)
-        for _ in range(_TUKEY_STEPS):
-            x = np.where(ok, lo + dlo * (hi - lo) / np.where(ok, dlo - dhi, 1.0), 0.5 * (lo + hi))
-            with np.errstate(invalid="ignore"):
-                dx = D(x)
-            pos = dx > 0  # near still wins: the jump lies above x
-            lo, dlo, dhi = np.where(pos, x, lo), np.where(pos, dx, dlo), np.where(pos & (side == 1), 0.5 * dhi, dhi)
-            hi, dhi, dlo = np.where(pos, hi, x), np.where(pos, dhi, dx), np.where(~pos & (side == -1), 0.5 * dlo, dlo)
-            side = np.where(pos, 1, -1)
-            if np.all((hi - lo <= 4e-16 * np.maximum(hi, 1e-300)) | (np.abs(dx) <= 1e-15 * np.maximum(hi, 1e-300) ** 2)
-                      | ~ok):
-                break
-        lo, hi = x, x
-        return np.where(V >= 1.25, 0.5 * (lo + hi), np.nan)
+        with np.errstate(invalid="ignore"):  # D(a_lo) >= 0 >= D(a_hi) where both minima exist
+            root = illinois_root(D, np.minimum(a_lo, a_hi), np.maximum(a_lo, a_hi), xtol=1e-15 * self.tau,
+                                 max_iter=_TUKEY_STEPS)
+        return np.where(V >= 1.25, root, np.nan)
 
     def kinks(self, y):
         y = np.asarray(y, float)

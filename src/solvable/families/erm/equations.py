@@ -260,7 +260,7 @@ def _conjugates(loss, y, om, Vb, W, g0, a, metrics, stein=None):
         Vhat = -a * np.sum(W * f * stein, axis=ax)
     qhat = a * np.sum(W * f * f, axis=ax)
     mhat = a * np.sum(W * g0 * f, axis=ax)
-    if metrics == "replicon":  # a E[(d_omega f)^2], the loss side of the replicon (:func:`_replicon`)
+    if metrics == "replicon":  # a E[(d_omega f)^2], the loss side of the replicon (:func:`_stability`)
         rep = a * np.sum(W * df * df, axis=ax)
         return mhat, qhat, Vhat, (rep if jumps is None else np.where(jumps, np.inf, rep))
     if metrics:
@@ -269,6 +269,14 @@ def _conjugates(loss, y, om, Vb, W, g0, a, metrics, stein=None):
 
 
 # --------------------------------------------------------------------------- penalty side
+def _l2_inv(spec: Spectrum, lam, Vhat):
+    """``1 / (lam + Vhat om_k)`` (rows x modes), 0 on the null eigenvalues: the L2 side's resolvent."""
+    om = spec.omega[None, :]
+    den = lam[:, None] + Vhat[:, None] * om
+    pos = om > 0
+    return np.where(pos, 1.0 / np.where(pos, den, 1.0), 0.0)
+
+
 def _l2_side(spec: Spectrum, lam, mhat, qhat, Vhat, *, gap: bool = False):
     """Loureiro et al. 2021, eq. (2.9) with an L2 penalty, in the eigenbasis of Omega.
 
@@ -276,9 +284,7 @@ def _l2_side(spec: Spectrum, lam, mhat, qhat, Vhat, *, gap: bool = False):
     Vhat om_k)`` and ``S = sum_k w_k p_k``, it is ``mhat^2 [(rho - S) sum w p u^2 + S Var_wp(u)]
     + rho qhat sum w u^2`` (Cauchy-Schwarz gap as a variance, two-pass)."""
     om, pw, wt = spec.omega[None, :], spec.power[None, :], spec.weight[None, :]
-    den = lam[:, None] + Vhat[:, None] * om
-    pos = om > 0
-    inv = np.where(pos, 1.0 / np.where(pos, den, 1.0), 0.0)
+    inv = _l2_inv(spec, lam, Vhat)
     V = np.sum(wt * om * inv, axis=1)
     m = mhat * np.sum(wt * om * pw * inv, axis=1)
     q = np.sum(wt * om * om * (mhat[:, None] ** 2 * pw + qhat[:, None]) * inv * inv, axis=1)
@@ -460,18 +466,17 @@ def _square_l2(spec: Spectrum, a, lam, b: float, noise_eff: float):
     }, {"kappa": kappa, "bias": bias, "variance": (noise_eff + bias) * np.sum(wt * g * g, axis=1) / dfree}
 
 
-def _replicon(side, spec: Spectrum, lam, m, q, V, a, Vhat):
-    """The replicon eigenvalue of the replica-symmetric ERM saddle point with an L2 penalty, ``a E[(d_omega
-    f_out)^2] x sum_k w_k om_k^2 / (lam + Vhat om_k)^2``: the loss side's response ``d qhat / d q`` times the
-    penalty side's ``d q / d qhat``; the RS solution is stable (de Almeida-Thouless) where it is below 1
-    (Vilucchio, Dandi, Gerbelot, Krzakala 2025, sec. 3; for isotropic inputs ``alpha E[(dprox - 1)^2] <
-    1``).  A convex loss keeps it below 1 (``0 <= dprox <= 1`` and ``Vhat V <= alpha E[1 - dprox]``)."""
-    S_loss = side(m, q, V, a, metrics="replicon")[3]
+def _stability(S_loss, spec: Spectrum, lam, Vhat) -> dict:
+    """``replicon`` and ``stable`` of the replica-symmetric ERM saddle point with an L2 penalty: the
+    replicon eigenvalue ``S_loss x sum_k w_k om_k^2 / (lam + Vhat om_k)^2``, ``S_loss = a E[(d_omega f_out)^2]``
+    the loss side's response ``d qhat / d q`` (``a / (1 + V)^2`` for the square loss) times the penalty side's
+    ``d q / d qhat``; the RS solution is stable (de Almeida-Thouless) where it is below 1 (Vilucchio, Dandi,
+    Gerbelot, Krzakala 2025, sec. 3; for isotropic inputs ``alpha E[(dprox - 1)^2] < 1``).  A convex loss
+    keeps it below 1 (``0 <= dprox <= 1`` and ``Vhat V <= alpha E[1 - dprox]``)."""
     om, wt = spec.omega[None, :], spec.weight[None, :]
-    den = lam[:, None] + Vhat[:, None] * om
-    pos = om > 0
-    inv = np.where(pos, 1.0 / np.where(pos, den, 1.0), 0.0)
-    return S_loss * np.sum(wt * om * om * inv * inv, axis=1)
+    with np.errstate(all="ignore"):
+        rep = S_loss * np.sum(wt * om * om * _l2_inv(spec, lam, Vhat) ** 2, axis=1)
+    return {"replicon": rep, "stable": (rep < 1.0).astype(float)}
 
 
 # --------------------------------------------------------------------------- metrics
@@ -697,8 +702,7 @@ def erm_theory(
     }
     if is_l2 and not hard:  # the replica-symmetric solution's stability (its replicon below 1)
         with np.errstate(all="ignore"):
-            rep = _replicon(side, spec, l2_frac * lams, m, q, V, a, Vh)
-        values["replicon"], values["stable"] = rep, (rep < 1.0).astype(float)
+            values.update(_stability(side(m, q, V, a, metrics="replicon")[3], spec, l2_frac * lams, Vh))
     # (an infinite replicon is a result: a proximal step that jumps)
     bad = ~conv | ~np.all(np.isfinite(np.column_stack([v for k, v in values.items() if k != "replicon"])), axis=1)
     info = {"n_iter": n_pic, "n_newton": n_newton, "n_metric_refined": n_refine, "rho": rho,
@@ -754,11 +758,7 @@ def _square_l2_prediction(problem, learner, spec, a, alpha, lam_l2, lams, lam_in
     ch, rho = problem.channel, spec.rho
     b, noise_eff = ch.linear_part(rho)
     values, extras = _square_l2(spec, a, lam_l2, b, noise_eff)
-    om, wt = spec.omega[None, :], spec.weight[None, :]
-    with np.errstate(all="ignore"):  # the replicon (:func:`_replicon`; the loss side's a E[(d f)^2] = a / (1 + V)^2)
-        den = lam_l2[:, None] + values["Vhat"][:, None] * om
-        rep = a / (1.0 + values["V"]) ** 2 * np.sum(wt * om * om / np.where(om > 0, den * den, np.inf), axis=1)
-    values["replicon"], values["stable"] = rep, (rep < 1.0).astype(float)
+    values.update(_stability(a / (1.0 + values["V"]) ** 2, spec, lam_l2, values["Vhat"]))  # d_omega f = -1 / (1 + V)
     if ch.is_classification:  # the 0-1 error instead of E (y - omega)^2
         with np.errstate(all="ignore"):
             values["test_error"] = ch.student_test_error(values["m"], values["q"], rho)

@@ -105,17 +105,24 @@ def _check_jackknife(problem, learner):
         raise ValueError(f"jackknife: the logistic loss needs a classification channel, got {problem.channel!r}")
 
 
-def _ridge_fits(problem, learner, d, seeds, name):
-    """Per seed: ``(rng, A, H^-1, w, e)`` of ridge fitted at dimension ``d`` (``e`` the residuals)."""
-    _check(problem, learner)
+def _samples(problem, d, seeds, name, min_n=1):
+    """Per seed: ``(rng, A, y)``, ``n = round(alpha d)`` samples of the GLM (``A = X / sqrt(d)``)."""
     if np.ndim(problem.alpha) > 0:
         raise ValueError(f"{name}: give a scalar alpha")
     n = int(round(float(problem.alpha) * d))
+    if n < min_n:
+        raise ValueError(f"{name}: alpha * d = {problem.alpha * d} gives fewer than {min_n} samples")
     for seed in seeds:
         rng = np.random.default_rng(seed)
         theta = problem.prior.sample_signal(d, rng)
         A = rng.standard_normal((n, d)) / np.sqrt(d)
-        y = problem.channel.sample(A @ theta, rng)
+        yield rng, A, problem.channel.sample(A @ theta, rng)
+
+
+def _ridge_fits(problem, learner, d, seeds, name):
+    """Per seed: ``(rng, A, H^-1, w, e)`` of ridge fitted at dimension ``d`` (``e`` the residuals)."""
+    _check(problem, learner)
+    for rng, A, y in _samples(problem, d, seeds, name):
         Hi = np.linalg.inv(A.T @ A + learner.penalty.lam * np.eye(d))
         w = Hi @ (A.T @ y)
         yield rng, A, Hi, w, y - A @ w
@@ -130,18 +137,10 @@ def simulate_jackknife(problem, learner, *, d: int, seeds, tol: float = 1e-10, m
     from solvable.families.erm.solvers import solve_erm
 
     _check_jackknife(problem, learner)
-    if np.ndim(problem.alpha) > 0:
-        raise ValueError("simulate_jackknife: give a scalar alpha")
     loss, lam = learner.loss, learner.penalty.lam
-    n = int(round(float(problem.alpha) * d))
-    if n < 2:
-        raise ValueError(f"simulate_jackknife: alpha * d = {problem.alpha * d} gives fewer than 2 samples")
     out = []
-    for seed in seeds:
-        rng = np.random.default_rng(seed)
-        theta = problem.prior.sample_signal(d, rng)
-        A = rng.standard_normal((n, d)) / np.sqrt(d)
-        y = problem.channel.sample(A @ theta, rng)
+    for _, A, y in _samples(problem, d, seeds, "simulate_jackknife", min_n=2):
+        n = len(y)
         w = solve_erm(loss, learner.penalty, A, y)
         c = loss.hess(y, A @ w)
         Hi = np.linalg.inv(A.T @ (c[:, None] * A) + lam * np.eye(d))

@@ -156,8 +156,11 @@ def test_negative_ridge_errors():
         sv.predict(pb, sv.ERM("square", L2(1.01 * bound)))
     with pytest.raises(ValueError, match="convexity bound"):
         sv.predict(pb.at(alpha=0.8), sv.ERM("square", L2(-0.01)))
-    with pytest.raises(ValueError, match="negative lam is implemented for the square loss"):
-        sv.predict(pb, sv.ERM("huber", L2(-0.1)))
+    for loss in ("huber", "absolute", sv.losses.Tukey(2.0)):  # sub-quadratic growth: unbounded below at any lam < 0
+        with pytest.raises(ValueError, match="grows slower than quadratically makes the objective unbounded below"):
+            sv.predict(pb, sv.ERM(loss, L2(-0.1)))
+    with pytest.raises(ValueError, match="grows slower than quadratically"):
+        sv.predict(pb.at(channel=sv.channels.Sign()), sv.ERM("logistic", L2(-0.1)))
     with pytest.raises(ValueError, match="negative lam is implemented for the square loss"):
         sv.predict(pb.at(data=sv.data.RandomFeatures("erf", gamma=0.5)), sv.ERM("square", L2(-0.1)))
     with pytest.raises(ValueError, match="lam must be a finite number"):

@@ -29,7 +29,7 @@ from solvable.core.registry import (
 from solvable.core.results import Prediction, SimulationResult
 from solvable.numerics import ConvergenceError, ConvergenceWarning
 from solvable import families  # registers every family
-from solvable.families.erm import optimal_penalty
+from solvable.families.erm import AdversarialERM, optimal_penalty
 from solvable.families.mixtures import GaussianMixture, random_features_mixture, separability_threshold, universality_gap
 from solvable.families.lowrank import NoiseProfile, SpikedWigner, SpikedWishart
 from solvable.families.random_features import rates
@@ -47,7 +47,7 @@ __all__ = [
     "activations", "channels", "data", "losses", "penalties", "priors", "numerics",
     # problems and learners
     "GLM", "SpikedWigner", "SpikedWishart", "NoiseProfile", "Committee", "GaussianMixture",
-    "Learner", "BayesOptimal", "AMP", "ERM", "Spectral", "OnlineSGD",
+    "Learner", "BayesOptimal", "AMP", "ERM", "AdversarialERM", "Spectral", "OnlineSGD",
     # the driver
     "predict", "simulate", "phase_transitions", "supported_pairs", "options",
     "register_theory", "register_simulation", "register_transitions",

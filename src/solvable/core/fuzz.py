@@ -88,8 +88,9 @@ def generic_invariants(problem, learner, pred) -> list[str]:
         if conv.ndim == 0 and not conv:
             continue
         # fields where +-inf is a result: an infinite free entropy (perfect recovery), an infinite replicon (a
-        # proximal step that jumps: replica symmetry broken)
-        if k in ("free_entropy", "mutual_information", "free_energy", "replicon") and np.isinf(rows).any():
+        # proximal step that jumps: replica symmetry broken), an infinite Phat (adversarial training at w = 0, where
+        # the attack norm's subgradient is a set)
+        if k in ("free_entropy", "mutual_information", "free_energy", "replicon", "Phat") and np.isinf(rows).any():
             rows = rows[np.isfinite(rows)] if rows.ndim else (rows if np.isfinite(rows) else np.array([]))
         if np.any(~np.isfinite(rows)) and k not in ("susceptibility",):
             bad.append(f"{k} is not finite at a converged point: {np.asarray(v)!r}")
@@ -100,6 +101,9 @@ def generic_invariants(problem, learner, pred) -> list[str]:
         if a is not None and np.any(a[np.isfinite(a)] < -tol * (1 + np.abs(a[np.isfinite(a)]))):
             bad.append(f"{k} < 0: {a!r}")
     rho = getattr(problem, "rho", None)
+    data = getattr(problem, "data", None)
+    if data is not None and hasattr(data, "spectrum"):  # overlaps in prediction space: rho = Var z of the data model
+        rho = float(data.spectrum(problem.prior).rho)
     m, q = get("m"), get("q")
     if m is not None and q is not None and isinstance(rho, float):
         with np.errstate(invalid="ignore"):

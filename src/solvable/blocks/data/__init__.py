@@ -6,7 +6,7 @@ The contract a new data model implements is :class:`DataModel` (``spectrum(prior
 theory, ``sample(...)`` for the simulation), see :mod:`solvable.blocks.data.spectra`.
 """
 from solvable.blocks.data.mixture import Mixture
-from solvable.blocks.data.spectra import Covariance, DataModel, GaussianCovariate, Isotropic, Spectrum
+from solvable.blocks.data.spectra import BlockFeatures, Covariance, DataModel, GaussianCovariate, Isotropic, Spectrum
 from solvable.blocks.data.kernels import (
     PowerLaw,
     RandomFeatures,
@@ -14,5 +14,5 @@ from solvable.blocks.data.kernels import (
     scaled_hermite_coefficients,
 )
 
-__all__ = ["Mixture", "Spectrum", "DataModel", "Isotropic", "Covariance", "GaussianCovariate", "RandomFeatures", "PowerLaw",
+__all__ = ["Mixture", "Spectrum", "DataModel", "Isotropic", "Covariance", "GaussianCovariate", "BlockFeatures", "RandomFeatures", "PowerLaw",
            "marchenko_pastur_quadrature", "scaled_hermite_coefficients"]

@@ -44,7 +44,7 @@ import numpy as np
 
 from solvable.core.validate import check_positive
 
-__all__ = ["Spectrum", "DataModel", "Isotropic", "Covariance", "GaussianCovariate"]
+__all__ = ["Spectrum", "DataModel", "Isotropic", "Covariance", "GaussianCovariate", "BlockFeatures"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,14 @@ class DataModel:
     def is_isotropic(self) -> bool:
         return False
 
+    def mode_profile(self, values, d: int) -> np.ndarray:
+        """A quantity given per mode of :meth:`spectrum` (e.g. the eigenvalues of an attack geometry
+        that commutes with the covariance), as the per-coordinate vector of the features that
+        :meth:`sample` draws at dimension ``d`` (length ``student_dim(d)``).  Only data models whose
+        features are drawn in the eigenbasis of their covariance implement it."""
+        raise ValueError(f"{type(self).__name__}: a per-mode profile (e.g. an attack geometry) is supported on "
+                         f"isotropic, Covariance and BlockFeatures data only")
+
 
 def _overlaps_diag(omega: np.ndarray, c: np.ndarray, P: int) -> Callable:
     sq = np.sqrt(omega)
@@ -155,6 +163,12 @@ class Isotropic(DataModel):
     @property
     def is_isotropic(self) -> bool:
         return True
+
+    def mode_profile(self, values, d: int) -> np.ndarray:
+        v = np.atleast_1d(np.asarray(values, float))
+        if v.size != 1:
+            raise ValueError(f"Isotropic: one mode, so a per-mode profile has one value, got {values!r}")
+        return np.full(d, float(v[0]))
 
     def sample(self, n, d, prior, rng):
         theta = prior.sample_signal(d, rng)
@@ -212,6 +226,13 @@ class Covariance(DataModel):
         power = om * self._a2() * prior.second_moment
         w = np.full(om.size, 1.0 / om.size)
         return Spectrum(om, power, w, float(np.mean(power)), 1.0)
+
+    def mode_profile(self, values, d: int) -> np.ndarray:
+        v = np.atleast_1d(np.asarray(values, float))
+        if v.shape != self.eigenvalues.shape:
+            raise ValueError(f"Covariance: a per-mode profile needs one value per eigenvalue "
+                             f"({self.eigenvalues.size}), got shape {v.shape}")
+        return _profile(v, d)
 
     def sample(self, n, d, prior, rng):
         om = _profile(self.eigenvalues, d)
@@ -314,3 +335,77 @@ class GaussianCovariate(DataModel):
 
     __hash__ = None
 
+
+
+def _block_sizes(fractions: np.ndarray, d: int) -> np.ndarray:
+    """Block sizes summing to d, proportional to ``fractions`` (largest remainders)."""
+    raw = fractions * d
+    k = np.floor(raw).astype(int)
+    short = d - int(k.sum())
+    if short > 0:
+        k[np.argsort(-(raw - k), kind="stable")[:short]] += 1
+    return k
+
+
+@dataclass(frozen=True, eq=False)
+class BlockFeatures(DataModel):
+    """The block feature model (Tanner, Vilucchio, Loureiro, Krzakala, AISTATS 2025, sec. 2): the d
+    coordinates fall into blocks of fractions ``c_k`` (summing to 1); on block ``k`` the inputs have
+    variance ``psi_k`` (``variances``) and the teacher has variance ``t_k`` (``teacher``, default 1):
+    ``Sigma_x = diag(psi_k I_{c_k d})``, ``theta_i = sqrt(t_k) s_i`` with ``s_i ~ prior``, ``z = theta . x /
+    sqrt(d)``.  It is a :class:`Covariance` with a piecewise-constant spectrum, with one mode per block
+    (``power_k = psi_k t_k E s^2``, ``rho = sum_k c_k power_k``) and blocks of exactly ``round(c_k d)``
+    coordinates in simulations.  A block with ``psi_k t_k`` large is a strong (useful) feature; the
+    attack geometry of adversarial training is given per block too
+    (:class:`solvable.families.erm.adversarial.AdversarialERM`)."""
+
+    fractions: Any
+    variances: Any
+    teacher: Any = None
+
+    def __post_init__(self):
+        c = np.atleast_1d(np.asarray(self.fractions, float))
+        if c.ndim != 1 or c.size == 0 or np.any(~np.isfinite(c)) or np.any(c <= 0) or abs(c.sum() - 1.0) > 1e-9:
+            raise ValueError(f"BlockFeatures: fractions must be > 0 and sum to 1, got fractions={self.fractions!r}")
+        psi = np.broadcast_to(np.asarray(self.variances, float), c.shape).copy() if np.ndim(self.variances) == 0 \
+            else np.asarray(self.variances, float)
+        if psi.shape != c.shape or np.any(~np.isfinite(psi)) or np.any(psi <= 0):
+            raise ValueError(f"BlockFeatures: variances must be > 0, one per block ({c.size}), got variances={self.variances!r}")
+        t = np.ones_like(c) if self.teacher is None else (
+            np.full(c.shape, float(self.teacher)) if np.ndim(self.teacher) == 0 else np.asarray(self.teacher, float))
+        if t.shape != c.shape or np.any(~np.isfinite(t)) or np.any(t < 0) or not np.any(t > 0):
+            raise ValueError(f"BlockFeatures: teacher variances must be >= 0 (not all 0), one per block ({c.size}), "
+                             f"got teacher={self.teacher!r}")
+        for k, v in (("fractions", c / c.sum()), ("variances", psi), ("teacher", t)):
+            v = np.array(v, float)
+            v.setflags(write=False)
+            object.__setattr__(self, k, v)
+
+    def spectrum(self, prior) -> Spectrum:
+        power = self.variances * self.teacher * prior.second_moment
+        return Spectrum(self.variances, power, self.fractions, float(np.sum(self.fractions * power)), 1.0)
+
+    def sizes(self, d: int) -> np.ndarray:
+        """The number of coordinates of each block at dimension ``d``."""
+        return _block_sizes(self.fractions, d)
+
+    def mode_profile(self, values, d: int) -> np.ndarray:
+        v = np.atleast_1d(np.asarray(values, float))
+        if v.shape != self.fractions.shape:
+            raise ValueError(f"BlockFeatures: a per-block profile needs one value per block ({self.fractions.size}), "
+                             f"got shape {v.shape}")
+        return np.repeat(v, self.sizes(d))
+
+    def sample(self, n, d, prior, rng):
+        om = self.mode_profile(self.variances, d)
+        theta = np.sqrt(self.mode_profile(self.teacher, d)) * prior.sample_signal(d, rng)
+        c = np.sqrt(om) * theta
+        rho = float(c @ c) / d
+        V, z = _sample_diag(n, om, c, rho, rng)
+        return V, z, {"overlaps": _overlaps_diag(om, c, d), "theta": theta, "rho": rho}
+
+    def __eq__(self, other):
+        return isinstance(other, BlockFeatures) and all(
+            np.array_equal(getattr(self, k), getattr(other, k)) for k in ("fractions", "variances", "teacher"))
+
+    __hash__ = None

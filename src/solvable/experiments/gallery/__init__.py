@@ -165,4 +165,4 @@ def _run_kw(run: dict) -> dict:
 # ---------------------------------------------------------------------------------------------
 # recipes
 # ---------------------------------------------------------------------------------------------
-from solvable.experiments.gallery import perceptron, double_descent, spiked_wigner, saad_solla, random_features, kernel_classification, sparse_pca, compressed_sensing, mixtures, mixture_sgd, resampling, calibration, ensembles, robust  # noqa: E402,F401,E501  (register the recipes)
+from solvable.experiments.gallery import perceptron, double_descent, spiked_wigner, saad_solla, random_features, kernel_classification, sparse_pca, compressed_sensing, mixtures, mixture_sgd, resampling, calibration, ensembles, robust, adversarial  # noqa: E402,F401,E501  (register the recipes)

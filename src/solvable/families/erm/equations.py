@@ -85,9 +85,14 @@ def _check_negative_ridge(loss: Loss, penalty: Penalty, spec: Spectrum, a, lams)
     """A negative L2 strength: the square loss on isotropic inputs, above the convexity bound ``-(sqrt(alpha)
     - 1)^2`` (the lower edge of the Marchenko-Pastur law of ``A^T A``, ``A = X / sqrt(d)``; none for ``alpha <=
     1``, where ``A^T A`` has a null space and the objective is unbounded below)."""
-    if not (loss.is_square and penalty.l1_ratio == 0.0 and spec.is_isotropic):
+    if not loss.is_square:  # sum_mu loss + lam |w|^2 / 2 -> -inf along any direction when the loss grows slower
+        # than quadratically (linearly: Huber, absolute, logistic, hinge; bounded: Tukey)
+        raise ValueError(f"ERM: lam={float(np.min(lams))!r} < 0 with the {loss.name} loss: a loss that grows slower "
+                         f"than quadratically makes the objective unbounded below for every lam < 0 (no minimiser "
+                         f"exists); a negative lam is for the square loss")
+    if not (penalty.l1_ratio == 0.0 and spec.is_isotropic):
         raise ValueError(f"ERM: a negative lam is implemented for the square loss with an L2 penalty on isotropic "
-                         f"inputs (data=None), got loss={loss.name!r}, penalty={penalty!r}")
+                         f"inputs (data=None), got penalty={penalty!r}, data with a non-trivial spectrum")
     bound = -np.where(a > 1.0, (np.sqrt(a) - 1.0) ** 2, 0.0)
     bad = lams <= bound
     if np.any(bad):
@@ -130,11 +135,15 @@ class _LossSide:
         else:
             self.kind = "regression"
 
-    def __call__(self, m, q, V, a, *, metrics: bool = False, s2=None):
+    def __call__(self, m, q, V, a, *, metrics: bool = False, s2=None, loss=None, yf: bool = False):
         """(mhat, qhat, Vhat) [and train_loss] for arrays of rows.  ``s2``: ``rho - m^2 / q`` when
-        the caller knows it without cancellation (classification channels only)."""
+        the caller knows it without cancellation (classification channels only).  ``loss`` (a
+        classification channel only) replaces the side's loss for this call (adversarial training's
+        margin-shifted loss, whose shift depends on the row); ``yf`` appends ``a E[y f_out]``."""
         if self.kind == "classification":
-            return self._classification(m, q, V, a, metrics, s2)
+            return self._classification(m, q, V, a, metrics, s2, loss=loss, yf=yf)
+        if loss is not None or yf:
+            raise ValueError("_LossSide: a replaced loss and E[y f_out] are for classification channels")
         return getattr(self, "_" + self.kind)(m, q, V, a, metrics)
 
     def _square(self, m, q, V, a, metrics):
@@ -149,8 +158,9 @@ class _LossSide:
             return out + (0.5 * Ery2 / (1.0 + V) ** 2,)
         return out
 
-    def _classification(self, m, q, V, a, metrics, s2=None):
-        loss, ch, rho = self.loss, self.channel, self.rho
+    def _classification(self, m, q, V, a, metrics, s2=None, loss=None, yf=False):
+        loss = self.loss if loss is None else loss
+        ch, rho = self.channel, self.rho
         sq = np.sqrt(q)
         ylab = np.array([1.0, -1.0])
         kinks = loss.prox_kinks(ylab[None, :], V[:, None]).reshape(len(V), -1)
@@ -168,7 +178,7 @@ class _LossSide:
         s2 = s2f[:, None, None]
         logZ, g0, _ = ch.output_moments(y, mu, s2)
         Zw = np.exp(logZ) * ws[:, None, :]
-        return _conjugates(loss, y, om, V[:, None, None], Zw, g0, a, metrics)
+        return _conjugates(loss, y, om, V[:, None, None], Zw, g0, a, metrics, yf=y if yf else None)
 
     def _mixture(self, m, q, V, a, metrics):
         """A mixture of Gaussian channels: every conjugate (and the training loss) is an expectation over
@@ -241,11 +251,12 @@ class _LossSide:
         return _conjugates(loss, yb, om, V[:, None, None, None], W, g0, a, metrics)
 
 
-def _conjugates(loss, y, om, Vb, W, g0, a, metrics, stein=None):
+def _conjugates(loss, y, om, Vb, W, g0, a, metrics, stein=None, yf=None):
     """Loss-side conjugates from quadrature weights W (leading axis = grid point):
     Vhat = -a E[df_out], qhat = a E[f_out^2], mhat = a E[g0 f_out], with f_out = (prox - omega)/V
     (Loureiro et al. 2021, eq. (2.8)); with ``metrics`` also E[loss(y, prox)] (the training loss), with
-    ``metrics="replicon"`` instead ``a E[(d_omega f_out)^2]``."""
+    ``metrics="replicon"`` instead ``a E[(d_omega f_out)^2]``; with labels ``yf`` (classification) last
+    ``a E[y f_out]`` (the conjugate of an attack norm in adversarial training)."""
     p, dp = loss.prox_and_derivative(y, om, Vb)
     f = (p - om) / Vb
     df = (dp - 1.0) / Vb
@@ -260,12 +271,13 @@ def _conjugates(loss, y, om, Vb, W, g0, a, metrics, stein=None):
         Vhat = -a * np.sum(W * f * stein, axis=ax)
     qhat = a * np.sum(W * f * f, axis=ax)
     mhat = a * np.sum(W * g0 * f, axis=ax)
+    extra = () if yf is None else (a * np.sum(W * yf * f, axis=ax),)
     if metrics == "replicon":  # a E[(d_omega f)^2], the loss side of the replicon (:func:`_stability`)
         rep = a * np.sum(W * df * df, axis=ax)
-        return mhat, qhat, Vhat, (rep if jumps is None else np.where(jumps, np.inf, rep))
+        return (mhat, qhat, Vhat, (rep if jumps is None else np.where(jumps, np.inf, rep))) + extra
     if metrics:
-        return mhat, qhat, Vhat, np.sum(W * loss.value(y, p), axis=ax)
-    return mhat, qhat, Vhat
+        return (mhat, qhat, Vhat, np.sum(W * loss.value(y, p), axis=ax)) + extra
+    return (mhat, qhat, Vhat) + extra
 
 
 # --------------------------------------------------------------------------- penalty side

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from solvable.core.contract import Experiment
 from solvable.families.erm.solvers import solve_erm
 from solvable.blocks.data.spectra import DataModel, Isotropic
 from solvable.blocks.learners import ERM
 from solvable.blocks.problems import GLM
 
-__all__ = ["simulate_erm_once"]
+__all__ = ["simulate_erm_once", "AdversarialExperiment"]
 
 
 def simulate_erm_once(problem: GLM, learner: ERM, *, d: int, rng: np.random.Generator) -> dict:
@@ -63,3 +64,48 @@ def simulate_erm_once(problem: GLM, learner: ERM, *, d: int, rng: np.random.Gene
     if "evaluate" in info:  # data models whose population metrics are measured otherwise (e.g. real features)
         out.update(info["evaluate"](w, ch))
     return out
+
+
+class AdversarialExperiment(Experiment):
+    """One seed of adversarial training at dimension ``d`` (:class:`~solvable.families.erm.adversarial.AdversarialERM`):
+    the data model's features and labels, the exact adversarial-training estimator
+    (:func:`~solvable.families.erm.solvers.solve_adversarial`, the attack geometry's diagonal in the features'
+    coordinates from :meth:`~solvable.blocks.data.DataModel.mode_profile`), and the theory's fields: ``m, q`` (exact
+    population overlaps), ``P = w^T Sigma_delta w / d``, ``test_error`` and ``robust_test_error`` (the exact
+    expectations over a fresh sample given ``w``: the attacked margin is ``y omega - eps sqrt(P)``),
+    ``train_loss`` (the mean attacked loss on the training set) and ``mse``."""
+
+    def sample(self, d, rng):
+        from solvable.families.erm.adversarial import _attack_modes, _spectrum_for_attack
+
+        pb, ln = self.problem, self.learner
+        if not pb.channel.is_classification:
+            raise ValueError(f"AdversarialERM: needs a classification channel (Sign, Probit), got {pb.channel!r}")
+        data, spec = _spectrum_for_attack(pb, "AdversarialERM")
+        n = int(round(pb.alpha * d))
+        if n < 1:
+            raise ValueError(f"simulate: alpha * d = {pb.alpha * d} gives no samples")
+        V, z, info = data.sample(n, d, pb.prior, rng)
+        P = V.shape[1]
+        Dg = data.mode_profile(_attack_modes(ln.attack, spec, "AdversarialERM"), d)
+        return {"A": V / np.sqrt(P), "y": pb.channel.sample(z, rng), "D": Dg, "info": info}
+
+    def fit(self, data, rng):
+        from solvable.families.erm.solvers import solve_adversarial
+
+        ln = self.learner
+        return solve_adversarial(ln.loss, ln.penalty.lam, data["A"], data["y"], ln.eps, data["D"])
+
+    def measure(self, data, w):
+        from solvable.families.erm.adversarial import _robust_error
+
+        ln, ch = self.learner, self.problem.channel
+        A, y, D, info = data["A"], data["y"], data["D"], data["info"]
+        m, q = info["overlaps"](w)
+        rho = info["rho"]
+        Pn = float(w @ (D * w)) / len(w)
+        c = ln.eps * np.sqrt(Pn)
+        return {"m": m, "q": q, "P": Pn, "mse": rho - 2 * m + q,
+                "test_error": float(ch.student_test_error(m, q, rho)),
+                "robust_test_error": float(_robust_error(ch, rho, m, q, c)[0]),
+                "train_loss": float(np.mean(ln.loss.value(y, A @ w - c * y)))}

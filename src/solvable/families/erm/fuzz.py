@@ -32,8 +32,13 @@ def sample_erm(rng):
 
 
 def invariants(problem, learner, pred) -> list[str]:
-    """No ERM estimator beats the Bayes-optimal mse (where that theory covers the problem)."""
+    """No ERM estimator beats the Bayes-optimal mse (where that theory covers the problem); adversarial training:
+    at eps = 0 it is plain ERM, and the robust test error is at least the test error."""
     from solvable.core.registry import predict
+    from solvable.families.erm.adversarial import AdversarialERM
+
+    if isinstance(learner, AdversarialERM):
+        return _adversarial_invariants(problem, learner, pred)
 
     if not np.all(pred.converged) or problem.data is not None:
         return []
@@ -50,3 +55,42 @@ def invariants(problem, learner, pred) -> list[str]:
     if best < float(bo.mse) * (1 - 1e-5) - 1e-8:
         return [f"ERM (optimally rescaled) mse {best} below the Bayes-optimal {float(bo.mse)}"]
     return []
+
+
+def sample_adversarial(rng):
+    """Adversarial training: logistic or hinge, a sign or probit teacher, isotropic or block data (1-3 blocks,
+    with a per-block attack geometry or the isotropic one), eps in [0, 1], lam in [1e-3, 10]."""
+    from solvable.blocks.data.spectra import BlockFeatures
+    from solvable.families.erm.adversarial import AdversarialERM
+
+    noise = 0.0 if rng.random() < 0.4 else _loguniform(rng, 1e-3, 1.0)
+    channel = [C.Sign(noise=noise), C.Probit(noise=max(noise, 1e-3))][rng.integers(2)]
+    loss = [Lo.Logistic(), Lo.Hinge()][rng.integers(2)]
+    data, attack = None, None
+    if rng.random() < 0.6:
+        K = int(rng.integers(1, 4))
+        c = rng.dirichlet(np.ones(K))
+        c = np.maximum(c, 0.05)
+        data = BlockFeatures(c / c.sum(), np.exp(rng.uniform(-1.5, 1.5, K)), np.exp(rng.uniform(-1.5, 1.0, K)))
+        if rng.random() < 0.7:
+            attack = np.exp(rng.uniform(-2.0, 1.0, K))
+    elif rng.random() < 0.3:
+        attack = float(np.exp(rng.uniform(-1.0, 1.0)))
+    learner = AdversarialERM(loss, Pe.L2(_loguniform(rng, 1e-3, 10.0)), eps=float(rng.uniform(0.0, 1.0)), attack=attack)
+    return GLM(P.Gaussian(), channel, alpha=_loguniform(rng, 0.05, 20.0), data=data), learner, {}
+
+
+def _adversarial_invariants(problem, learner, pred) -> list[str]:
+    from solvable.core.registry import predict
+
+    if not np.all(pred.converged):
+        return []
+    out = []
+    if not np.all(pred.robust_test_error >= pred.test_error - 1e-12):
+        out.append(f"robust test error {pred.robust_test_error} below the test error {pred.test_error}")
+    plain = predict(problem, ERM(learner.loss, learner.penalty), on_fail="ignore")
+    if learner.eps == 0 and np.all(plain.converged):
+        for k in ("m", "q", "V"):
+            if not np.allclose(pred[k], plain[k], rtol=1e-6, atol=1e-9):
+                out.append(f"eps = 0: {k} = {pred[k]} differs from plain ERM's {plain[k]}")
+    return out

@@ -44,7 +44,7 @@ from solvable.numerics.fixed_point import ConvergenceError
 from solvable.blocks.losses import Loss
 from solvable.blocks.penalties import L2, ElasticNet, Penalty
 
-__all__ = ["solve_erm", "ridge", "max_margin", "kkt_residual", "SolverError"]
+__all__ = ["solve_erm", "solve_adversarial", "ridge", "max_margin", "kkt_residual", "SolverError"]
 
 
 _TINY = 1e-300
@@ -113,31 +113,16 @@ def _objective(loss: Loss, A, y, lam):
 
 def _newton_polish(loss: Loss, A, y, lam, w, *, steps=50, gtol=1e-11):
     """Damped Newton (exact Hessian, Armijo backtracking) from w; stops at |grad| <= gtol * scale."""
-    n, P = A.shape
+    P = A.shape[1]
     fun = _objective(loss, A, y, lam)
-    f0, g = fun(w)
-    for _ in range(steps):
-        z = A @ w
-        scale = max(1.0, lam * np.linalg.norm(w), np.linalg.norm(g - lam * w))
-        if np.linalg.norm(g) <= gtol * scale:
-            break
-        h = loss.hess(y, z)
-        H = (A * h[:, None]).T @ A + lam * np.eye(P)
-        try:
-            step = linalg.solve(H, g, assume_a="pos")
-        except (linalg.LinAlgError, ValueError):
-            break
-        t = 1.0
-        while True:
-            wn = w - t * step
-            fn, gn = fun(wn)
-            if fn <= f0 - 1e-4 * t * (g @ step) or t < 1e-10:
-                break
-            t *= 0.5
-        if t < 1e-10:
-            break
-        w, f0, g = wn, fn, gn
-    return w
+
+    def fun_h(v, hess=False):
+        if not hess:
+            return fun(v)
+        return fun(v) + ((A * loss.hess(y, A @ v)[:, None]).T @ A + lam * np.eye(P),)
+
+    return _newton(fun_h, w, steps=steps, gtol=gtol,
+                   scale=lambda v, g: max(1.0, lam * np.linalg.norm(v), np.linalg.norm(g - lam * v)))
 
 
 def _lbfgs(fun, w0, *, gtol=1e-10, maxiter=20000):
@@ -426,6 +411,158 @@ def _solve_nonconvex(loss: Loss, A, y, lam, *, n_random: int = 4, seed: int = 0)
         if best is None or f < best_f - 1e-12 * max(1.0, abs(best_f)):
             best, best_f = w, f
     return best
+
+
+# ---------------------------------------------------------------- adversarial training
+def _adversarial_objective(loss: Loss, A, y, lam, eps, D):
+    """``F(w) = sum_mu loss(y_mu, (A w)_mu - eps s(w) y_mu) + lam |w|^2 / 2`` with ``s(w) = sqrt(w^T D w / P)``
+    (for a margin loss ``loss(y, z - eps s y) = g(y z - eps s)``), its gradient and, with ``hess=True``, its
+    Hessian ``J^T diag(loss'') J - eps (y . loss') grad^2 s + lam I``, ``J = A - eps y grad s^T``; the middle
+    term is positive semi-definite (``y . loss' = sum g' <= 0``, ``s`` convex)."""
+    n, P = A.shape
+
+    def fun(w, hess=False):
+        Dw = D * w
+        s = np.sqrt(max(float(w @ Dw), 0.0) / P)
+        gs = Dw / (P * s) if s > 0 else np.zeros(P)
+        z = A @ w - eps * s * y
+        l1 = loss.grad(y, z)
+        f = float(np.sum(loss.value(y, z))) + 0.5 * lam * float(w @ w)
+        yl = float(y @ l1)
+        g = A.T @ l1 - eps * yl * gs + lam * w
+        if not hess:
+            return f, g
+        J = A - eps * np.outer(y, gs)
+        H = (J * loss.hess(y, z)[:, None]).T @ J + lam * np.eye(P)
+        if s > 0:
+            H += -eps * yl * (np.diag(D) / (P * s) - np.outer(Dw, Dw) / (P * P * s ** 3))
+        return f, g, H
+
+    return fun
+
+
+def _newton(fun, w, *, steps=60, gtol=1e-11, scale=None):
+    """Damped Newton with Armijo backtracking on ``fun(w, hess=True) -> (f, g, H)`` (``fun(w) -> (f, g)``); stops
+    at ``|g| <= gtol * scale(w, g)`` (default ``max(1, |w|)``)."""
+    f0, g, H = fun(w, hess=True)
+    for _ in range(steps):
+        sc = max(1.0, np.linalg.norm(w)) if scale is None else scale(w, g)
+        if np.linalg.norm(g) <= gtol * sc:
+            break
+        try:
+            step = linalg.solve(H, g, assume_a="pos")
+        except (linalg.LinAlgError, ValueError):
+            break
+        t = 1.0
+        while True:
+            wn = w - t * step
+            fn, gn = fun(wn)
+            if fn <= f0 - 1e-4 * t * (g @ step) or t < 1e-10:
+                break
+            t *= 0.5
+        if t < 1e-10:
+            break
+        w = wn
+        f0, g, H = fun(w, hess=True)
+    return w
+
+
+def _adversarial_hinge_active_set(A, y, lam, eps, D, w, width, *, max_rounds=30, tol=1e-12):
+    """The exact adversarial hinge estimator from a smoothed one (width ``width``), by its KKT conditions on an
+    active set.  With multipliers ``beta_mu`` (1 where the margin ``r_mu = y_mu (A w)_mu - eps s`` is below 1, 0
+    above, in [0, 1] on the set ``S`` at the kink ``r = 1``), ``T = sum beta`` and ``s = sqrt(w^T D w / P)``:
+
+        lam w + eps T D w / (P s) - B^T beta = 0,     r_S = 1       (B = diag(y) A),
+
+    solved by Newton in ``(w, beta_S)``; points whose multiplier leaves [0, 1] or whose margin violates its set
+    move, until the sets are consistent (an exact solution, like the plain hinge's refinement)."""
+    n, P = A.shape
+    B = y[:, None] * A
+    r = B @ w - eps * np.sqrt(w @ (D * w) / P)
+    b = np.clip((1.0 - r) / width, 0.0, 1.0)
+    S = (b > 0) & (b < 1)
+    O = b >= 1
+    for _ in range(max_rounds):
+        iS = np.flatnonzero(S)
+        k = len(iS)
+        bS = np.clip(b[iS], 0.0, 1.0)
+        x = np.concatenate([w, bS])
+        ok = False
+        for _ in range(50):
+            w, bS = x[:P], x[P:]
+            Dw = D * w
+            sv = np.sqrt(max(float(w @ Dw), 1e-300) / P)
+            beta = O.astype(float)
+            beta[iS] = bS
+            T = beta.sum()
+            R1 = lam * w + eps * T * Dw / (P * sv) - B.T @ beta
+            R2 = B[iS] @ w - eps * sv - 1.0
+            R = np.concatenate([R1, R2])
+            if np.max(np.abs(R)) <= tol * max(1.0, np.max(np.abs(B.T @ beta))):
+                ok = True
+                break
+            J = np.zeros((P + k, P + k))
+            J[:P, :P] = lam * np.eye(P) + eps * T / P * (np.diag(D) / sv - np.outer(Dw, Dw) / (P * sv ** 3))
+            J[:P, P:] = eps * Dw[:, None] / (P * sv) - B[iS].T
+            J[P:, :P] = B[iS] - eps * Dw[None, :] / (P * sv)
+            try:
+                x = x - linalg.solve(J, R)
+            except (linalg.LinAlgError, ValueError):
+                break
+        w, bS = x[:P], x[P:]
+        r = B @ w - eps * np.sqrt(w @ (D * w) / P)
+        b = O.astype(float)
+        b[iS] = bS
+        free = ~S & ~O
+        to_O = np.zeros(n, bool)
+        to_free = np.zeros(n, bool)
+        to_S = np.zeros(n, bool)
+        to_O[iS] = bS > 1.0 + 1e-10
+        to_free[iS] = bS < -1e-10
+        to_S |= free & (r < 1.0 - 1e-10)
+        to_S |= O & (r > 1.0 + 1e-10)
+        if ok and not (to_O.any() or to_free.any() or to_S.any()):
+            return w
+        S = (S & ~to_O & ~to_free) | to_S
+        O = (O & ~to_S) | to_O
+        b = np.where(to_S, 0.5, b)  # a point entering the kink set starts mid-interval
+    raise SolverError(f"adversarial hinge: the active set did not settle in {max_rounds} rounds")
+
+
+def solve_adversarial(loss: Loss, lam: float, A: np.ndarray, y: np.ndarray, eps: float, D=None) -> np.ndarray:
+    """The adversarial-training estimator ``argmin_w sum_mu g(y_mu (A w)_mu - eps sqrt(w^T D w / P)) + lam |w|^2 / 2``
+    for a convex non-increasing margin loss ``g`` (Tanner, Vilucchio, Loureiro, Krzakala 2025, eq. (2): the inner
+    maximisation over ``delta^T D^{-1} delta <= eps^2`` is closed form for a linear classifier; ``D`` is the
+    diagonal of the attack geometry in the features' coordinates, default the identity).  The objective is convex.
+
+    Logistic: L-BFGS from the plain ERM fit, then Newton with the exact Hessian.  Hinge: the quadratically smoothed
+    hinge at widths 1e-1 (L-BFGS from the Hebbian direction) and 1e-2 (Newton), then the exact KKT point on an
+    active set (:func:`_adversarial_hinge_active_set`)."""
+    A = np.asarray(A, float)
+    y = np.asarray(y, float)
+    n, P = A.shape
+    D = np.ones(P) if D is None else np.asarray(D, float)
+    if D.shape != (P,) or np.any(D < 0) or not np.all(np.isfinite(D)):
+        raise ValueError(f"solve_adversarial: D must be {P} values >= 0 (the attack geometry's diagonal)")
+    if not (np.isfinite(lam) and lam > 0):
+        raise ValueError(f"solve_adversarial: needs lam > 0, got lam={lam!r}")
+    if eps == 0:
+        return solve_erm(loss, L2(lam), A, y)
+    u = A.T @ y  # w = 0 is the minimiser iff eps n |v|_D / sqrt(P) >= u . v for all v (the attack term is a norm):
+    pos = D > 0  # iff eps n >= sqrt(P) |D^-1/2 u| (solvable.families.erm.adversarial.critical_eps, at finite size)
+    if not np.any(~pos & (u != 0)) and eps * n >= np.sqrt(P * np.sum(u[pos] ** 2 / D[pos])):
+        return np.zeros(P)
+    if loss.solver == "newton":
+        w0 = solve_erm(loss, L2(lam), A, y)
+        fun = _adversarial_objective(loss, A, y, lam, eps, D)
+        return _newton(fun, _lbfgs(fun, w0, gtol=1e-8, maxiter=5000))
+    if loss.solver == "hinge":
+        w = A.T @ y / max(n, 1)  # the Hebbian direction (the plain hinge fit costs more than this whole solve)
+        for e in (1e-1, 1e-2):
+            fun = _adversarial_objective(_SmoothHinge(e), A, y, lam, eps, D)
+            w = _newton(fun, _lbfgs(fun, w, gtol=1e-8, maxiter=5000), steps=40)
+        return _adversarial_hinge_active_set(A, y, lam, eps, D, w, 1e-2)
+    raise ValueError(f"solve_adversarial: no finite-size solver for the {loss.name} loss (logistic, hinge)")
 
 
 def kkt_residual(loss: Loss, penalty: Penalty, A, y, w, *, tol: float = 1e-7) -> float:

@@ -94,3 +94,13 @@ def _adversarial_invariants(problem, learner, pred) -> list[str]:
             if not np.allclose(pred[k], plain[k], rtol=1e-6, atol=1e-9):
                 out.append(f"eps = 0: {k} = {pred[k]} differs from plain ERM's {plain[k]}")
     return out
+
+
+def sample_proximal_amp(rng):
+    """ProximalAMP: an ERM draw with an L2 penalty on isotropic data (the state evolution's fixed point is the ERM
+    one), 300 iterations at most."""
+    from solvable.families.erm.amp import ProximalAMP
+
+    problem, learner, _ = sample_erm(rng)
+    lam = learner.penalty.lam if learner.penalty.l1_ratio == 0.0 else _loguniform(rng, 1e-3, 1e2)
+    return problem, ProximalAMP(learner.loss, Pe.L2(max(lam, 1e-4))), {}

@@ -397,7 +397,7 @@ def _solve_nonconvex(loss: Loss, A, y, lam, *, n_random: int = 4, seed: int = 0)
 
     fun = _objective(loss, A, y, lam)
     w_r = ridge(A, y, max(lam, 1e-8))
-    hub = Huber(getattr(loss, "tau", 1.0))
+    hub = Huber(getattr(loss, "tau", getattr(loss, "scale", 1.0)))  # Tukey: tau; Bounded: its scale
     w_h = _newton_polish(hub, A, y, max(lam, 1e-8), _lbfgs(_objective(hub, A, y, max(lam, 1e-8)), w_r, gtol=1e-8))
     rng = np.random.default_rng(seed)
     starts = [np.zeros(A.shape[1]), w_r, w_h]

@@ -569,6 +569,21 @@ def erm_theory(
     with an L2 penalty is solved in closed form (:func:`_square_l2`: one monotone scalar
     equation, errors as sums of non-negative bias and variance terms), accurate to round-off.
     """
+    options = dict(x0=x0, tol=tol, rtol=rtol, max_iter=max_iter, n_picard=n_picard, lam_continuation=lam_continuation,
+                   newton_first=newton_first, damping=damping, anderson=anderson, on_fail=on_fail, n_nodes=n_nodes,
+                   metric_rtol=metric_rtol)
+    loss, pen = learner.loss, learner.penalty
+    if loss.solver == "nonconvex" and x0 is None and pen.l1_ratio == 0.0:
+        _check_pair(loss, pen, problem.channel)
+        _check_no_bias(learner)
+        del options["x0"]
+        return _nonconvex_branches(problem, learner, lam, options)
+    return _erm_fixed_point(problem, learner, lam=lam, **options)
+
+
+def _erm_fixed_point(problem: GLM, learner: ERM, *, lam, x0, tol, rtol, max_iter, n_picard, lam_continuation,
+                     newton_first, damping, anderson, on_fail, n_nodes, metric_rtol) -> Prediction:
+    """The fixed point of :func:`erm_theory` from one start (the default path, or ``x0``)."""
     loss, pen, ch = learner.loss, learner.penalty, problem.channel
     _check_pair(loss, pen, ch)
     _check_no_bias(learner)
@@ -731,6 +746,84 @@ def erm_theory(
         )
         _report_failure(values, bad, info, msg, on_fail, res)
     return _package(values, bad, problem, learner, lam_in, lams, info)
+
+
+#: the starts of a non-convex loss's fixed point besides the default path (fractions of rho for m and q; V):
+#: informative (a small V near the teacher), a large norm with a large V; each fixed point they reach is a branch
+_NONCONVEX_STARTS = {"informative": (0.99, 1.0, 0.05), "large": (0.3, 3.0, 3.0)}
+
+
+def _nonconvex_branches(problem, learner, lam, options: dict) -> Prediction:
+    """A non-convex loss (Tukey, :class:`~solvable.blocks.losses.Bounded`): the replica fixed point from the default
+    path and from the starts of ``_NONCONVEX_STARTS``.  Several fixed points can exist (a good one near the teacher
+    and a bad one of large norm; Tukey under outliers at small lam).  Each describes a stationary point; the global
+    minimiser is the one of lowest training objective per sample, ``train_objective = train_loss + lam |w|^2 /
+    (2 n)`` (the ground-state energy), among the branches where the replica-symmetric solution is stable (replicon
+    below 1: there the RS formula is exact, Vilucchio, Dandi, Rossignol, Gerbelot, Krzakala 2025); where no branch
+    is stable the RS energies are not reliable and the default path is kept (with its ``stable = 0``).  The others
+    are in ``branches`` when they differ.  A "fixed point" with ``V`` or ``q`` at the floor of the iteration
+    (1e-200) is an artefact, not a solution, and is counted as not converged."""
+    on_fail = options.pop("on_fail")
+    spec = _spectrum(problem)
+    rho = spec.rho
+    runs = {"default": _erm_fixed_point(problem, learner, lam=lam, x0=None, on_fail="ignore", **options)}
+    for name, (fm, fq, V) in _NONCONVEX_STARTS.items():
+        runs[name] = _erm_fixed_point(problem, learner, lam=lam, x0=(fm * rho, fq * rho, V), on_fail="ignore", **options)
+    scalar = np.ndim(runs["default"]["m"]) == 0
+    row = lambda v: np.atleast_1d(np.asarray(v, float))  # noqa: E731
+    objs, oks = {}, {}
+    for name, r in runs.items():
+        lam_r = row(r["lam"]) if "lam" in r else np.full(row(r["m"]).shape, float(learner.penalty.lam))
+        a = row(np.asarray(problem.alpha, float) * np.ones(row(r["m"]).shape)) / spec.ratio
+        mh, qh, Vh = row(r["mhat"]), row(r["qhat"]), row(r["Vhat"])
+        inv = _l2_inv(spec, (1.0 - learner.penalty.l1_ratio) * lam_r, Vh)
+        w2 = np.sum(spec.weight[None, :] * spec.omega[None, :] * (mh[:, None] ** 2 * spec.power[None, :] + qh[:, None])
+                    * inv * inv, axis=1)  # |w|^2 / P
+        objs[name] = row(r["train_loss"]) + lam_r * w2 / (2.0 * a)
+        oks[name] = row(r.converged).astype(bool) & (row(r["V"]) > 1e-200) & (row(r["q"]) > 1e-200 * rho) \
+            & np.isfinite(objs[name])
+    names = list(runs)
+    O = np.stack([np.where(oks[n], objs[n], np.inf) for n in names])
+    stable = np.stack([oks[n] & (row(runs[n]["replicon"]) < 1.0) for n in names])
+    Os = np.where(stable, O, np.inf)
+    best = np.min(Os, axis=0)
+    with np.errstate(invalid="ignore"):  # the first start (default, informative, large) within round-off of the lowest
+        pick = np.argmax(Os <= best + 1e-9 * (1.0 + np.abs(best)), axis=0)
+    # no stable branch: the RS energies are not reliable there (a bound only), keep the default path if it converged
+    none = ~stable.any(axis=0)
+    pick = np.where(none, np.where(oks["default"], 0, np.argmin(O, axis=0)), pick)
+    conv = np.isfinite(O[pick, np.arange(O.shape[1])])
+    keys = [k for k in runs["default"].keys()]
+    values = {}
+    for k in keys:
+        col = np.stack([row(runs[n][k]) for n in names])
+        values[k] = np.where(conv, col[pick, np.arange(col.shape[1])], np.nan)
+    values["train_objective"] = np.where(conv, O[pick, np.arange(O.shape[1])], np.nan)
+    differ = any(np.any(oks[n] & oks["default"] & (np.abs(row(runs[n]["q"]) - row(runs["default"]["q"]))
+                                                     > 1e-6 * (1.0 + np.abs(row(runs["default"]["q"]))))) for n in names[1:])
+    branches = {}
+    if differ:
+        for n in names:
+            bv = {k: row(runs[n][k]) for k in keys}
+            bv["train_objective"] = objs[n]
+            bv = {k: (float(v[0]) if scalar else v) for k, v in bv.items()}
+            branches[n] = Prediction(bv, problem=problem, learner=learner,
+                                     converged=bool(oks[n][0]) if scalar else oks[n], info=runs[n].info)
+    info = dict(runs["default"].info)
+    info["branch"] = np.array(names, dtype=object)[pick] if not scalar else names[int(pick[0])]
+    info["starts"] = {"default": "the default path", **{n: f"(m, q, V) = {v}" for n, v in _NONCONVEX_STARTS.items()}}
+    if not conv.all():
+        msg = (f"ERM saddle point (non-convex {learner.loss.name} loss) did not converge from any start at "
+               f"{int((~conv).sum())} of {conv.size} points")
+        info["failure"] = msg
+        if on_fail == "raise":
+            raise ConvergenceError(msg, None)
+        if on_fail == "warn":
+            warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+    if scalar:
+        values = {k: float(v[0]) for k, v in values.items()}
+    return Prediction(values, problem=problem, learner=learner, converged=bool(conv[0]) if scalar else conv,
+                      branches=branches, info=info)
 
 
 def _package(values: dict, bad: np.ndarray, problem, learner, lam_in, lams, info: dict,

@@ -41,7 +41,7 @@ def test_every_registered_family_has_a_sampler():
 #: interpolant once, ~20 s; ERM draws ~0.3 s; most other draws take ~0.05 s).  The four costly pairs
 #: took 15-20 s each with 6-12 draws (68 s of the default run's ~550 core-seconds on two cores); the
 #: large profile (-m slow) runs ~5,000 draws
-FAST = {"OnlineSGD": 4, "BayesOptimal": 6, "AMP": 6, "ERM": 8, "ProximalAMP": 6}
+FAST = {"OnlineSGD": 4, "BayesOptimal": 6, "AMP": 6, "ERM": 8, "ProximalAMP": 4}
 
 
 def _draws(n, check):

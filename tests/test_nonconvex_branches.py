@@ -32,7 +32,7 @@ def test_degenerate_default_path_is_not_reported():
     assert r.train_objective < 0.03
 
 
-@pytest.mark.parametrize("alpha, d, seeds", [(3.0, 200, 6), (8.0, 120, 4)])
+@pytest.mark.parametrize("alpha, d, seeds", [(3.0, 200, 6), pytest.param(8.0, 120, 4, marks=pytest.mark.slow)])
 def test_against_the_global_search(alpha, d, seeds):
     """The finite-size global search (multi-start L-BFGS) lands on the chosen branch: m, q and the training
     objective within 4 se (3 se measured at most), far from the large-norm branch."""

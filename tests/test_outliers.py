@@ -169,3 +169,25 @@ def test_negative_ridge_errors():
         from solvable.families.joint import JointERM
 
         sv.predict(pb, JointERM(sv.ERM("square", L2(-0.1))))
+
+
+def test_calibrated_errors_and_consistency():
+    """The norm calibration of Vilucchio et al. 2024: ERM under outliers estimates b theta, so its mse stays
+    positive as alpha grows, while the error after the best rescaling, calibrated_mse = rho - m^2 / q, decays like
+    1 / alpha (slope -0.98 measured between alpha = 10 and 1000 for Huber at the lam minimising it); calibrated
+    errors lie below the raw ones and above the Bayes bound, and match a simulation."""
+    ch = sv.channels.Outliers(1.0, 5.0, 0.3, 0.0)
+    al = np.array([10.0, 100.0, 1000.0])
+    pb = sv.GLM(G, ch, alpha=al)
+    h = sv.optimal_penalty(pb, sv.ERM(sv.losses.Huber(1.0), L2(1.0)), metric="calibrated_mse")
+    slope = np.polyfit(np.log(al), np.log(h.calibrated_mse), 1)[0]
+    assert abs(slope + 1.0) < 0.05, slope
+    assert h.mse[-1] > 0.02 and np.all(h.calibrated_mse <= h.mse)
+    assert np.all(h.calibrated_excess_error <= h.excess_error + 1e-12)
+    bo = sv.predict(pb, sv.BayesOptimal())
+    assert np.all(bo.calibrated_mse <= h.calibrated_mse) and np.all(bo.calibrated_excess_error <= h.calibrated_excess_error)
+    np.testing.assert_allclose(h.calibrated_excess_error, ch.slope ** 2 * h.calibrated_mse, rtol=1e-12)
+    p1 = sv.GLM(G, ch, alpha=3.0)
+    ln = sv.ERM(sv.losses.Huber(1.0), L2(0.5))
+    r, s = sv.predict(p1, ln), sv.simulate(p1, ln, d=200, seeds=6)
+    assert abs(s["calibrated_mse"] - r.calibrated_mse) < 4 * s.se("calibrated_mse")

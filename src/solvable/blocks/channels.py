@@ -605,14 +605,25 @@ class Outliers(Channel):
 
     def metrics(self, m, q, rho) -> dict:
         """``excess_error = E (b z - omega)^2 = q - 2 b m + b^2 rho``: the test error less its irreducible part
-        ``E y^2 - b^2 rho`` (Vilucchio et al. 2024's excess generalisation error)."""
+        ``E y^2 - b^2 rho`` (Vilucchio et al. 2024's excess generalisation error).  With the norm calibrated (the
+        estimator rescaled by the best constant, which an oracle or a clean validation set gives; Vilucchio et
+        al. 2024, sec. 3: without it ERM is not consistent for the teacher, since it estimates ``b theta``):
+        ``calibrated_excess_error = min_c E (b z - c omega)^2 = b^2 (rho - m^2 / q)`` and ``calibrated_mse =
+        min_c E (z - c omega)^2 = rho - m^2 / q``."""
         b = self.slope
-        return {"excess_error": np.asarray(q) - 2.0 * b * np.asarray(m) + b * b * rho}
+        m, q = np.asarray(m, float), np.asarray(q, float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gap = np.where(q > 0, rho - m * m / np.where(q > 0, q, 1.0), rho)
+        return {"excess_error": q - 2.0 * b * m + b * b * rho, "calibrated_excess_error": b * b * gap,
+                "calibrated_mse": gap}
 
     def bayes_metrics(self, q, rho) -> dict:
         """The Bayes-optimal predictor of a label is ``E[y | x, data] = b omega_hat`` (overlaps ``m = q``):
-        ``excess_error = b^2 (rho - q)``, the lower bound on every estimator's."""
-        return {"excess_error": self.slope ** 2 * (rho - np.asarray(q))}
+        ``excess_error = b^2 (rho - q)``, the lower bound on every estimator's; its calibration is already optimal
+        (``calibrated_excess_error = excess_error``, ``calibrated_mse = rho - q``)."""
+        gap = rho - np.asarray(q, float)
+        return {"excess_error": self.slope ** 2 * gap, "calibrated_excess_error": self.slope ** 2 * gap,
+                "calibrated_mse": gap}
 
     def output_entropy(self, rho):
         """``-E_z E_{y|z} log P(y | z)`` of the two-Gaussian mixture: Gauss-Hermite in z, and in y per

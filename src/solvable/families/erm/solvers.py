@@ -258,8 +258,9 @@ def _solve_piecewise(loss: Loss, A, y, lam):
             return s * _solve_piecewise(loss, A, y / s, lam * s)
     w = np.zeros(P)
     if kind == "hinge":
-        # fast start: liblinear's dual coordinate descent (same objective with C = 1/lam), then
-        # the exact active-set solve from its kink set
+        # fast start: liblinear's dual coordinate descent (same objective with C = 1/lam) to tol 1e-4, then
+        # the exact active-set solve from its kink set (the refinement makes the KKT point exact: at tol 1e-8 the
+        # start took 2-4x longer for the same solution, e.g. 0.95 s against 0.24 s at d = 300, n = 900)
         try:
             import warnings as _w
 
@@ -267,7 +268,7 @@ def _solve_piecewise(loss: Loss, A, y, lam):
 
             with _w.catch_warnings():
                 _w.simplefilter("ignore")
-                w0 = LinearSVC(C=1.0 / lam, loss="hinge", fit_intercept=False, tol=1e-8, dual=True,
+                w0 = LinearSVC(C=1.0 / lam, loss="hinge", fit_intercept=False, tol=1e-4, dual=True,
                                max_iter=20000).fit(A, y).coef_[0]  # capped: an ill-conditioned start (e.g. a bias column) falls through to the smoothing path below
             for eps in (1e-6, 1e-4, 1e-3):
                 w_ex, ok = _refine_piecewise(kind, A, y, lam, w0, eps=eps, max_rounds=6)

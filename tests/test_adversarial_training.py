@@ -268,3 +268,18 @@ def test_the_trivial_phase(loss):
         s = sv.simulate(blocks, lb.at(eps=f * ecb), d=300, seeds=3)
         assert (np.all(s.samples["q"] == 0)) == zero, (f, s.samples["q"])
     assert critical_eps(blocks, lb.at(attack=[1.0, 0.0])) == np.inf  # an undefended block: never w = 0
+
+
+def test_covariance_data_against_simulation():
+    """A covariance spectrum (200 eigenvalues uniform on [0.3, 2]) with the attack geometry 1 / eigenvalue, at d =
+    200 (the features are then the spectrum's exactly), 12 seeds: m, q, P within 4 se; the errors within 4 se plus
+    0.004, the finite-size offset that plain ERM (eps = 0) shows on the same data (measured with 30 seeds: -0.0032
+    at d = 200, -0.0021 at d = 400, the same for eps = 0.3)."""
+    ev = np.linspace(0.3, 2.0, 200)
+    pb = sv.GLM(G, sv.channels.Sign(), alpha=2.0, data=sv.data.Covariance(ev))
+    ln = AdversarialERM("logistic", sv.penalties.L2(0.1), eps=0.3, attack=1.0 / ev)
+    r, s = sv.predict(pb, ln), sv.simulate(pb, ln, d=200, seeds=12)
+    for k in ("m", "q", "P"):
+        assert abs(s[k] - r[k]) < 4 * s.se(k), (k, s[k], r[k], s.se(k))
+    for k in ("test_error", "robust_test_error"):
+        assert abs(s[k] - r[k]) < 4 * s.se(k) + 0.004, (k, s[k], r[k], s.se(k))

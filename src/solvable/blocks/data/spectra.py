@@ -228,6 +228,9 @@ class Covariance(DataModel):
         return Spectrum(om, power, w, float(np.mean(power)), 1.0)
 
     def mode_profile(self, values, d: int) -> np.ndarray:
+        """At ``d`` = the number of eigenvalues the values sit on their own eigenvalues exactly; at another ``d``
+        they are interpolated as a profile over ``[0, 1]``, like the eigenvalues, but independently of them (a
+        nonlinear function of the eigenvalues, such as ``1 / eigenvalue``, is then only approximately kept)."""
         v = np.atleast_1d(np.asarray(values, float))
         if v.shape != self.eigenvalues.shape:
             raise ValueError(f"Covariance: a per-mode profile needs one value per eigenvalue "

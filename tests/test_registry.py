@@ -302,3 +302,19 @@ def test_curve_results_show_their_values_and_frames_carry_the_parameters():
     assert f.loc[0, "alpha"] == 1.5 and f.loc[0, "n_seeds"] == 2 and "m_se" in f
     with pytest.raises(ValueError, match=r"GLM: alpha must be a scalar or a 1D array \(a curve\), got an array of shape \(2, 2\)"):
         sv.GLM(sv.priors.Gaussian(), sv.channels.Sign(), alpha=np.ones((2, 2)))
+
+
+def test_notebook_display():
+    """Prediction and SimulationResult render as HTML tables in a notebook (``_repr_html_``): the pair, every
+    scalar field, the points that did not converge flagged."""
+    import solvable as sv
+
+    pb = sv.GLM(sv.priors.Gaussian(), sv.channels.Sign(), alpha=np.array([1.0, 2.0]))
+    ln = sv.ERM("logistic", sv.penalties.L2(0.1))
+    html = sv.predict(pb, ln)._repr_html_()
+    assert html.startswith("<b>Prediction</b>") and "<table" in html and "test_error" in html and "GLM(" in html
+    assert html.count("<tr") == 3  # header and two points
+    bad = sv.predict(pb, ln, max_iter=1, n_picard=1, on_fail="ignore")._repr_html_()
+    assert "not converged" in bad
+    s = sv.simulate(pb.at(alpha=2.0), ln, d=40, seeds=3)._repr_html_()
+    assert "d = 40, 3 seeds" in s and "test_error" in s and "<td>" in s

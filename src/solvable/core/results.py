@@ -112,6 +112,20 @@ class Prediction(_FieldAccess):
         extra = "" if np.all(self.converged) else ", converged=False"
         return f"Prediction({body}{extra})"
 
+    def _repr_html_(self) -> str:
+        """Notebook display: the pair, then :meth:`to_frame` as a table (rows that did not converge flagged)."""
+        head = _html_head("Prediction", self.problem, self.learner)
+        if not np.all(self.converged):
+            head += f"<br><b>not converged</b> at {int(np.size(self.converged) - np.sum(self.converged))} point(s)"
+        return head + self.to_frame().to_html(float_format=lambda x: f"{x:.6g}", index=False, max_rows=60)
+
+
+def _html_head(kind: str, problem, learner) -> str:
+    import html
+
+    what = ", ".join(html.escape(repr(x)) for x in (problem, learner) if x is not None)
+    return f"<b>{kind}</b>" + (f" <small>({what})</small>" if what else "")
+
 
 def _preview(a: np.ndarray) -> str:
     """A short view of an array field: its values when few, else the first two, the last and the
@@ -213,3 +227,11 @@ class SimulationResult(_FieldAccess):
             elif isinstance(v, np.ndarray):
                 parts.append(f"{k}=array(shape={v.shape})")
         return f"SimulationResult(d={self.d}, seeds={len(self.seeds)}, " + ", ".join(parts) + ")"
+
+    def _repr_html_(self) -> str:
+        """Notebook display: the pair, then the mean and standard error of every scalar field at ``d`` over the
+        seeds (:attr:`samples` has one row per seed)."""
+        rows = [{"field": k, "mean": v, "se": self._se.get(k, np.nan)} for k, v in self._values.items()
+                if np.ndim(v) == 0 and isinstance(v, (int, float))]
+        head = _html_head("SimulationResult", self.problem, self.learner) + f"<br>d = {self.d}, {len(self.seeds)} seeds"
+        return head + pd.DataFrame(rows).to_html(float_format=lambda x: f"{x:.5g}", index=False)

@@ -179,6 +179,10 @@ class _ShiftedMargin(Loss):
     def __init__(self, base: Loss, c: np.ndarray):
         self.base, self.c = base, np.asarray(c, float)
 
+    def rows(self, ix):
+        """The loss of the rows ``ix`` (the ERM loss side splits its rows by quadrature)."""
+        return _ShiftedMargin(self.base, self.c[ix])
+
     def _c(self, ndim):
         return self.c.reshape((-1,) + (1,) * (ndim - 1))
 

@@ -158,18 +158,36 @@ class _LossSide:
             return out + (0.5 * Ery2 / (1.0 + V) ** 2,)
         return out
 
-    def _classification(self, m, q, V, a, metrics, s2=None, loss=None, yf=False):
+    def _classification(self, m, q, V, a, metrics, s2=None, loss=None, yf=False, sharp=None):
         loss = self.loss if loss is None else loss
         ch, rho = self.channel, self.rho
         sq = np.sqrt(q)
-        ylab = np.array([1.0, -1.0])
-        kinks = loss.prox_kinks(ylab[None, :], V[:, None]).reshape(len(V), -1)
         s2f = np.maximum(rho - m * m / q, 1e-12 * rho) if s2 is None else np.maximum(s2, 1e-300)
-        bp = np.concatenate([kinks, np.zeros((len(V), 1))], axis=1)
         # near-perfect overlap: Z_out(y, m omega / q, s2) steps at omega = 0 over a width
         # sqrt(s2) q / |m| << sqrt(q); cuts at a few such widths resolve it
         wpk = np.sqrt(s2f + getattr(ch, "noise", 0.0)) * q / np.maximum(np.abs(m), _TINY)
-        if np.any(wpk < 0.3 * sq):
+        need = wpk < 0.3 * sq
+        if sharp is None and need.any() and not need.all():
+            # the rows that need the cuts and the others apart: every row of one call shares its node count, so
+            # the sharp rows had made every row take the 6 extra pieces (a 20-point logistic curve, alpha in
+            # [0.5, 10]: 96 -> 83 ms, measured side by side, the same numbers to 2e-16)
+            def part(ix):
+                ss = None if s2 is None else np.asarray(s2)[ix]
+                return self._classification(m[ix], q[ix], V[ix], np.broadcast_to(a, m.shape)[ix], metrics, ss,
+                                            loss=None if loss is self.loss else _row_loss(loss, ix), yf=yf,
+                                            sharp=bool(need[ix][0]))
+            i1, i0 = np.flatnonzero(need), np.flatnonzero(~need)
+            r1, r0 = part(i1), part(i0)
+            out = []
+            for x1, x0 in zip(r1, r0):
+                x = np.empty(len(m))
+                x[i1], x[i0] = x1, x0
+                out.append(x)
+            return tuple(out)
+        ylab = np.array([1.0, -1.0])
+        kinks = loss.prox_kinks(ylab[None, :], V[:, None]).reshape(len(V), -1)
+        bp = np.concatenate([kinks, np.zeros((len(V), 1))], axis=1)
+        if need.any():
             bp = np.concatenate([bp, wpk[:, None] * np.array([-8.0, -2.5, -0.7, 0.7, 2.5, 8.0])], axis=1)
         s, ws = composite_legendre_nodes(np.zeros_like(sq), sq, bp, self.n, 10.0)
         om = (sq[:, None] * s)[:, None, :]  # (N, 1, M)
@@ -249,6 +267,14 @@ class _LossSide:
         den = np.maximum(rho - m * m / q, 1e-14 * rho)
         g0 = (z[:, :, None, None] - (m / q)[:, None, None, None] * om) / den[:, None, None, None]
         return _conjugates(loss, yb, om, V[:, None, None, None], W, g0, a, metrics)
+
+
+def _row_loss(loss, ix):
+    """A row-dependent loss (adversarial training's margin shift, one per row) restricted to the rows ``ix``."""
+    sub = getattr(loss, "rows", None)
+    if sub is None:
+        raise ValueError(f"_LossSide: a replaced loss must support rows(ix) to split its rows, got {loss!r}")
+    return sub(ix)
 
 
 def _conjugates(loss, y, om, Vb, W, g0, a, metrics, stein=None, yf=None):

@@ -149,10 +149,12 @@ def integrate_committee_ode(
     iu = np.triu_indices(K)
     nq = iu[0].size
 
+    il = (iu[1], iu[0])  # the mirror of the upper triangle
+
     def unpack(y):
-        Q = np.zeros((K, K))
+        Q = np.empty((K, K))
         Q[iu] = y[:nq]
-        Q = Q + np.triu(Q, 1).T
+        Q[il] = y[:nq]
         R = y[nq:nq + K * M].reshape(K, M)
         v = y[nq + K * M:]
         return Q, R, v

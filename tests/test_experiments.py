@@ -230,6 +230,26 @@ def test_store_resumes_and_reuses(tmp_path):
     assert len(Store(db)) == 15
 
 
+def test_load_a_stored_sweep(tmp_path):
+    """sv.load reads a finished sweep back as the table the sweep returned (same rows, same values), with the
+    version that computed each row; aggregate=True is the sweep's aggregated table; no store is a clear error."""
+    db = tmp_path / "l.sqlite"
+    kw = dict(over={"alpha": ALPHAS}, simulate={"d": 30, "seeds": 2}, progress=False, executor="serial")
+    a = sv.sweep(ToyProblem(), ToyLearner(), store=db, **kw)
+    got = sv.load(db)
+    assert set(got["version"]) == {sv.__version__} and got.attrs["grid"] == ["alpha"]
+    key = ["kind", "alpha", "d", "seed"]
+    pd.testing.assert_frame_equal(
+        got.drop(columns="version").sort_values(key).reset_index(drop=True),
+        a.sort_values(key).reset_index(drop=True), check_like=True)
+    agg = sv.load(db, aggregate=True)
+    b = sv.sweep(ToyProblem(), ToyLearner(), store=db, aggregate=True, **kw)
+    pd.testing.assert_frame_equal(agg.sort_values(["kind", "alpha"]).reset_index(drop=True),
+                                  b.sort_values(["kind", "alpha"]).reset_index(drop=True), check_like=True)
+    with pytest.raises(sv.experiments.StoreError, match="no store at"):
+        sv.load(tmp_path / "missing.sqlite")
+
+
 def test_rows_of_another_version_are_reused_with_a_warning(tmp_path):
     db = tmp_path / "v.sqlite"
     kw = dict(over={"alpha": [1.0, 2.0]}, progress=False, executor="serial")

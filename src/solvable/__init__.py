@@ -35,7 +35,7 @@ from solvable.families.lowrank import NoiseProfile, SpikedWigner, SpikedWishart
 from solvable.families.random_features import rates
 from solvable.families.sgd import Committee, OnlineSGD
 from solvable import experiments
-from solvable.experiments import plot, plot_phase_diagram, sweep
+from solvable.experiments import load, plot, plot_phase_diagram, sweep
 
 # ``import solvable.priors`` (and the other block namespaces) keeps working
 for _name in ("activations", "channels", "data", "losses", "penalties", "priors"):
@@ -55,5 +55,5 @@ __all__ = [
     # family helpers users expect at the top
     "optimal_penalty", "rates", "separability_threshold", "universality_gap", "random_features_mixture",
     # experiments
-    "blocks", "core", "families", "experiments", "sweep", "plot", "plot_phase_diagram",
+    "blocks", "core", "families", "experiments", "sweep", "load", "plot", "plot_phase_diagram",
 ]

@@ -4,10 +4,10 @@ gallery of recipes that reproduce published figures."""
 from solvable.experiments.config import canonical, config_key, replace_path
 from solvable.experiments.plot import plot, plot_phase_diagram, transition_lines
 from solvable.experiments.store import Store, StoreCorruptError, StoreError, StoreWarning
-from solvable.experiments.sweep import OptionError, SweepError, SweepInputError, aggregate_table, sweep
+from solvable.experiments.sweep import OptionError, SweepError, SweepInputError, aggregate_table, load, sweep
 
 __all__ = [
-    "sweep", "SweepError", "SweepInputError", "OptionError", "aggregate_table", "Store", "StoreError",
+    "sweep", "load", "SweepError", "SweepInputError", "OptionError", "aggregate_table", "Store", "StoreError",
     "StoreCorruptError", "StoreWarning", "plot", "plot_phase_diagram", "transition_lines",
     "canonical", "config_key", "replace_path",
 ]

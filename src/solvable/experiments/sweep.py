@@ -682,3 +682,40 @@ def aggregate_table(table: pd.DataFrame, grid: list[str] | None = None) -> pd.Da
             out[c] = out[c].astype("Int64")
     out.attrs.update(table.attrs)
     return out
+
+
+def load(store, *, aggregate: bool = False) -> pd.DataFrame:
+    """A stored sweep as a tidy DataFrame, without declaring the sweep again: one row per stored task (theory points;
+    simulations per ``d`` and seed), with the sweep's parameters as columns, the scalar fields, and the ``version``
+    of the library that computed the row (provenance).  ``aggregate=True`` averages the simulations over seeds
+    (:func:`aggregate_table`).  A store holds the tasks of every sweep run against it: their parameter columns
+    are the union (NaN where a sweep did not vary one).  Damaged rows are left out with a warning
+    (:meth:`Store.get_many`)."""
+    p = Path(store) if isinstance(store, (str, bytes)) or hasattr(store, "__fspath__") else None
+    if p is not None and not p.is_file():
+        from solvable.experiments.store import StoreError
+
+        raise StoreError(f"load: no store at {str(p)!r} (a file written by sweep(..., store=...))")
+    st = Store(p) if p is not None else store
+    try:
+        got = st.get_many(sorted(st.keys()))
+    finally:
+        if p is not None:
+            st.close()
+    rows, paths = [], []
+    for key in got:
+        r = got[key]
+        for row in _rows(r["kind"], r["params"], r["values"]):
+            row["version"] = r["version"]
+            rows.append(row)
+        paths += [k for k in r["params"] if k not in ("d", "seed") and k not in paths]
+    if not rows:
+        return pd.DataFrame(columns=["kind"])
+    table = _frame(rows, paths)
+    order = ["kind"] + paths + [c for c in ("d", "seed") if c in table.columns]
+    table = table.sort_values(order, kind="stable", na_position="first").reset_index(drop=True)
+    table = table[[c for c in table.columns if c != "version"] + ["version"]]
+    if aggregate:
+        table = aggregate_table(table.drop(columns="version"), paths)
+    table.attrs.update(grid=paths, store=str(getattr(st, "path", store)))
+    return table

@@ -55,3 +55,14 @@ def test_a_failed_check_exits_1(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(gallery.RECIPES, "bad", gallery.Recipe("bad", "t", "r", (), bad))
     assert main(["reproduce", "bad", "--out", str(tmp_path)]) == 1
     assert "FAIL a number: 1 vs 2" in capsys.readouterr().out
+
+
+def test_bounds_read_as_bounds():
+    """A check of an inequality prints as one (``0.02 >= 1e-06``), not as ``0.02 vs 0.02 (tol 0)``."""
+    ok = gallery.Check.at_least("gap", 0.02, 1e-6, "src")
+    assert ok.passed and str(ok) == "ok   gap: 0.02 >= 1e-06  [src]"
+    assert not gallery.Check.at_least("gap", -0.1, 0.0).passed
+    assert gallery.Check.at_least("gap", -1e-13, 0.0, tol=1e-12).passed
+    assert gallery.Check.at_most("err", 1e-6, 1e-5).passed and not gallery.Check.at_most("err", 1e-4, 1e-5).passed
+    assert not gallery.Check.at_least("nan", float("nan"), 0.0).passed
+    assert "vs" in str(gallery.Check("x", 1.0, 1.0, 0.1))

@@ -24,21 +24,42 @@ __all__ = ["Check", "RecipeResult", "Recipe", "recipe", "recipes", "get_recipe",
 
 @dataclass
 class Check:
-    """One number a recipe checks: ``|value - expected| <= tol``."""
+    """One number a recipe checks: ``|value - expected| <= tol`` (``relation="~"``), or a bound: ``value >= expected
+    - tol`` (``">="``, :meth:`at_least`) or ``value <= expected + tol`` (``"<="``, :meth:`at_most`)."""
 
     name: str
     value: float
     expected: float
     tol: float
     source: str = ""
+    relation: str = "~"
+
+    @classmethod
+    def at_least(cls, name: str, value: float, bound: float, source: str = "", *, tol: float = 0.0) -> "Check":
+        """``value >= bound - tol``."""
+        return cls(name, float(value), float(bound), float(tol), source, ">=")
+
+    @classmethod
+    def at_most(cls, name: str, value: float, bound: float, source: str = "", *, tol: float = 0.0) -> "Check":
+        """``value <= bound + tol``."""
+        return cls(name, float(value), float(bound), float(tol), source, "<=")
 
     @property
     def passed(self) -> bool:
-        return bool(np.isfinite(self.value) and abs(self.value - self.expected) <= self.tol)
+        if not np.isfinite(self.value):
+            return False
+        if self.relation == ">=":
+            return bool(self.value >= self.expected - self.tol)
+        if self.relation == "<=":
+            return bool(self.value <= self.expected + self.tol)
+        return bool(abs(self.value - self.expected) <= self.tol)
 
     def __str__(self):
         mark = "ok  " if self.passed else "FAIL"
         src = f"  [{self.source}]" if self.source else ""
+        if self.relation in (">=", "<="):
+            tol = f" (tol {self.tol:.2g})" if self.tol else ""
+            return f"{mark} {self.name}: {self.value:.5g} {self.relation} {self.expected:.5g}{tol}{src}"
         return f"{mark} {self.name}: {self.value:.5g} vs {self.expected:.5g} (tol {self.tol:.2g}){src}"
 
 

@@ -134,12 +134,12 @@ def sparse_pca(quick: bool = False, out: Path | None = None, **run) -> RecipeRes
     checks.append(Check(f"weak-recovery threshold: max over {len(rhos)} rhos of |snr_wr rho^2 - 1|", max(wr_dev), 0.0, 1e-9,
                         "Lesieur et al. 2017 (Delta_c = rho^2 for a zero-mean prior); BBP: Baik, Ben Arous & Peche 2005"))
     if nf:
-        checks.append(Check(f"first order ({nf} rhos): min of (IT - spinodal, algorithmic - IT) x rho^2, > 0",
-                            min(gaps), max(min(gaps), 0.0), 0.0,
-                            "Lesieur et al. 2017: spinodal < IT < algorithmic, hard phase between IT and algorithmic"))
-        checks.append(Check(f"first order ({nf} rhos): min of (algorithmic - 1/rho^2) x rho^2, >= 0",
-                            min(alg_excess), max(min(alg_excess), 0.0), 0.0,
-                            "m = 0 is unstable above 1/rho^2, where AMP leaves it continuously to a tiny overlap; "
+        checks.append(Check.at_least(f"first order ({nf} rhos): min of (IT - spinodal, algorithmic - IT) x rho^2, > 0",
+                                     min(gaps), 0.0,
+                                     "Lesieur et al. 2017: spinodal < IT < algorithmic, hard phase between IT and algorithmic"))
+        checks.append(Check.at_least(f"first order ({nf} rhos): min of (algorithmic - 1/rho^2) x rho^2, >= 0",
+                                     min(alg_excess), 0.0,
+                                     "m = 0 is unstable above 1/rho^2, where AMP leaves it continuously to a tiny overlap; "
                             "its jump (the algorithmic threshold) is the later saddle-node"))
         # spinodal and algorithmic against the extrema of snr(r) = r / overlap(r), computed here
         # from the closed-form denoiser (240-node Gauss-Hermite, bounded Brent)

@@ -132,8 +132,10 @@ def test_sweep_spec_outputs_and_store(capsys, tmp_path, fake_engine):
     assert len(sims) == 4 and set(sims["n_seeds"]) == {2} and "test_error_se" in table.columns
     assert (tmp_path / "o" / "toy.csv").exists() and (tmp_path / "o" / "toy.png").stat().st_size > 1000
     assert len(sv.experiments.Store(store)) == 4 + 8
+    assert "12 task(s) computed, 0 read from the store" in err
     code, out2, err = run(capsys, "sweep", str(spec), "--json", "--store", str(store), "--executor", "serial")
     assert code == 0
+    assert "0 task(s) computed, 12 read from the store" in err  # a rerun says what came from the store
     recs = json.loads(out2)
     assert len(recs) == 8 and recs[0]["kind"] == "theory"
 

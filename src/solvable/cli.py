@@ -125,8 +125,9 @@ def _cmd_list(args) -> int:
     print("\nGallery recipes (solvable reproduce NAME [--quick]):")
     if not recs:
         print("  (none available yet)")
+    w = max([16] + [len(r.name) for r in recs])  # the names' column fits the longest name
     for r in recs:
-        print(f"  {r.name:<16} {r.title}\n  {'':<16} {r.reference}")
+        print(f"  {r.name:<{w}} {r.title}\n  {'':<{w}} {r.reference}")
     return EXIT_OK
 
 
@@ -210,6 +211,9 @@ def _cmd_sweep(args) -> int:
     except ValueError as e:  # bad values the spec could not see (an unsupported pair, an unknown option, a
         # grid too big, values an engine refuses at a point)
         raise UsageError(f"{args.spec}: {e}") from None
+    if args.store:  # how much of the table the store already held (a rerun says so)
+        print(f"{spec.name}: {table.attrs.get('computed', 0)} task(s) computed, {table.attrs.get('cached', 0)} read "
+              f"from the store {args.store}", file=sys.stderr)
     if out is not None:
         table.to_csv(out / f"{spec.name}.csv", index=False)
         print(f"wrote {out / (spec.name + '.csv')}", file=sys.stderr)

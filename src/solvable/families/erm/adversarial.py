@@ -58,10 +58,10 @@ from solvable.blocks.data.spectra import DataModel, Isotropic, Spectrum
 from solvable.blocks.learners import Learner
 from solvable.blocks.losses import Loss, get_loss
 from solvable.blocks.penalties import L2, Penalty, get_penalty
-from solvable.blocks.problems import GLM
 from solvable.core.contract import SaddlePoint, SaddlePointOptions, _last_residual, fields_equal
 from solvable.numerics.fixed_point import newton_rows, solve_fixed_point
 from solvable.numerics.gauss import composite_legendre_nodes
+from solvable.families.erm.equations import _LossSide, _l2_inv, _mode_second_moments
 
 __all__ = ["AdversarialERM", "AdversarialTraining", "robust_test_error", "block_metrics", "attack_norm",
            "critical_eps", "simulate_robust_test_error"]
@@ -268,8 +268,6 @@ class AdversarialTraining(SaddlePoint):
 
     def __init__(self, problem, learner, options):
         super().__init__(problem, learner, options)
-        from solvable.families.erm.equations import _LossSide
-
         ch = problem.channel
         if not ch.is_classification:
             raise ValueError(f"AdversarialERM: needs a classification channel (Sign, Probit), got channel={ch!r}")
@@ -304,8 +302,8 @@ class AdversarialTraining(SaddlePoint):
         """``(m, q, V, P)`` and the per-mode ``E w_k^2`` (module docstring)."""
         s, dl = self.spec, self.delta[None, :]
         om, pw, wt = s.omega[None, :], s.power[None, :], s.weight[None, :]
-        inv = 1.0 / (self.lam + Ph[:, None] * dl + Vh[:, None] * om)
-        w2 = om * (mh[:, None] ** 2 * pw + qh[:, None]) * inv * inv
+        inv = _l2_inv(s, np.full(len(mh), self.lam), Vh, Ph[:, None] * dl)
+        w2 = _mode_second_moments(s, inv, mh, qh)
         return (mh * np.sum(wt * om * pw * inv, axis=1), np.sum(wt * om * w2, axis=1), np.sum(wt * om * inv, axis=1),
                 np.sum(wt * dl * w2, axis=1)), w2
 
@@ -392,13 +390,10 @@ def _second_moments(pred, owner: str):
     row = lambda k: np.atleast_1d(np.asarray(pred[k], float))  # noqa: E731
     mh, qh, Vh = row("mhat"), row("qhat"), row("Vhat")
     lam = row("lam") if "lam" in pred else np.full(mh.shape, float(pen.lam))
-    if isinstance(ln, AdversarialERM):
-        Ph, dl = row("Phat"), _attack_modes(ln.attack, spec, owner)[None, :]
-    else:
-        Ph, dl = np.zeros_like(mh), np.zeros((1, spec.omega.size))
-    om, pw = spec.omega[None, :], spec.power[None, :]
-    inv = 1.0 / (lam[:, None] + Ph[:, None] * dl + Vh[:, None] * om)
-    return spec, om * (mh[:, None] ** 2 * pw + qh[:, None]) * inv * inv, mh[:, None] * om * pw * inv
+    shift = row("Phat")[:, None] * _attack_modes(ln.attack, spec, owner)[None, :] if isinstance(ln, AdversarialERM) \
+        else None
+    inv = _l2_inv(spec, lam, Vh, shift)
+    return spec, _mode_second_moments(spec, inv, mh, qh), mh[:, None] * spec.omega[None, :] * spec.power[None, :] * inv
 
 
 def attack_norm(pred, attack=None) -> np.ndarray | float:
@@ -481,9 +476,9 @@ def simulate_robust_test_error(problem, learner, eps, *, d: int, seeds, n_test: 
     rows = []
     for seed in seeds:
         rng = np.random.default_rng(seed)
-        theta = problem.prior.sample_signal(d, rng)
-        X = rng.standard_normal((n, d))
-        y = ch.sample(X @ theta / np.sqrt(d), rng)
+        X, z, info = Isotropic().sample(n, d, problem.prior, rng)
+        theta = info["theta"]
+        y = ch.sample(z, rng)
         if isinstance(learner, AdversarialERM):
             D = np.full(d, 1.0 if learner.attack is None else float(_attack_modes(learner.attack, Isotropic().spectrum(
                 problem.prior), "simulate_robust_test_error")[0]))

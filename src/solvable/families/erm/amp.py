@@ -38,11 +38,12 @@ from typing import Any
 
 import numpy as np
 
+from solvable.blocks.data.spectra import Isotropic
 from solvable.blocks.learners import Learner
 from solvable.blocks.losses import Loss, get_loss
 from solvable.blocks.penalties import L2, Penalty, get_penalty
-from solvable.core.contract import Experiment, ExperimentOptions, SaddlePoint, SaddlePointOptions
-from solvable.core.validate import check_int, check_interval, check_positive
+from solvable.core.contract import Experiment, SaddlePoint, SaddlePointOptions
+from solvable.core.validate import check_int, check_positive
 
 __all__ = ["ProximalAMP", "ProximalAMPStateEvolution", "ProximalAMPExperiment"]
 
@@ -186,18 +187,16 @@ class ProximalAMPExperiment(Experiment):
         n = int(round(pb.alpha * d))
         if n < 1:
             raise ValueError(f"simulate: alpha * d = {pb.alpha * d} gives no samples")
-        theta = pb.prior.sample_signal(d, rng)
-        X = rng.standard_normal((n, d))
-        return {"A": X / np.sqrt(d), "y": pb.channel.sample(X @ theta / np.sqrt(d), rng), "theta": theta}
+        X, z, info = Isotropic().sample(n, d, pb.prior, rng)
+        return {"A": X / np.sqrt(d), "y": pb.channel.sample(z, rng), "info": info}
 
     def fit(self, data, rng):
-        return run_proximal_amp(self.learner, data["A"], data["y"], theta=data["theta"])
+        return run_proximal_amp(self.learner, data["A"], data["y"], theta=data["info"]["theta"])
 
     def measure(self, data, est):
         w, traj = est
-        theta = data["theta"]
-        d = len(theta)
-        m, q, rho = float(w @ theta / d), float(w @ w / d), float(theta @ theta / d)
+        m, q = data["info"]["overlaps"](w)
+        rho = data["info"]["rho"]
         return {"m": m, "q": q, "mse": rho - 2 * m + q,
                 "test_error": float(self.problem.channel.student_test_error(m, q, rho)), "n_iter": float(len(traj) - 1)}
 

@@ -307,12 +307,21 @@ def _conjugates(loss, y, om, Vb, W, g0, a, metrics, stein=None, yf=None):
 
 
 # --------------------------------------------------------------------------- penalty side
-def _l2_inv(spec: Spectrum, lam, Vhat):
-    """``1 / (lam + Vhat om_k)`` (rows x modes), 0 on the null eigenvalues: the L2 side's resolvent."""
+def _l2_inv(spec: Spectrum, lam, Vhat, shift=None):
+    """``1 / (lam + shift_k + Vhat om_k)`` (rows x modes), 0 on the null eigenvalues: the L2 side's resolvent
+    (``shift``, rows x modes: an extra quadratic penalty diagonal in the same basis, e.g. adversarial training's
+    ``Phat delta_k``)."""
     om = spec.omega[None, :]
-    den = lam[:, None] + Vhat[:, None] * om
+    den = lam[:, None] + Vhat[:, None] * om if shift is None else lam[:, None] + shift + Vhat[:, None] * om
     pos = om > 0
     return np.where(pos, 1.0 / np.where(pos, den, 1.0), 0.0)
+
+
+def _mode_second_moments(spec: Spectrum, inv, mhat, qhat):
+    """``E w_k^2 = om_k (mhat^2 power_k + qhat) inv_k^2`` (rows x modes) for the resolvent ``inv`` of
+    :func:`_l2_inv`: the estimator's second moment along each mode (Loureiro et al. 2021, eq. (2.9): ``q = sum_k
+    w_k om_k E w_k^2``, ``|w|^2 / P = sum_k w_k E w_k^2``)."""
+    return spec.omega[None, :] * (mhat[:, None] ** 2 * spec.power[None, :] + qhat[:, None]) * inv * inv
 
 
 def _l2_side(spec: Spectrum, lam, mhat, qhat, Vhat, *, gap: bool = False):
@@ -809,8 +818,7 @@ def _nonconvex_branches(problem, learner, lam, options: dict) -> Prediction:
         a = row(np.asarray(problem.alpha, float) * np.ones(row(r["m"]).shape)) / spec.ratio
         mh, qh, Vh = row(r["mhat"]), row(r["qhat"]), row(r["Vhat"])
         inv = _l2_inv(spec, (1.0 - learner.penalty.l1_ratio) * lam_r, Vh)
-        w2 = np.sum(spec.weight[None, :] * spec.omega[None, :] * (mh[:, None] ** 2 * spec.power[None, :] + qh[:, None])
-                    * inv * inv, axis=1)  # |w|^2 / P
+        w2 = np.sum(spec.weight[None, :] * _mode_second_moments(spec, inv, mh, qh), axis=1)  # |w|^2 / P
         objs[name] = row(r["train_loss"]) + lam_r * w2 / (2.0 * a)
         oks[name] = row(r.converged).astype(bool) & (row(r["V"]) > 1e-200) & (row(r["q"]) > 1e-200 * rho) \
             & np.isfinite(objs[name])
@@ -825,7 +833,7 @@ def _nonconvex_branches(problem, learner, lam, options: dict) -> Prediction:
     none = ~stable.any(axis=0)
     pick = np.where(none, np.where(oks["default"], 0, np.argmin(O, axis=0)), pick)
     conv = np.isfinite(O[pick, np.arange(O.shape[1])])
-    keys = [k for k in runs["default"].keys()]
+    keys = list(runs["default"].keys())
     values = {}
     for k in keys:
         col = np.stack([row(runs[n][k]) for n in names])

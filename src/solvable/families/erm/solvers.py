@@ -541,10 +541,11 @@ def _adversarial_hinge_active_set(A, y, lam, eps, D, w, width, *, max_rounds=30,
             beta = O.astype(float)
             beta[iS] = bS
             T = beta.sum()
-            R1 = lam * w + eps * T * Dw / (P * sv) - B.T @ beta
+            Bb = B.T @ beta
+            R1 = lam * w + eps * T * Dw / (P * sv) - Bb
             R2 = B[iS] @ w - eps * sv - 1.0
             R = np.concatenate([R1, R2])
-            if np.max(np.abs(R)) <= tol * max(1.0, np.max(np.abs(B.T @ beta))):
+            if np.max(np.abs(R)) <= tol * max(1.0, np.max(np.abs(Bb))):
                 ok = True
                 break
             J = np.zeros((P + k, P + k))
@@ -603,7 +604,7 @@ def solve_adversarial(loss: Loss, lam: float, A: np.ndarray, y: np.ndarray, eps:
         fun = _adversarial_objective(loss, A, y, lam, eps, D)
         return _newton(fun, _lbfgs(fun, w0, gtol=1e-8, maxiter=5000))
     if loss.solver == "hinge":
-        w = A.T @ y / max(n, 1)  # the Hebbian direction (the plain hinge fit costs more than this whole solve)
+        w = u / max(n, 1)  # the Hebbian direction (the plain hinge fit costs more than this whole solve)
         for e in (1e-1, 1e-2):
             fun = _adversarial_objective(_SmoothHinge(e), A, y, lam, eps, D)
             w = _newton(fun, _lbfgs(fun, w, gtol=1e-8, maxiter=5000), steps=40)

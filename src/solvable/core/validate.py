@@ -66,3 +66,11 @@ def as_param(value, name: str = "value", owner: str | None = None):
     a = a.copy()
     a.setflags(write=False)
     return a
+
+
+def sample_count(alpha, d: int) -> int:
+    """``n = round(alpha d)`` samples of a simulation at dimension ``d``; a clear error where that is none."""
+    n = int(round(float(alpha) * d))
+    if n < 1:
+        raise ValueError(f"simulate: alpha * d = {float(alpha) * d} gives no samples")
+    return n

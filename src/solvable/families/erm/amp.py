@@ -43,7 +43,7 @@ from solvable.blocks.learners import Learner
 from solvable.blocks.losses import Loss, get_loss
 from solvable.blocks.penalties import L2, Penalty, get_penalty
 from solvable.core.contract import Experiment, SaddlePoint, SaddlePointOptions
-from solvable.core.validate import check_int, check_positive
+from solvable.core.validate import check_int, check_positive, sample_count
 
 __all__ = ["ProximalAMP", "ProximalAMPStateEvolution", "ProximalAMPExperiment"]
 
@@ -184,9 +184,7 @@ class ProximalAMPExperiment(Experiment):
         pb = self.problem
         if pb.data is not None:
             raise ValueError(f"ProximalAMP: implemented for isotropic inputs (data=None), got data={pb.data!r}")
-        n = int(round(pb.alpha * d))
-        if n < 1:
-            raise ValueError(f"simulate: alpha * d = {pb.alpha * d} gives no samples")
+        n = sample_count(pb.alpha, d)
         X, z, info = Isotropic().sample(n, d, pb.prior, rng)
         return {"A": X / np.sqrt(d), "y": pb.channel.sample(z, rng), "info": info}
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from solvable.core.contract import Experiment
+from solvable.core.validate import sample_count
 from solvable.families.erm.solvers import solve_erm
 from solvable.blocks.data.spectra import DataModel, Isotropic
 from solvable.blocks.learners import ERM
@@ -42,9 +43,7 @@ def simulate_erm_once(problem: GLM, learner: ERM, *, d: int, rng: np.random.Gene
     data = problem.data if problem.data is not None else Isotropic()
     if not isinstance(data, DataModel):
         raise ValueError(f"simulate: data must be None or a solvable.data.DataModel, got {data!r}")
-    n = int(round(problem.alpha * d))
-    if n < 1:
-        raise ValueError(f"simulate: alpha * d = {problem.alpha * d} gives no samples")
+    n = sample_count(problem.alpha, d)
     V, z, info = data.sample(n, d, problem.prior, rng)
     y = ch.sample(z, rng)
     P = V.shape[1]
@@ -82,9 +81,7 @@ class AdversarialExperiment(Experiment):
         if not pb.channel.is_classification:
             raise ValueError(f"AdversarialERM: needs a classification channel (Sign, Probit), got {pb.channel!r}")
         data, spec = _spectrum_for_attack(pb, "AdversarialERM")
-        n = int(round(pb.alpha * d))
-        if n < 1:
-            raise ValueError(f"simulate: alpha * d = {pb.alpha * d} gives no samples")
+        n = sample_count(pb.alpha, d)
         V, z, info = data.sample(n, d, pb.prior, rng)
         P = V.shape[1]
         Dg = data.mode_profile(_attack_modes(ln.attack, spec, "AdversarialERM"), d)

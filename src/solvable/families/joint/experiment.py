@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from solvable.blocks.data.spectra import Isotropic
+from solvable.core.validate import sample_count
 from solvable.families.joint.equations import _is_bayes, check_joint
 from solvable.families.joint.gibbs import GibbsPosterior, TiltedChannel
 from solvable.families.joint.problem import ensemble_fields
@@ -56,9 +57,7 @@ def simulate_joint_once(problem, learner, *, d: int, rng: np.random.Generator, n
         raise ValueError("simulate: give a scalar alpha (sweep over a curve point by point)")
     check_joint(problem, learner)
     K, ch = learner.K, problem.channel
-    n = int(round(problem.alpha * d))
-    if n < 1:
-        raise ValueError(f"simulate: alpha * d = {problem.alpha * d} gives no samples")
+    n = sample_count(problem.alpha, d)
     data = problem.data if problem.data is not None else Isotropic()
     P = learner.weights.draw(n, K, rng)
     if learner.features == "independent":  # one feature map per estimator on the same inputs

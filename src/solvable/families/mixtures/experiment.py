@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from solvable.core.contract import Experiment
+from solvable.core.validate import sample_count
 from solvable.families.mixtures.equations import _check, cluster_errors
 
 __all__ = ["MixtureERMExperiment", "MulticlassMixtureERMExperiment", "BIAS_COLUMN", "fit_binary", "root_times"]
@@ -28,9 +29,7 @@ BIAS_COLUMN = 10.0
 
 def _draw(problem, d, rng):
     """``n = round(alpha d)`` samples of the problem's mixture: ``(X, clusters, (means, factors))``."""
-    n = int(round(float(problem.alpha) * d))
-    if n < 1:
-        raise ValueError(f"simulate: alpha * d = {float(problem.alpha) * d} gives no samples")
+    n = sample_count(problem.alpha, d)
     return problem.data.sample(n, d, rng)
 
 

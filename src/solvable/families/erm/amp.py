@@ -42,8 +42,9 @@ from solvable.blocks.data.spectra import Isotropic
 from solvable.blocks.learners import Learner
 from solvable.blocks.losses import Loss, get_loss
 from solvable.blocks.penalties import L2, Penalty, get_penalty
-from solvable.core.contract import Experiment, SaddlePoint, SaddlePointOptions
+from solvable.core.contract import Experiment, SaddlePoint, SaddlePointOptions, _last_residual
 from solvable.core.validate import check_int, check_positive, sample_count
+from solvable.numerics.fixed_point import solve_fixed_point
 
 __all__ = ["ProximalAMP", "ProximalAMPStateEvolution", "ProximalAMPExperiment"]
 
@@ -120,7 +121,8 @@ class ProximalAMPStateEvolution(SaddlePoint):
     state = ("m", "q", "V")
 
     def __init__(self, problem, learner, options):
-        super().__init__(problem, learner, dataclasses.replace(options, max_iter=learner.max_iter, tol=learner.tol))
+        super().__init__(problem, learner, dataclasses.replace(options, max_iter=learner.max_iter, tol=learner.tol,
+                                                               rtol=learner.tol))
         self.spec, self.side, self.pen = _erm_parts(problem, learner, options.n_nodes)
         self.rho = self.spec.rho
 
@@ -137,28 +139,15 @@ class ProximalAMPStateEvolution(SaddlePoint):
         return np.column_stack(self.pen(mh, np.maximum(qh, 0.0), Vh))
 
     def solve(self, p, x0):
-        """The plain iteration (what AMP does): converged where the step of ``(m, q, V)`` falls below ``tol (1 +
-        |x|)``; the trajectory of every row in ``info["trajectory"]`` (T + 1, N, 3)."""
-        ln = self.learner
-        X = np.array(x0, float)
-        traj = [X.copy()]
-        ok = np.zeros(len(p), bool)
-        steps = np.zeros(len(p), int)
-        for _ in range(ln.max_iter):
-            run = ~ok
-            Xn = X.copy()
-            Xn[run] = self.step(p[run], X[run])
-            bad = run & ~np.all(np.isfinite(Xn), axis=1)
-            Xn[bad] = X[bad]
-            res = np.max(np.abs(Xn - X), axis=1)
-            steps[run] += 1
-            ok |= run & ~bad & (res < ln.tol * (1.0 + np.max(np.abs(Xn), axis=1)))
-            X = Xn
-            traj.append(X.copy())
-            if ok.all() or bad.any() and np.all(ok | bad):
-                break
-        res_last = np.where(ok, 0.0, res)
-        return X, ok, {"n_iter": steps, "residual": res_last, "trajectory": np.array(traj)}
+        """The plain iteration (what AMP does: no damping, no acceleration) by the batched fixed-point solver: a row
+        stops where the step of ``(m, q, V)`` falls below ``tol (1 + max |x|)``; ``info["trajectory"]``: the iterates
+        ``(T + 1, N, 3)``, ``x0`` first, NaN once a row has stopped."""
+        o = self.options
+        res = solve_fixed_point(lambda x, q: self.step(q, x), np.asarray(x0, float), batch=True, params=p, tol=o.tol,
+                                rtol=o.rtol, max_iter=o.max_iter, on_fail="ignore", history=True,
+                                name="ProximalAMP state evolution")
+        return res.x, np.asarray(res.converged, bool), {"n_iter": res.n_iter_rows, "residual": _last_residual(res, len(p)),
+                                                        "trajectory": res.history}
 
     def observables(self, p, x):
         from solvable.families.erm.equations import _stability

@@ -326,14 +326,13 @@ class AdversarialTraining(SaddlePoint):
 
     def _solve(self, p, x0):
         o = self.options
-
-        def G(XP):
-            return np.column_stack([self.step(XP[:, 4], XP[:, :4]), XP[:, 4]])
-
-        res = solve_fixed_point(G, np.column_stack([x0, p]), batch=True, tol=o.tol, rtol=o.rtol, max_iter=o.max_iter,
-                                damping=o.damping, anderson=o.anderson, on_fail="ignore",
-                                lower=np.array([-np.inf, 1e-300, 1e-300, 1e-300, -np.inf]), name="adversarial training")
-        X, ok = res.x[:, :4].copy(), np.asarray(res.converged, bool).copy()
+        # the parameter of each row travels as params (not as a column of the state: the stopping rule's rtol
+        # max|x| would otherwise count alpha)
+        res = solve_fixed_point(lambda x, q: self.step(q, x), np.asarray(x0, float), batch=True, params=p, tol=o.tol,
+                                rtol=o.rtol, max_iter=o.max_iter, damping=o.damping, anderson=o.anderson,
+                                on_fail="ignore", lower=np.array([-np.inf, 1e-300, 1e-300, 1e-300]),
+                                name="adversarial training")
+        X, ok = res.x.copy(), np.asarray(res.converged, bool).copy()
         info = {"n_iter": res.n_iter, "residual": _last_residual(res, len(p))}
         n_newton = 0
         if not ok.all() and o.newton > 0:
